@@ -1,0 +1,34 @@
+//! The domain of the KAP integration journal, shared by the phone and the
+//! server so the two can never disagree on a rule.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`records`] | every record kind a patient owns, its rules, and the [`Record`] envelope |
+//! | [`records::Assessment`] | PHQ-9 / GAD-7 scoring, severity bands, the risk flag |
+//! | [`validation`] | [`InvalidInput`]: the one shape of a validation failure |
+//! | [`hlc`] | the hybrid logical clock ordering edits across devices |
+//! | [`ids`] | id newtypes: [`RecordId`], [`DeviceId`], [`MutationId`] |
+//! | [`phase`] | the three phases of KAP |
+//! | [`prompts`] | the library of writing prompts per phase |
+//! | [`grounding`] | the catalog of grounding exercises |
+//! | `store` (feature `device`) | the phone's local SQLite database: records, outbox, search |
+//!
+//! The device store sits behind the `device` cargo feature so the server,
+//! which never opens a phone database, does not compile it.
+
+pub mod grounding;
+pub mod hlc;
+pub mod ids;
+pub mod phase;
+pub mod prompts;
+pub mod records;
+pub mod validation;
+
+#[cfg(feature = "device")]
+pub mod store;
+
+pub use hlc::{Hlc, HlcClock, ManualClock, SystemClock, WallClock};
+pub use ids::{DeviceId, MutationId, RecordId};
+pub use phase::Phase;
+pub use records::{Record, RecordBody, RecordKind};
+pub use validation::{FieldViolation, InvalidInput};

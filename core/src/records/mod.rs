@@ -1,0 +1,278 @@
+//! Every kind of record a patient owns, and the envelope they share.
+//!
+//! A [`Record`] is the same for every kind: an id made on the device, when
+//! it was created and last changed, the clock stamp of its last change, and
+//! a [`RecordBody`] holding the kind-specific content. The envelope is what
+//! the device store keeps and what sync moves.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+mod assessment;
+mod dosing;
+mod entry;
+mod intention;
+mod mood;
+mod practice;
+
+pub use assessment::{Assessment, AssessmentScore, Instrument, Severity};
+pub use dosing::{DosingSession, Route, SessionStatus};
+pub use entry::JournalEntry;
+pub use intention::{Intention, IntentionStatus, Reflection};
+pub use mood::MoodCheckIn;
+pub use practice::ExercisePractice;
+
+use crate::hlc::Hlc;
+use crate::ids::RecordId;
+use crate::phase::Phase;
+use crate::validation::InvalidInput;
+
+/// The kinds of record a patient owns.
+///
+/// Serialized in camelCase (`"journalEntry"`, `"moodCheckIn"`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RecordKind {
+    /// A [`JournalEntry`].
+    JournalEntry,
+    /// An [`Intention`].
+    Intention,
+    /// A [`MoodCheckIn`].
+    MoodCheckIn,
+    /// An [`Assessment`].
+    Assessment,
+    /// An [`ExercisePractice`].
+    ExercisePractice,
+    /// A [`DosingSession`].
+    DosingSession,
+}
+
+impl RecordKind {
+    /// Every kind.
+    pub const ALL: [RecordKind; 6] = [
+        RecordKind::JournalEntry,
+        RecordKind::Intention,
+        RecordKind::MoodCheckIn,
+        RecordKind::Assessment,
+        RecordKind::ExercisePractice,
+        RecordKind::DosingSession,
+    ];
+
+    /// The stable wire and storage name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::JournalEntry => "journalEntry",
+            RecordKind::Intention => "intention",
+            RecordKind::MoodCheckIn => "moodCheckIn",
+            RecordKind::Assessment => "assessment",
+            RecordKind::ExercisePractice => "exercisePractice",
+            RecordKind::DosingSession => "dosingSession",
+        }
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing a [`RecordKind`] from a string that names none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown record kind {0:?}")]
+pub struct UnknownKind(pub String);
+
+impl FromStr for RecordKind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RecordKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownKind(s.to_owned()))
+    }
+}
+
+/// The content of a record, by kind.
+///
+/// In JSON: `{"kind": "journalEntry", "body": {…the entry…}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "body", rename_all = "camelCase")]
+pub enum RecordBody {
+    /// A journal entry.
+    JournalEntry(JournalEntry),
+    /// An intention.
+    Intention(Intention),
+    /// A mood check-in.
+    MoodCheckIn(MoodCheckIn),
+    /// A questionnaire.
+    Assessment(Assessment),
+    /// A grounding-exercise practice.
+    ExercisePractice(ExercisePractice),
+    /// A dosing session.
+    DosingSession(DosingSession),
+}
+
+impl RecordBody {
+    /// The kind of record this content belongs to.
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            RecordBody::JournalEntry(_) => RecordKind::JournalEntry,
+            RecordBody::Intention(_) => RecordKind::Intention,
+            RecordBody::MoodCheckIn(_) => RecordKind::MoodCheckIn,
+            RecordBody::Assessment(_) => RecordKind::Assessment,
+            RecordBody::ExercisePractice(_) => RecordKind::ExercisePractice,
+            RecordBody::DosingSession(_) => RecordKind::DosingSession,
+        }
+    }
+
+    /// Checks every rule of the kind.
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        match self {
+            RecordBody::JournalEntry(r) => r.validate(),
+            RecordBody::Intention(r) => r.validate(),
+            RecordBody::MoodCheckIn(r) => r.validate(),
+            RecordBody::Assessment(r) => r.validate(),
+            RecordBody::ExercisePractice(r) => r.validate(),
+            RecordBody::DosingSession(r) => r.validate(),
+        }
+    }
+
+    /// The moment the record is about, when the kind carries one (a
+    /// check-in's time, a session's start, …). Lists order and filter by it,
+    /// falling back to the record's creation time.
+    pub fn occurred_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            RecordBody::JournalEntry(_) | RecordBody::Intention(_) => None,
+            RecordBody::MoodCheckIn(r) => Some(r.recorded_at),
+            RecordBody::Assessment(r) => Some(r.taken_at),
+            RecordBody::ExercisePractice(r) => Some(r.practiced_at),
+            RecordBody::DosingSession(r) => Some(r.scheduled_at),
+        }
+    }
+
+    /// The phase the record is filed under (journal entries only).
+    pub fn phase(&self) -> Option<Phase> {
+        match self {
+            RecordBody::JournalEntry(r) => Some(r.phase),
+            _ => None,
+        }
+    }
+
+    /// The dosing session the record links to: an entry's or intention's
+    /// session. A dosing session is linked to itself, so filtering by a
+    /// session returns the session together with what was written about it.
+    pub fn dosing_session_id(&self, own_id: RecordId) -> Option<RecordId> {
+        match self {
+            RecordBody::JournalEntry(r) => r.dosing_session_id,
+            RecordBody::Intention(r) => Some(r.dosing_session_id),
+            RecordBody::DosingSession(_) => Some(own_id),
+            _ => None,
+        }
+    }
+
+    /// The text that full-text search indexes: a headline and a body.
+    /// `None` for kinds that are not searched.
+    pub fn searchable_text(&self) -> Option<(String, String)> {
+        match self {
+            RecordBody::JournalEntry(r) => {
+                Some((r.title.clone().unwrap_or_default(), r.body.clone()))
+            }
+            RecordBody::Intention(r) => {
+                let reflection = r
+                    .reflection
+                    .as_ref()
+                    .map(|x| format!("{}\n{}", x.how_it_went, x.carry_forward))
+                    .unwrap_or_default();
+                Some((r.text.clone(), reflection))
+            }
+            _ => None,
+        }
+    }
+
+    /// Reads the content of a record of `kind` from its JSON body.
+    pub fn from_json(kind: RecordKind, body: &str) -> Result<Self, serde_json::Error> {
+        Ok(match kind {
+            RecordKind::JournalEntry => RecordBody::JournalEntry(serde_json::from_str(body)?),
+            RecordKind::Intention => RecordBody::Intention(serde_json::from_str(body)?),
+            RecordKind::MoodCheckIn => RecordBody::MoodCheckIn(serde_json::from_str(body)?),
+            RecordKind::Assessment => RecordBody::Assessment(serde_json::from_str(body)?),
+            RecordKind::ExercisePractice => {
+                RecordBody::ExercisePractice(serde_json::from_str(body)?)
+            }
+            RecordKind::DosingSession => RecordBody::DosingSession(serde_json::from_str(body)?),
+        })
+    }
+
+    /// The JSON of the content alone, without the kind.
+    pub fn to_json(&self) -> String {
+        let value = match self {
+            RecordBody::JournalEntry(r) => serde_json::to_string(r),
+            RecordBody::Intention(r) => serde_json::to_string(r),
+            RecordBody::MoodCheckIn(r) => serde_json::to_string(r),
+            RecordBody::Assessment(r) => serde_json::to_string(r),
+            RecordBody::ExercisePractice(r) => serde_json::to_string(r),
+            RecordBody::DosingSession(r) => serde_json::to_string(r),
+        };
+        // These types hold only strings, numbers, lists and timestamps, which
+        // always serialize.
+        value.unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+macro_rules! into_body {
+    ($($kind:ident),*) => {$(
+        impl From<$kind> for RecordBody {
+            fn from(record: $kind) -> Self {
+                RecordBody::$kind(record)
+            }
+        }
+    )*};
+}
+
+into_body!(
+    JournalEntry,
+    Intention,
+    MoodCheckIn,
+    Assessment,
+    ExercisePractice,
+    DosingSession
+);
+
+/// A patient's record with its envelope.
+///
+/// In JSON: `{"id", "createdAt", "updatedAt", "hlc", "kind", "body"}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// Made on the device that first wrote the record.
+    pub id: RecordId,
+    /// When the record was first written (the writing device's clock; for
+    /// display only).
+    pub created_at: DateTime<Utc>,
+    /// When the record was last changed (for display only).
+    pub updated_at: DateTime<Utc>,
+    /// The clock stamp of the last change: what conflict rules order by.
+    pub hlc: Hlc,
+    /// The content.
+    #[serde(flatten)]
+    pub body: RecordBody,
+}
+
+impl Record {
+    /// The kind of the record.
+    pub fn kind(&self) -> RecordKind {
+        self.body.kind()
+    }
+
+    /// The moment the record is about: see [`RecordBody::occurred_at`].
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        self.body.occurred_at().unwrap_or(self.created_at)
+    }
+}
+
+#[cfg(test)]
+mod tests;

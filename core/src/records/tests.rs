@@ -1,0 +1,432 @@
+//! Every rule of every record kind at its accepting and its rejecting edge,
+//! and every scoring band at both of its ends.
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::validation::InvalidInput;
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, 9, 30, 0).unwrap()
+}
+
+fn entry() -> JournalEntry {
+    JournalEntry::new("Today I noticed the light.", Phase::Integration).unwrap()
+}
+
+#[track_caller]
+fn rejects(result: Result<(), InvalidInput>, field: &str, rule: &str) {
+    let err = result.expect_err("should be rejected");
+    assert!(
+        err.has(field, rule),
+        "expected {field}/{rule}, got {:?}",
+        err.violations
+    );
+}
+
+fn chars(n: usize) -> String {
+    "é".repeat(n) // multi-byte: limits count characters, not bytes
+}
+
+// ---- journal entries ----
+
+#[test]
+fn entry_title_edges() {
+    let mut e = entry();
+    e.title = Some(chars(200));
+    assert!(e.validate().is_ok());
+    e.title = Some(chars(201));
+    rejects(e.validate(), "title", "length");
+    e.title = Some(String::new());
+    rejects(e.validate(), "title", "length");
+    e.title = Some("   ".into());
+    rejects(e.validate(), "title", "not_blank");
+    e.title = Some("line\nbreak".into());
+    rejects(e.validate(), "title", "single_line");
+    e.title = None;
+    assert!(e.validate().is_ok());
+}
+
+#[test]
+fn entry_body_edges() {
+    let mut e = entry();
+    e.body = "x".into();
+    assert!(e.validate().is_ok());
+    e.body = chars(100_000);
+    assert!(e.validate().is_ok());
+    e.body = chars(100_001);
+    rejects(e.validate(), "body", "length");
+    e.body = String::new();
+    rejects(e.validate(), "body", "length");
+    e.body = " \n\t ".into();
+    rejects(e.validate(), "body", "not_blank");
+    e.body = "para one\n\npara two\twith tab".into();
+    assert!(e.validate().is_ok());
+    e.body = "escape \u{1b}[31m".into();
+    rejects(e.validate(), "body", "control_characters");
+}
+
+#[test]
+fn entry_prompt_must_exist() {
+    let mut e = entry();
+    let first = crate::prompts::all()[0].id;
+    e.prompt_id = Some(first.into());
+    assert!(e.validate().is_ok());
+    e.prompt_id = Some("no-such-prompt".into());
+    rejects(e.validate(), "promptId", "unknown_prompt");
+}
+
+#[test]
+fn entry_tag_edges() {
+    let mut e = entry();
+    e.tags = (0..20).map(|i| format!("tag{i}")).collect();
+    assert!(e.validate().is_ok());
+    e.tags = (0..21).map(|i| format!("tag{i}")).collect();
+    rejects(e.validate(), "tags", "length");
+    e.tags = vec!["x".repeat(40)];
+    assert!(e.validate().is_ok());
+    e.tags = vec!["x".repeat(41)];
+    rejects(e.validate(), "tags", "label_length");
+    e.tags = vec!["Calm".into(), "calm".into()];
+    rejects(e.validate(), "tags", "unique");
+    e.tags = vec!["".into()];
+    rejects(e.validate(), "tags", "not_blank");
+}
+
+#[test]
+fn entry_json_is_camel_case_and_strict() {
+    let mut e = entry();
+    e.prompt_id = Some(crate::prompts::all()[0].id.into());
+    e.dosing_session_id = Some(RecordId::new());
+    let json = serde_json::to_value(&e).unwrap();
+    assert!(json.get("promptId").is_some());
+    assert!(json.get("dosingSessionId").is_some());
+    let back: JournalEntry = serde_json::from_value(json).unwrap();
+    assert_eq!(back, e);
+    let unknown = r#"{"body":"x","phase":"dosing","ownerId":"someone"}"#;
+    assert!(serde_json::from_str::<JournalEntry>(unknown).is_err());
+    let bad_phase = r#"{"body":"x","phase":"afterglow"}"#;
+    assert!(serde_json::from_str::<JournalEntry>(bad_phase).is_err());
+}
+
+#[test]
+fn constructors_reject_invalid_input_with_the_field() {
+    let err = JournalEntry::new("  ", Phase::Dosing).unwrap_err();
+    assert!(err.has("body", "not_blank"));
+    let err = Intention::new("", RecordId::new()).unwrap_err();
+    assert!(err.has("text", "length"));
+    let err = MoodCheckIn::new(at(), 11, 0, 0).unwrap_err();
+    assert!(err.has("mood", "range"));
+    let err = Assessment::new(Instrument::Gad7, at(), vec![0; 9]).unwrap_err();
+    assert!(err.has("answers", "item_count"));
+    let err = ExercisePractice::new("nope", at(), 0, 0, 0).unwrap_err();
+    assert!(err.has("exerciseId", "unknown_exercise"));
+    assert!(DosingSession::new(at(), Route::Lozenge).is_ok());
+}
+
+// ---- intentions ----
+
+#[test]
+fn intention_text_edges() {
+    let mut i = Intention::new("To meet my grief with kindness", RecordId::new()).unwrap();
+    assert_eq!(i.status, IntentionStatus::Open);
+    i.text = chars(2_000);
+    assert!(i.validate().is_ok());
+    i.text = chars(2_001);
+    rejects(i.validate(), "text", "length");
+    i.text = "\n".into();
+    rejects(i.validate(), "text", "not_blank");
+}
+
+#[test]
+fn intention_reflection_edges() {
+    let mut i = Intention::new("Listen to my body", RecordId::new()).unwrap();
+    i.reflection = Some(Reflection {
+        how_it_went: chars(20_000),
+        carry_forward: String::new(),
+    });
+    i.status = IntentionStatus::PartlyFulfilled;
+    assert!(i.validate().is_ok());
+    i.reflection = Some(Reflection {
+        how_it_went: String::new(),
+        carry_forward: chars(20_001),
+    });
+    rejects(i.validate(), "reflection.carryForward", "length");
+    i.reflection = Some(Reflection {
+        how_it_went: " ".into(),
+        carry_forward: "".into(),
+    });
+    rejects(i.validate(), "reflection", "not_blank");
+    i.reflection = Some(Reflection {
+        how_it_went: "ok\u{0}".into(),
+        carry_forward: "".into(),
+    });
+    rejects(i.validate(), "reflection.howItWent", "control_characters");
+    let json = serde_json::to_value(&i).unwrap();
+    assert_eq!(json["reflection"]["howItWent"], "ok\u{0}");
+    assert!(
+        serde_json::from_str::<IntentionStatus>("\"partlyFulfilled\"").is_ok(),
+        "statuses are camelCase"
+    );
+}
+
+// ---- mood check-ins ----
+
+#[test]
+fn mood_scale_edges() {
+    let mut m = MoodCheckIn::new(at(), 0, 10, 5).unwrap();
+    assert!(m.validate().is_ok());
+    m.mood = 10;
+    assert!(m.validate().is_ok());
+    m.mood = 11;
+    rejects(m.validate(), "mood", "range");
+    m.mood = 5;
+    m.anxiety = 11;
+    rejects(m.validate(), "anxiety", "range");
+    m.anxiety = 5;
+    m.energy = 11;
+    rejects(m.validate(), "energy", "range");
+    assert!(
+        serde_json::from_str::<MoodCheckIn>(
+            r#"{"recordedAt":"2026-01-01T00:00:00Z","mood":-1,"anxiety":0,"energy":0}"#
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn mood_sleep_emotion_and_note_edges() {
+    let mut m = MoodCheckIn::new(at(), 5, 5, 5).unwrap();
+    for ok in [0.0, 7.5, 24.0] {
+        m.sleep_hours = Some(ok);
+        assert!(m.validate().is_ok(), "{ok}");
+    }
+    for bad in [-0.1, 24.01, f64::NAN, f64::INFINITY] {
+        m.sleep_hours = Some(bad);
+        rejects(m.validate(), "sleepHours", "range");
+    }
+    m.sleep_hours = None;
+    m.emotions = (0..12).map(|i| format!("feeling{i}")).collect();
+    assert!(m.validate().is_ok());
+    m.emotions.push("one more".into());
+    rejects(m.validate(), "emotions", "length");
+    m.emotions = vec!["sad\tand".into()];
+    rejects(m.validate(), "emotions", "single_line");
+    m.emotions.clear();
+    m.note = Some(chars(5_000));
+    assert!(m.validate().is_ok());
+    m.note = Some(chars(5_001));
+    rejects(m.validate(), "note", "length");
+}
+
+// ---- assessments ----
+
+fn phq9(answers: [u8; 9]) -> AssessmentScore {
+    Assessment::new(Instrument::Phq9, at(), answers.to_vec())
+        .unwrap()
+        .score()
+        .unwrap()
+}
+
+fn gad7(answers: [u8; 7]) -> AssessmentScore {
+    Assessment::new(Instrument::Gad7, at(), answers.to_vec())
+        .unwrap()
+        .score()
+        .unwrap()
+}
+
+#[test]
+fn phq9_band_edges() {
+    use Severity::*;
+    let cases = [
+        (0, Minimal),
+        (4, Minimal),
+        (5, Mild),
+        (9, Mild),
+        (10, Moderate),
+        (14, Moderate),
+        (15, ModeratelySevere),
+        (19, ModeratelySevere),
+        (20, Severe),
+        (27, Severe),
+    ];
+    for (total, band) in cases {
+        assert_eq!(
+            Instrument::Phq9.severity(total),
+            Some(band),
+            "PHQ-9 {total}"
+        );
+    }
+    assert_eq!(Instrument::Phq9.severity(28), None);
+}
+
+#[test]
+fn gad7_band_edges() {
+    use Severity::*;
+    let cases = [
+        (0, Minimal),
+        (4, Minimal),
+        (5, Mild),
+        (9, Mild),
+        (10, Moderate),
+        (14, Moderate),
+        (15, Severe),
+        (21, Severe),
+    ];
+    for (total, band) in cases {
+        assert_eq!(
+            Instrument::Gad7.severity(total),
+            Some(band),
+            "GAD-7 {total}"
+        );
+    }
+    assert_eq!(Instrument::Gad7.severity(22), None);
+}
+
+#[test]
+fn scoring_sums_answers_into_the_band() {
+    let s = phq9([3, 3, 3, 3, 3, 3, 3, 3, 0]);
+    assert_eq!(
+        (s.total, s.severity, s.risk_flag),
+        (24, Severity::Severe, false)
+    );
+    let s = phq9([1, 1, 1, 1, 1, 0, 0, 0, 0]);
+    assert_eq!((s.total, s.severity), (5, Severity::Mild));
+    let s = gad7([3; 7]);
+    assert_eq!(
+        (s.total, s.severity, s.risk_flag),
+        (21, Severity::Severe, false)
+    );
+    let s = gad7([2, 2, 0, 0, 0, 0, 0]);
+    assert_eq!((s.total, s.severity), (4, Severity::Minimal));
+}
+
+#[test]
+fn phq9_item_nine_is_the_risk_flag() {
+    assert!(!phq9([0; 9]).risk_flag);
+    assert!(!phq9([3, 3, 3, 3, 3, 3, 3, 3, 0]).risk_flag);
+    for answer in 1..=3 {
+        let s = phq9([0, 0, 0, 0, 0, 0, 0, 0, answer]);
+        assert!(s.risk_flag, "item 9 = {answer}");
+        assert_eq!(
+            s.severity,
+            Severity::Minimal,
+            "the flag does not depend on the total"
+        );
+    }
+}
+
+#[test]
+fn assessment_answer_edges() {
+    let mut a = Assessment::new(Instrument::Phq9, at(), vec![3; 9]).unwrap();
+    a.answers[4] = 4;
+    rejects(a.validate(), "answers[4]", "range");
+    assert!(a.score().is_err(), "no score for invalid answers");
+    a.answers = vec![0; 8];
+    rejects(a.validate(), "answers", "item_count");
+    a.answers = vec![0; 10];
+    rejects(a.validate(), "answers", "item_count");
+    a.instrument = Instrument::Gad7;
+    a.answers = vec![0; 7];
+    assert!(a.validate().is_ok());
+    assert_eq!(serde_json::to_value(Instrument::Phq9).unwrap(), "phq9");
+}
+
+// ---- exercise practice ----
+
+#[test]
+fn practice_edges() {
+    let exercise = crate::grounding::find("box-breathing").unwrap();
+    let max = exercise.total_steps();
+    let mut p = ExercisePractice::new("box-breathing", at(), max, 10, 0).unwrap();
+    assert_eq!(p.relief(), 10);
+    p.steps_completed = max + 1;
+    rejects(p.validate(), "stepsCompleted", "range");
+    p.steps_completed = 0;
+    assert!(p.validate().is_ok());
+    p.distress_before = 11;
+    rejects(p.validate(), "distressBefore", "range");
+    p.distress_before = 0;
+    p.distress_after = 11;
+    rejects(p.validate(), "distressAfter", "range");
+    p.distress_after = 3;
+    assert_eq!(p.relief(), -3);
+    p.exercise_id = "Box-Breathing".into();
+    rejects(p.validate(), "exerciseId", "unknown_exercise");
+}
+
+// ---- dosing sessions ----
+
+#[test]
+fn dosing_session_edges() {
+    let mut s = DosingSession::new(at(), Route::NasalSpray).unwrap();
+    assert_eq!(s.status, SessionStatus::Planned);
+    s.notes = Some(chars(10_000));
+    assert!(s.validate().is_ok());
+    s.notes = Some(chars(10_001));
+    rejects(s.validate(), "notes", "length");
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["route"], "nasalSpray");
+    for route in ["lozenge", "nasalSpray", "intramuscular", "intravenous"] {
+        let text = format!(r#"{{"scheduledAt":"2026-01-01T10:00:00Z","route":"{route}"}}"#);
+        assert!(
+            serde_json::from_str::<DosingSession>(&text).is_ok(),
+            "{route}"
+        );
+    }
+    assert!(
+        serde_json::from_str::<DosingSession>(
+            r#"{"scheduledAt":"2026-01-01T10:00:00Z","route":"oral"}"#
+        )
+        .is_err()
+    );
+}
+
+// ---- the envelope ----
+
+#[test]
+fn bodies_round_trip_through_their_kind_and_json() {
+    let session = RecordId::new();
+    let bodies: Vec<RecordBody> = vec![
+        entry().into(),
+        Intention::new("Stay curious", session).unwrap().into(),
+        MoodCheckIn::new(at(), 3, 4, 5).unwrap().into(),
+        Assessment::new(Instrument::Gad7, at(), vec![1; 7])
+            .unwrap()
+            .into(),
+        ExercisePractice::new("five-senses", at(), 2, 6, 3)
+            .unwrap()
+            .into(),
+        DosingSession::new(at(), Route::Intravenous).unwrap().into(),
+    ];
+    let kinds: Vec<RecordKind> = bodies.iter().map(RecordBody::kind).collect();
+    assert_eq!(kinds, RecordKind::ALL.to_vec());
+    for body in bodies {
+        let back = RecordBody::from_json(body.kind(), &body.to_json()).unwrap();
+        assert_eq!(back, body);
+        let tagged = serde_json::to_value(&body).unwrap();
+        assert_eq!(tagged["kind"], body.kind().as_str());
+        assert_eq!(body.kind().as_str().parse::<RecordKind>(), Ok(body.kind()));
+    }
+    assert!("journal_entry".parse::<RecordKind>().is_err());
+}
+
+#[test]
+fn list_keys_of_each_kind() {
+    let own = RecordId::new();
+    let session = RecordId::new();
+    let mut e = entry();
+    assert_eq!(RecordBody::from(e.clone()).occurred_at(), None);
+    assert_eq!(
+        RecordBody::from(e.clone()).phase(),
+        Some(Phase::Integration)
+    );
+    e.dosing_session_id = Some(session);
+    assert_eq!(RecordBody::from(e).dosing_session_id(own), Some(session));
+    let s: RecordBody = DosingSession::new(at(), Route::Lozenge).unwrap().into();
+    assert_eq!(s.dosing_session_id(own), Some(own));
+    assert_eq!(s.occurred_at(), Some(at()));
+    let m: RecordBody = MoodCheckIn::new(at(), 1, 1, 1).unwrap().into();
+    assert_eq!((m.phase(), m.dosing_session_id(own)), (None, None));
+    assert!(m.searchable_text().is_none());
+}

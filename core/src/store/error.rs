@@ -1,0 +1,78 @@
+//! The device store's errors: one enum, each case saying what went wrong and
+//! what the caller can do about it.
+
+use std::path::PathBuf;
+
+use crate::ids::RecordId;
+use crate::records::RecordKind;
+use crate::validation::InvalidInput;
+
+/// Why a device-store call failed. A failed call wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The input breaks a rule; every broken rule is listed with its field.
+    #[error("invalid input: {0}")]
+    Invalid(#[from] InvalidInput),
+    /// No live record has this id (it never existed or was deleted).
+    #[error("no record with id {id}")]
+    NotFound {
+        /// The id asked for.
+        id: RecordId,
+    },
+    /// An update tried to change a record into another kind.
+    #[error("record {id} is a {stored}; it cannot be updated with a {given}")]
+    KindMismatch {
+        /// The record.
+        id: RecordId,
+        /// Its kind.
+        stored: RecordKind,
+        /// The kind of the content given.
+        given: RecordKind,
+    },
+    /// A dosing session cannot be deleted while intentions or entries still
+    /// link to it.
+    #[error(
+        "dosing session {id} still has {linked} intention(s) or entries linked to it; delete or relink them first"
+    )]
+    SessionInUse {
+        /// The session.
+        id: RecordId,
+        /// How many live records link to it.
+        linked: u64,
+    },
+    /// The file exists but is not a journal database. It was not changed.
+    #[error("{} is not a journal database ({reason}); the file was left untouched", path.display())]
+    NotAJournal {
+        /// The file.
+        path: PathBuf,
+        /// What it looks like instead.
+        reason: String,
+    },
+    /// The database was written by a newer version of the app, whose schema
+    /// this version does not know. It was not changed.
+    #[error("{} was written by a newer version of the journal (schema {version}); update the app to open it", path.display())]
+    NewerSchema {
+        /// The file.
+        path: PathBuf,
+        /// The unknown schema version found in it.
+        version: String,
+    },
+    /// The file could not be opened or created.
+    #[error("cannot open {}: {reason}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A stored row could not be read back; the database was changed by
+    /// something other than this library.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    /// SQLite failed (disk full, I/O error, …).
+    #[error("storage error: {0}")]
+    Storage(#[from] diesel::result::Error),
+    /// Upgrading the database schema failed; the database is as it was.
+    #[error("cannot upgrade the database: {0}")]
+    Migration(String),
+}

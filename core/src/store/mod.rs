@@ -1,0 +1,480 @@
+//! The phone's local journal: a SQLite database (through diesel) holding the
+//! patient's records, an outbox of changes waiting to be pushed, and a
+//! full-text index over what they wrote.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `mod.rs` | [`JournalStore`]: open, create, read, update, delete |
+//! | `open.rs` | telling a journal from other files, connection setup, migrations |
+//! | `list.rs` | [`ListQuery`] and keyset pagination |
+//! | `search.rs` | full-text search (FTS5) |
+//! | `outbox.rs` | the queue of local changes for sync |
+//! | `schema.rs` | diesel's view of the tables |
+//! | `error.rs` | [`StoreError`] |
+//!
+//! Every write happens in one transaction with its search-index update and
+//! its outbox row, so a crash can never leave a change that sync does not
+//! know about. Deletes leave a tombstone that keeps no text.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+mod error;
+mod list;
+mod open;
+mod outbox;
+mod schema;
+mod search;
+#[cfg(test)]
+mod tests;
+
+pub use error::StoreError;
+pub use list::{ListCursor, ListQuery, RecordPage};
+pub use outbox::{ChangeOp, OutboxChange};
+pub use search::{SearchHit, SearchQuery};
+
+use crate::hlc::{Hlc, HlcClock, SystemClock, WallClock};
+use crate::ids::{DeviceId, RecordId};
+use crate::records::{Record, RecordBody, RecordKind};
+use crate::validation::InvalidInput;
+use schema::{journal_meta, records};
+
+/// The patient's journal on this device.
+///
+/// Safe to share between threads: calls are serialized on one connection.
+/// Every call blocks until SQLite is done; apps call it off the UI thread.
+pub struct JournalStore {
+    path: PathBuf,
+    device_id: DeviceId,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    conn: SqliteConnection,
+    clock: HlcClock<Arc<dyn WallClock>>,
+}
+
+impl std::fmt::Debug for JournalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalStore")
+            .field("path", &self.path)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The columns of `records` a [`Record`] is read from. (The others exist
+/// for filtering and ordering and are derived from these.)
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = records, check_for_backend(diesel::sqlite::Sqlite))]
+pub(crate) struct RecordRow {
+    pub(crate) seq: i64,
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+    pub(crate) hlc: i64,
+    pub(crate) body: String,
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = records)]
+struct RecordValues<'a> {
+    id: String,
+    kind: &'a str,
+    phase: Option<&'a str>,
+    dosing_session_id: Option<String>,
+    occurred_at: i64,
+    created_at: i64,
+    updated_at: i64,
+    hlc: i64,
+    deleted: bool,
+    body: &'a str,
+}
+
+const DEVICE_ID_KEY: &str = "device_id";
+
+impl JournalStore {
+    /// Opens the journal at `path`, creating it if the file does not exist,
+    /// and upgrades its schema.
+    ///
+    /// Fails with [`StoreError::NotAJournal`] for a file that is something
+    /// else (which is left untouched), and [`StoreError::NewerSchema`] for a
+    /// journal written by a newer version of the app.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with_clock(path, Arc::new(SystemClock))
+    }
+
+    /// Like [`JournalStore::open`], reading wall-clock time from `clock`
+    /// (tests use it to play devices whose clocks disagree).
+    pub fn open_with_clock(
+        path: impl AsRef<Path>,
+        clock: Arc<dyn WallClock>,
+    ) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_owned();
+        let mut conn = open::open_database(&path)?;
+        let device_id = conn.immediate_transaction(|conn| device_id(conn))?;
+        let last = last_stamp(&mut conn)?;
+        Ok(Self {
+            path,
+            device_id,
+            inner: Mutex::new(Inner {
+                conn,
+                clock: HlcClock::resume(last, clock),
+            }),
+        })
+    }
+
+    /// The file the journal lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This installation's id, made when the journal was created.
+    pub fn device_id(&self) -> DeviceId {
+        self.device_id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-done write: the
+        // transaction rolled back when it unwound. The connection is fine.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Saves a new record and queues it for sync. Returns it with its id and
+    /// timestamps.
+    pub fn create(&self, body: RecordBody) -> Result<Record, StoreError> {
+        self.create_many(vec![body])?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("a created record went missing".to_owned()))
+    }
+
+    /// Saves several new records in one transaction: all of them, or (if any
+    /// is invalid) none. Much faster than one [`JournalStore::create`] each
+    /// when importing.
+    pub fn create_many(&self, bodies: Vec<RecordBody>) -> Result<Vec<Record>, StoreError> {
+        for (index, body) in bodies.iter().enumerate() {
+            body.validate()
+                .map_err(|e| at_index(e, index, bodies.len()))?;
+        }
+        let mut guard = self.lock();
+        let Inner { conn, clock } = &mut *guard;
+        conn.immediate_transaction(|conn| {
+            let mut created = Vec::with_capacity(bodies.len());
+            for (index, body) in bodies.into_iter().enumerate() {
+                check_links(conn, &body, &created)
+                    .map_err(|e| at_index(e, index, created.len() + 1))?;
+                let hlc = clock.tick();
+                let now = millis_to_time(clock.wall().now_millis());
+                let record = Record {
+                    id: RecordId::new(),
+                    created_at: now,
+                    updated_at: now,
+                    hlc,
+                    body,
+                };
+                let seq = diesel::insert_into(records::table)
+                    .values(values(&record, &record.body.to_json()))
+                    .returning(records::seq)
+                    .get_result::<i64>(conn)?;
+                search::index(conn, seq, &record.body)?;
+                outbox::queue_upsert(conn, &record)?;
+                created.push(record);
+            }
+            Ok(created)
+        })
+    }
+
+    /// Reads one live record.
+    pub fn get(&self, id: RecordId) -> Result<Record, StoreError> {
+        let mut guard = self.lock();
+        let row = live_row(&mut guard.conn, id)?.ok_or(StoreError::NotFound { id })?;
+        row.into_record()
+    }
+
+    /// Replaces the content of a record and queues the change for sync. The
+    /// kind cannot change. Saving the same content again changes nothing.
+    pub fn update(&self, id: RecordId, body: RecordBody) -> Result<Record, StoreError> {
+        body.validate()?;
+        let mut guard = self.lock();
+        let Inner { conn, clock } = &mut *guard;
+        conn.immediate_transaction(|conn| {
+            let row = live_row(conn, id)?.ok_or(StoreError::NotFound { id })?;
+            let seq = row.seq;
+            let current = row.into_record()?;
+            if current.kind() != body.kind() {
+                return Err(StoreError::KindMismatch {
+                    id,
+                    stored: current.kind(),
+                    given: body.kind(),
+                });
+            }
+            if current.body == body {
+                return Ok(current);
+            }
+            check_links(conn, &body, &[])?;
+            let hlc = clock.tick();
+            let record = Record {
+                updated_at: millis_to_time(clock.wall().now_millis()),
+                hlc,
+                body,
+                ..current
+            };
+            diesel::update(records::table.find(seq))
+                .set(values(&record, &record.body.to_json()))
+                .execute(conn)?;
+            search::unindex(conn, seq)?;
+            search::index(conn, seq, &record.body)?;
+            outbox::queue_upsert(conn, &record)?;
+            Ok(record)
+        })
+    }
+
+    /// Deletes a record: it disappears from every list and search, its text
+    /// is erased from this device, and the deletion is queued for sync.
+    ///
+    /// A dosing session that intentions or entries still link to is not
+    /// deleted ([`StoreError::SessionInUse`]).
+    pub fn delete(&self, id: RecordId) -> Result<(), StoreError> {
+        let mut guard = self.lock();
+        let Inner { conn, clock } = &mut *guard;
+        conn.immediate_transaction(|conn| {
+            let row = live_row(conn, id)?.ok_or(StoreError::NotFound { id })?;
+            let kind = parse_kind(&row.kind)?;
+            if kind == RecordKind::DosingSession {
+                let linked: i64 = records::table
+                    .filter(records::dosing_session_id.eq(id.to_string()))
+                    .filter(records::id.ne(id.to_string()))
+                    .filter(records::deleted.eq(false))
+                    .count()
+                    .get_result(conn)?;
+                if linked > 0 {
+                    return Err(StoreError::SessionInUse {
+                        id,
+                        linked: linked.unsigned_abs(),
+                    });
+                }
+            }
+            let hlc = clock.tick();
+            diesel::update(records::table.find(row.seq))
+                .set((
+                    records::deleted.eq(true),
+                    records::body.eq("{}"),
+                    records::phase.eq(None::<String>),
+                    records::dosing_session_id.eq(None::<String>),
+                    records::hlc.eq(hlc.to_i64()),
+                    records::updated_at
+                        .eq(time_to_micros(millis_to_time(clock.wall().now_millis()))),
+                ))
+                .execute(conn)?;
+            search::unindex(conn, row.seq)?;
+            outbox::queue_delete(conn, id, kind, hlc)?;
+            Ok(())
+        })
+    }
+
+    /// One page of live records, newest first. See [`ListQuery`].
+    pub fn list(&self, query: &ListQuery) -> Result<RecordPage, StoreError> {
+        query.validate()?;
+        let mut guard = self.lock();
+        list::run(&mut guard.conn, query)
+    }
+
+    /// Full-text search over entry titles and bodies and over intentions and
+    /// their reflections, best match first. See [`SearchQuery`].
+    pub fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
+        query.validate()?;
+        let mut guard = self.lock();
+        search::run(&mut guard.conn, query)
+    }
+
+    /// The oldest changes not yet acknowledged by the server, at most
+    /// `limit` (1–1,000), in the order they were made.
+    pub fn pending_changes(&self, limit: u32) -> Result<Vec<OutboxChange>, StoreError> {
+        if !(1..=outbox::MAX_BATCH).contains(&limit) {
+            return Err(InvalidInput::single(
+                "limit",
+                "range",
+                format!("must be between 1 and {}", outbox::MAX_BATCH),
+            )
+            .into());
+        }
+        let mut guard = self.lock();
+        outbox::pending(&mut guard.conn, limit)
+    }
+
+    /// How many changes wait to be pushed.
+    pub fn pending_change_count(&self) -> Result<u64, StoreError> {
+        let mut guard = self.lock();
+        outbox::count(&mut guard.conn)
+    }
+
+    /// Forgets the changes up to and including `through`, which the server
+    /// has acknowledged. Returns how many were removed.
+    pub fn acknowledge_changes(&self, through: crate::ids::MutationId) -> Result<u64, StoreError> {
+        let mut guard = self.lock();
+        outbox::acknowledge(&mut guard.conn, through)
+    }
+
+    /// The greatest clock stamp this journal has handed out or seen.
+    pub fn last_stamp(&self) -> Hlc {
+        self.lock().clock.last()
+    }
+}
+
+/// Prefixes field paths with the position of the record in a batch, so a
+/// caller importing many records learns which one was wrong.
+fn at_index<E: Into<StoreError>>(error: E, index: usize, batch_len: usize) -> StoreError {
+    match error.into() {
+        StoreError::Invalid(mut invalid) if batch_len > 1 => {
+            for v in &mut invalid.violations {
+                v.field = format!("[{index}].{}", v.field);
+            }
+            StoreError::Invalid(invalid)
+        }
+        other => other,
+    }
+}
+
+/// Checks that the dosing session a record links to exists here (or is
+/// being created earlier in the same batch).
+fn check_links(
+    conn: &mut SqliteConnection,
+    body: &RecordBody,
+    same_batch: &[Record],
+) -> Result<(), StoreError> {
+    let linked = match body {
+        RecordBody::JournalEntry(e) => e.dosing_session_id,
+        RecordBody::Intention(i) => Some(i.dosing_session_id),
+        _ => None,
+    };
+    let Some(session) = linked else {
+        return Ok(());
+    };
+    if same_batch
+        .iter()
+        .any(|r| r.id == session && r.kind() == RecordKind::DosingSession)
+    {
+        return Ok(());
+    }
+    let found: i64 = records::table
+        .filter(records::id.eq(session.to_string()))
+        .filter(records::kind.eq(RecordKind::DosingSession.as_str()))
+        .filter(records::deleted.eq(false))
+        .count()
+        .get_result(conn)?;
+    if found == 0 {
+        return Err(InvalidInput::single(
+            "dosingSessionId",
+            "unknown_session",
+            "must name one of your dosing sessions",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn live_row(conn: &mut SqliteConnection, id: RecordId) -> Result<Option<RecordRow>, StoreError> {
+    Ok(records::table
+        .filter(records::id.eq(id.to_string()))
+        .filter(records::deleted.eq(false))
+        .select(RecordRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+fn values<'a>(record: &'a Record, body: &'a str) -> RecordValues<'a> {
+    RecordValues {
+        id: record.id.to_string(),
+        kind: record.kind().as_str(),
+        phase: record.body.phase().map(|p| p.as_str()),
+        dosing_session_id: record
+            .body
+            .dosing_session_id(record.id)
+            .map(|s| s.to_string()),
+        occurred_at: time_to_micros(record.occurred_at()),
+        created_at: time_to_micros(record.created_at),
+        updated_at: time_to_micros(record.updated_at),
+        hlc: record.hlc.to_i64(),
+        deleted: false,
+        body,
+    }
+}
+
+impl RecordRow {
+    /// The live record this row holds.
+    pub(crate) fn into_record(self) -> Result<Record, StoreError> {
+        let kind = parse_kind(&self.kind)?;
+        let body = RecordBody::from_json(kind, &self.body).map_err(|e| {
+            StoreError::Corrupt(format!("record {} has an unreadable body: {e}", self.id))
+        })?;
+        Ok(Record {
+            id: self
+                .id
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("bad record id {:?}: {e}", self.id)))?,
+            created_at: micros_to_time(self.created_at)?,
+            updated_at: micros_to_time(self.updated_at)?,
+            hlc: Hlc::from_i64(self.hlc).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            body,
+        })
+    }
+}
+
+fn parse_kind(kind: &str) -> Result<RecordKind, StoreError> {
+    kind.parse()
+        .map_err(|e: crate::records::UnknownKind| StoreError::Corrupt(e.to_string()))
+}
+
+/// Reads this installation's device id, making one the first time.
+fn device_id(conn: &mut SqliteConnection) -> Result<DeviceId, StoreError> {
+    let stored: Option<String> = journal_meta::table
+        .find(DEVICE_ID_KEY)
+        .select(journal_meta::value)
+        .first(conn)
+        .optional()?;
+    if let Some(text) = stored {
+        return text
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("bad device id {text:?}: {e}")));
+    }
+    let id = DeviceId::new();
+    diesel::insert_into(journal_meta::table)
+        .values((
+            journal_meta::key.eq(DEVICE_ID_KEY),
+            journal_meta::value.eq(id.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// The greatest stamp ever handed out here: every change stamps its record
+/// (tombstones included), so it is the greatest stamp in `records`.
+fn last_stamp(conn: &mut SqliteConnection) -> Result<Hlc, StoreError> {
+    let newest: Option<i64> = records::table
+        .select(diesel::dsl::max(records::hlc))
+        .first(conn)?;
+    Hlc::from_i64(newest.unwrap_or(0)).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn time_to_micros(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+pub(crate) fn micros_to_time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {micros} is out of range")))
+}
+
+fn millis_to_time(millis: u64) -> DateTime<Utc> {
+    i64::try_from(millis)
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}

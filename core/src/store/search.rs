@@ -1,0 +1,210 @@
+//! Full-text search over what the patient wrote: entry titles and bodies,
+//! intentions and their reflections (SQLite FTS5, ranked by BM25 with titles
+//! weighing twice as much as bodies).
+//!
+//! The patient's words are never handed to FTS5 as query syntax: each word
+//! becomes a quoted prefix term, so `"`, `*`, `NEAR` or `-` in a search box
+//! find text instead of raising a syntax error.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Text};
+use diesel::sqlite::SqliteConnection;
+use serde::{Deserialize, Serialize};
+
+use super::{RecordRow, StoreError};
+use crate::records::{Record, RecordBody};
+use crate::validation::{FieldViolation, InvalidInput};
+
+/// The most hits one search returns.
+pub const MAX_SEARCH_RESULTS: u32 = 100;
+/// The longest search text, in characters.
+pub const MAX_SEARCH_CHARS: usize = 500;
+/// At most this many words of the search text are used.
+const MAX_TERMS: usize = 16;
+
+// Highlight markers inside FTS5 snippets. Record text can never contain them:
+// every text rule rejects control characters.
+const MARK_START: char = '\u{2}';
+const MARK_END: char = '\u{3}';
+
+/// A search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SearchQuery {
+    /// What the patient typed. Every word must appear (the last may be the
+    /// start of a word); case and accents are ignored.
+    pub text: String,
+    /// How many hits at most, 1–100.
+    pub limit: u32,
+}
+
+impl SearchQuery {
+    /// A search for `text` returning up to 20 hits.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            limit: 20,
+        }
+    }
+
+    /// Checks the limit and the length of the text.
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        let mut problems = Vec::new();
+        if !(1..=MAX_SEARCH_RESULTS).contains(&self.limit) {
+            problems.push(FieldViolation {
+                field: "limit".to_owned(),
+                rule: "range".to_owned(),
+                message: format!("must be between 1 and {MAX_SEARCH_RESULTS}"),
+            });
+        }
+        if self.text.chars().count() > MAX_SEARCH_CHARS {
+            problems.push(FieldViolation {
+                field: "text".to_owned(),
+                rule: "length".to_owned(),
+                message: format!("must be at most {MAX_SEARCH_CHARS} characters"),
+            });
+        }
+        InvalidInput::collect(Ok(()), problems)
+    }
+
+    /// The FTS5 expression for the text, or `None` when it has no words.
+    fn match_expression(&self) -> Option<String> {
+        let words: Vec<&str> = self
+            .text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(MAX_TERMS)
+            .collect();
+        if words.is_empty() {
+            return None;
+        }
+        // Words are alphanumeric only, so quoting them is enough.
+        let terms: Vec<String> = words.iter().map(|w| format!("\"{w}\"*")).collect();
+        Some(terms.join(" "))
+    }
+}
+
+/// One record that matched, with an excerpt around the match.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchHit {
+    /// The record.
+    pub record: Record,
+    /// A short excerpt of the matching text (`…` where it was cut).
+    pub snippet: String,
+    /// Where the matched words are in `snippet`, as character ranges
+    /// `[start, end)`, for the app to highlight.
+    pub highlights: Vec<(u32, u32)>,
+}
+
+#[derive(QueryableByName)]
+struct HitRow {
+    #[diesel(embed)]
+    record: RecordRow,
+    #[diesel(sql_type = Text)]
+    snippet: String,
+    #[diesel(sql_type = Double)]
+    #[allow(dead_code)] // ordered by in SQL; read to keep the row self-describing
+    rank: f64,
+}
+
+pub(super) fn run(
+    conn: &mut SqliteConnection,
+    query: &SearchQuery,
+) -> Result<Vec<SearchHit>, StoreError> {
+    let Some(expression) = query.match_expression() else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<HitRow> = diesel::sql_query(
+        "SELECT r.seq, r.id, r.kind, r.created_at, r.updated_at, r.hlc, r.body, \
+                snippet(search_index, -1, char(2), char(3), '…', 16) AS snippet, \
+                bm25(search_index, 2.0, 1.0) AS rank \
+         FROM search_index JOIN records r ON r.seq = search_index.rowid \
+         WHERE search_index MATCH ? AND r.deleted = 0 \
+         ORDER BY rank, r.seq DESC LIMIT ?",
+    )
+    .bind::<Text, _>(expression)
+    .bind::<BigInt, _>(i64::from(query.limit))
+    .load(conn)?;
+    rows.into_iter()
+        .map(|row| {
+            let (snippet, highlights) = split_marks(&row.snippet);
+            Ok(SearchHit {
+                record: row.record.into_record()?,
+                snippet,
+                highlights,
+            })
+        })
+        .collect()
+}
+
+/// Removes the highlight markers, noting where they stood.
+fn split_marks(marked: &str) -> (String, Vec<(u32, u32)>) {
+    let mut text = String::with_capacity(marked.len());
+    let mut ranges = Vec::new();
+    let mut position: u32 = 0;
+    let mut start = None;
+    for c in marked.chars() {
+        match c {
+            MARK_START => start = Some(position),
+            MARK_END => {
+                if let Some(s) = start.take() {
+                    ranges.push((s, position));
+                }
+            }
+            _ => {
+                text.push(c);
+                position = position.saturating_add(1);
+            }
+        }
+    }
+    (text, ranges)
+}
+
+/// Adds a record's text to the index (kinds that are not searched are
+/// skipped).
+pub(super) fn index(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    body: &RecordBody,
+) -> Result<(), StoreError> {
+    if let Some((title, text)) = body.searchable_text() {
+        diesel::sql_query("INSERT INTO search_index (rowid, title, body) VALUES (?, ?, ?)")
+            .bind::<BigInt, _>(seq)
+            .bind::<Text, _>(title)
+            .bind::<Text, _>(text)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Removes a record's text from the index.
+pub(super) fn unindex(conn: &mut SqliteConnection, seq: i64) -> Result<(), StoreError> {
+    diesel::sql_query("DELETE FROM search_index WHERE rowid = ?")
+        .bind::<BigInt, _>(seq)
+        .execute(conn)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_never_becomes_query_syntax() {
+        let q = SearchQuery::new(r#"fear "NEAR" -grief* OR (x"#);
+        assert_eq!(
+            q.match_expression().as_deref(),
+            Some(r#""fear"* "NEAR"* "grief"* "OR"* "x"*"#)
+        );
+        assert_eq!(SearchQuery::new("  !!! ").match_expression(), None);
+        assert_eq!(SearchQuery::new("").match_expression(), None);
+    }
+
+    #[test]
+    fn markers_become_character_ranges() {
+        let (text, ranges) = split_marks("…the \u{2}sea\u{3} and \u{2}é\u{3}");
+        assert_eq!(text, "…the sea and é");
+        assert_eq!(ranges, vec![(5, 8), (13, 14)]);
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE journal_meta;
+DROP TABLE outbox;
+DROP TABLE records;
