@@ -208,18 +208,15 @@ impl RecordBody {
     }
 
     /// The JSON of the content alone, without the kind.
-    pub fn to_json(&self) -> String {
-        let value = match self {
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        match self {
             RecordBody::JournalEntry(r) => serde_json::to_string(r),
             RecordBody::Intention(r) => serde_json::to_string(r),
             RecordBody::MoodCheckIn(r) => serde_json::to_string(r),
             RecordBody::Assessment(r) => serde_json::to_string(r),
             RecordBody::ExercisePractice(r) => serde_json::to_string(r),
             RecordBody::DosingSession(r) => serde_json::to_string(r),
-        };
-        // These types hold only strings, numbers, lists and timestamps, which
-        // always serialize.
-        value.unwrap_or_else(|_| "{}".to_owned())
+        }
     }
 }
 

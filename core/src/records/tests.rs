@@ -402,7 +402,7 @@ fn bodies_round_trip_through_their_kind_and_json() {
     let kinds: Vec<RecordKind> = bodies.iter().map(RecordBody::kind).collect();
     assert_eq!(kinds, RecordKind::ALL.to_vec());
     for body in bodies {
-        let back = RecordBody::from_json(body.kind(), &body.to_json()).unwrap();
+        let back = RecordBody::from_json(body.kind(), &body.to_json().unwrap()).unwrap();
         assert_eq!(back, body);
         let tagged = serde_json::to_value(&body).unwrap();
         assert_eq!(tagged["kind"], body.kind().as_str());

@@ -117,7 +117,7 @@ impl JournalStore {
     ) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
         let mut conn = open::open_database(&path)?;
-        let device_id = conn.immediate_transaction(|conn| device_id(conn))?;
+        let device_id = conn.immediate_transaction(device_id)?;
         let last = last_stamp(&mut conn)?;
         Ok(Self {
             path,
@@ -163,13 +163,13 @@ impl JournalStore {
             body.validate()
                 .map_err(|e| at_index(e, index, bodies.len()))?;
         }
+        let batch_len = bodies.len();
         let mut guard = self.lock();
         let Inner { conn, clock } = &mut *guard;
         conn.immediate_transaction(|conn| {
-            let mut created = Vec::with_capacity(bodies.len());
+            let mut created = Vec::with_capacity(batch_len);
             for (index, body) in bodies.into_iter().enumerate() {
-                check_links(conn, &body, &created)
-                    .map_err(|e| at_index(e, index, created.len() + 1))?;
+                check_links(conn, &body, &created).map_err(|e| at_index(e, index, batch_len))?;
                 let hlc = clock.tick();
                 let now = millis_to_time(clock.wall().now_millis());
                 let record = Record {
@@ -179,12 +179,13 @@ impl JournalStore {
                     hlc,
                     body,
                 };
+                let json = body_json(&record.body)?;
                 let seq = diesel::insert_into(records::table)
-                    .values(values(&record, &record.body.to_json()))
+                    .values(values(&record, &json))
                     .returning(records::seq)
                     .get_result::<i64>(conn)?;
                 search::index(conn, seq, &record.body)?;
-                outbox::queue_upsert(conn, &record)?;
+                outbox::queue_upsert(conn, &record, &json)?;
                 created.push(record);
             }
             Ok(created)
@@ -226,12 +227,13 @@ impl JournalStore {
                 body,
                 ..current
             };
+            let json = body_json(&record.body)?;
             diesel::update(records::table.find(seq))
-                .set(values(&record, &record.body.to_json()))
+                .set(values(&record, &json))
                 .execute(conn)?;
             search::unindex(conn, seq)?;
             search::index(conn, seq, &record.body)?;
-            outbox::queue_upsert(conn, &record)?;
+            outbox::queue_upsert(conn, &record, &json)?;
             Ok(record)
         })
     }
@@ -262,6 +264,7 @@ impl JournalStore {
                 }
             }
             let hlc = clock.tick();
+            let now = time_to_micros(millis_to_time(clock.wall().now_millis()));
             diesel::update(records::table.find(row.seq))
                 .set((
                     records::deleted.eq(true),
@@ -274,7 +277,7 @@ impl JournalStore {
                 ))
                 .execute(conn)?;
             search::unindex(conn, row.seq)?;
-            outbox::queue_delete(conn, id, kind, hlc)?;
+            outbox::queue_delete(conn, id, kind, hlc, now)?;
             Ok(())
         })
     }
@@ -425,6 +428,11 @@ impl RecordRow {
             body,
         })
     }
+}
+
+fn body_json(body: &RecordBody) -> Result<String, StoreError> {
+    body.to_json()
+        .map_err(|e| StoreError::Corrupt(format!("content cannot be written as JSON: {e}")))
 }
 
 fn parse_kind(kind: &str) -> Result<RecordKind, StoreError> {

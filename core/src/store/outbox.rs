@@ -58,14 +58,18 @@ struct OutboxRow {
     queued_at: i64,
 }
 
-pub(super) fn queue_upsert(conn: &mut SqliteConnection, record: &Record) -> Result<(), StoreError> {
+pub(super) fn queue_upsert(
+    conn: &mut SqliteConnection,
+    record: &Record,
+    body_json: &str,
+) -> Result<(), StoreError> {
     diesel::insert_into(outbox::table)
         .values((
             outbox::record_id.eq(record.id.to_string()),
             outbox::kind.eq(record.kind().as_str()),
             outbox::op.eq("upsert"),
             outbox::hlc.eq(record.hlc.to_i64()),
-            outbox::body.eq(Some(record.body.to_json())),
+            outbox::body.eq(Some(body_json)),
             outbox::queued_at.eq(time_to_micros(record.updated_at)),
         ))
         .execute(conn)?;
@@ -77,6 +81,7 @@ pub(super) fn queue_delete(
     id: RecordId,
     kind: RecordKind,
     hlc: Hlc,
+    queued_at_micros: i64,
 ) -> Result<(), StoreError> {
     diesel::insert_into(outbox::table)
         .values((
@@ -85,7 +90,7 @@ pub(super) fn queue_delete(
             outbox::op.eq("delete"),
             outbox::hlc.eq(hlc.to_i64()),
             outbox::body.eq(None::<String>),
-            outbox::queued_at.eq(time_to_micros(Utc::now())),
+            outbox::queued_at.eq(queued_at_micros),
         ))
         .execute(conn)?;
     Ok(())

@@ -251,6 +251,18 @@ fn a_batch_is_all_or_nothing() {
         matches!(&err, StoreError::Invalid(i) if i.has("[1].tags", "unique")),
         "{err:?}"
     );
+    // A broken link is reported at its place in the batch, too.
+    let err = f
+        .store
+        .create_many(vec![
+            entry("fine", Phase::Dosing),
+            Intention::new("Trust", RecordId::new()).unwrap().into(),
+        ])
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(i) if i.has("[1].dosingSessionId", "unknown_session")),
+        "{err:?}"
+    );
     assert_eq!(f.store.pending_change_count().unwrap(), before);
     assert_eq!(f.store.list(&ListQuery::all()).unwrap().records.len(), 3);
 }
@@ -531,6 +543,12 @@ fn search_finds_ranks_and_highlights() {
 
     // Prefixes, case and accents.
     assert_eq!(f.store.search(&SearchQuery::new("OCE")).unwrap().len(), 2);
+    // A word followed by a space is a whole word, not a prefix.
+    assert_eq!(f.store.search(&SearchQuery::new("oce ")).unwrap().len(), 0);
+    assert_eq!(
+        f.store.search(&SearchQuery::new("ocean ")).unwrap().len(),
+        2
+    );
     let cafe = f
         .store
         .create(entry("Café with my sister", Phase::Integration))
@@ -862,19 +880,19 @@ fn upgrade_from_first_schema_equals_fresh() {
                 1,
                 session_id,
                 "dosingSession",
-                RecordBody::from(s.clone()).to_json(),
+                RecordBody::from(s.clone()).to_json().unwrap(),
             ),
             (
                 2,
                 entry_id,
                 "journalEntry",
-                RecordBody::from(e.clone()).to_json(),
+                RecordBody::from(e.clone()).to_json().unwrap(),
             ),
             (
                 3,
                 intention_id,
                 "intention",
-                RecordBody::from(i.clone()).to_json(),
+                RecordBody::from(i.clone()).to_json().unwrap(),
             ),
         ] {
             diesel::sql_query(

@@ -4,7 +4,10 @@
 CREATE VIRTUAL TABLE search_index USING fts5(
     title,
     body,
-    tokenize = 'unicode61 remove_diacritics 2'
+    tokenize = 'unicode61 remove_diacritics 2',
+    -- Indexes of 2- and 3-letter prefixes: as-you-type search on a phone
+    -- starts with short prefixes, which otherwise scan many terms.
+    prefix = '2 3'
 );
 
 -- Index what was written before search existed. Must compose the text
