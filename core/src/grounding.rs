@@ -14,6 +14,7 @@ use serde::Serialize;
 
 /// One timed instruction of a grounding exercise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ExerciseStep {
     /// What to do during this step, addressed to the person practicing.
@@ -25,6 +26,7 @@ pub struct ExerciseStep {
 /// A guided grounding exercise: a round of timed steps, gone through one or
 /// more times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GroundingExercise {
     /// Stable identifier, such as `box-breathing`, stored with logged

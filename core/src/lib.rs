@@ -19,6 +19,8 @@
 pub mod grounding;
 pub mod hlc;
 pub mod ids;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod phase;
 pub mod prompts;
 pub mod records;

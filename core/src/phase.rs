@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Serialized in lower case (`"preparation"`, `"dosing"`, `"integration"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Before dosing: goals, intentions, safety planning, grounding skills.

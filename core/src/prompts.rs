@@ -16,6 +16,7 @@ use crate::phase::Phase::{Dosing, Integration, Preparation};
 
 /// One writing prompt: a short title and the question or invitation itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Prompt {
     /// Stable identifier, such as `prep-01`, stored with the entries written

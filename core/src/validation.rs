@@ -14,6 +14,7 @@ use validator::{ValidationError, ValidationErrorsKind};
 
 /// One broken rule on one field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FieldViolation {
     /// The field's path as it is spelled in JSON, e.g. `title`,

@@ -1,9 +1,121 @@
 //! journal-server: the REST API that phones sync with and therapists read
-//! from (actix-web, diesel on PostgreSQL or embedded SQLite).
+//! from (actix-web; diesel on PostgreSQL, or SQLite as the embedded
+//! default).
 //!
-//! It validates every record with journal-core's rules, so the phone and the
-//! server can never disagree on what is valid. The HTTP layer, accounts,
-//! sync and therapist review are built on top of this crate in the server,
-//! sync and sharing work items; see `docs/` and `../shared/DESIGN.md`.
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | flags, environment, the signing secret |
+//! | [`db`] | the two backends behind one connection type, pool, migrations |
+//! | [`auth`] | access and refresh tokens, passwords, throttling, [`auth::AuthUser`] |
+//! | [`error`] | [`error::ApiError`] and RFC 9457 problem documents |
+//! | [`routes`] | handlers: accounts, care links, records, health |
+//! | [`openapi`] | the generated OpenAPI document |
+//! | [`state`] | [`state::AppState`], shared by handlers |
+//!
+//! Records are validated with journal-core's rules, so the phone and the
+//! server can never disagree on what is valid.
 
-pub use journal_core as core;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{ErrorHandlers, NormalizePath, TrailingSlash};
+use actix_web::{App, HttpServer, web};
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use auth::passwords::Passwords;
+use auth::throttle::AddressLimiter;
+use auth::tokens::AccessTokens;
+use config::Config;
+use db::Database;
+use state::AppState;
+
+/// The largest request body accepted (413 beyond): room for a long journal
+/// entry (100,000 characters of up to 4 bytes) with its envelope.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Builds the shared state from configuration: opens (and migrates) the
+/// database and sets up token keys.
+pub fn build_state(config: &Config) -> Result<AppState, String> {
+    let db =
+        Database::open(&config.database_url, config.db_pool_size).map_err(|e| e.to_string())?;
+    let secret = config.signing_secret()?;
+    let tokens = AccessTokens::new(
+        &secret,
+        &config.token_issuer,
+        &config.token_audience,
+        config.access_lifetime(),
+    )?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Ok(AppState {
+        db,
+        tokens,
+        passwords: Passwords::new(cores).map_err(|e| e.to_string())?,
+        guard: AddressLimiter::new(config.auth_attempts_per_minute, Duration::from_secs(60)),
+        refresh_lifetime: config.refresh_lifetime(),
+        invitation_lifetime: config.invitation_lifetime(),
+    })
+}
+
+/// The whole application: routes, body limits, problem documents for every
+/// error, request tracing. Used by the server and by the tests alike.
+pub fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_BODY_BYTES)
+                .content_type_required(true)
+                .error_handler(error::json_error),
+        )
+        .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .wrap(ErrorHandlers::new().default_handler(error::problem_for_bare_errors))
+        .wrap(NormalizePath::new(TrailingSlash::Trim))
+        .wrap(tracing_actix_web::TracingLogger::default())
+        .configure(routes::health::configure)
+        .service(web::resource("/api/v1/openapi.json").route(web::get().to(openapi::serve)))
+        .service(web::scope("/api/v1").configure(routes::accounts::configure))
+}
+
+/// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
+pub async fn serve(config: Config) -> Result<(), String> {
+    let state = web::Data::new(build_state(&config)?);
+    tracing::info!(
+        bind = %config.bind,
+        database = state.db.backend().name(),
+        "journal server starting"
+    );
+    let mut server = HttpServer::new({
+        let state = state.clone();
+        move || build_app(state.clone())
+    })
+    .shutdown_timeout(30)
+    .bind(&config.bind)
+    .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    if let Some(workers) = config.workers {
+        server = server.workers(workers.max(1));
+    }
+    // actix-web stops gracefully on SIGTERM, SIGINT and Ctrl-C by itself.
+    server.run().await.map_err(|e| e.to_string())?;
+    tracing::info!("journal server stopped");
+    Ok(())
+}

@@ -10,6 +10,7 @@ use crate::validation::{FieldViolation, InvalidInput};
 
 /// Which questionnaire was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Instrument {
     /// The nine-item Patient Health Questionnaire (depression).
     #[serde(rename = "phq9")]
@@ -65,6 +66,7 @@ impl Instrument {
 
 /// The severity band of a questionnaire total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum Severity {
     /// Minimal symptoms.
@@ -81,6 +83,7 @@ pub enum Severity {
 
 /// The result of scoring a completed questionnaire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AssessmentScore {
     /// The sum of the answers.
@@ -98,6 +101,7 @@ pub struct AssessmentScore {
 /// Rules: `answers` holds exactly one answer per item (9 for PHQ-9, 7 for
 /// GAD-7), in item order, each 0 ("not at all") to 3 ("nearly every day").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Assessment {
     /// Which questionnaire.

@@ -9,6 +9,7 @@ use crate::validation::{self, InvalidInput};
 
 /// How the ketamine is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum Route {
     /// A lozenge or troche dissolved in the mouth.
@@ -23,6 +24,7 @@ pub enum Route {
 
 /// Where a dosing session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum SessionStatus {
     /// Booked, not yet happened.
@@ -39,6 +41,7 @@ pub enum SessionStatus {
 /// Rules: `notes` optional, at most 10,000 characters, line breaks allowed;
 /// `status` defaults to `planned`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DosingSession {
     /// When the session starts (or started).

@@ -20,6 +20,7 @@ use crate::validation::{self, InvalidInput, rule};
 /// - `dosingSessionId`: optional link to one of the patient's dosing
 ///   sessions; the device store checks that it exists.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JournalEntry {
     /// A short title.

@@ -9,6 +9,7 @@ use crate::validation::{self, FieldViolation, InvalidInput};
 
 /// Where an intention stands once the session is behind the patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum IntentionStatus {
     /// Set, and the session has not been reflected on yet.
@@ -29,6 +30,7 @@ pub enum IntentionStatus {
 /// Rules: each text at most 20,000 characters, line breaks allowed, no other
 /// control characters; at least one of the two says something.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Reflection {
     /// How the session went with respect to the intention.
@@ -50,6 +52,7 @@ pub struct Reflection {
 /// - `reflection`: optional; see [`Reflection`].
 /// - `status`: defaults to `open`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Intention {
     /// The intention, in the patient's words.

@@ -34,6 +34,7 @@ use crate::validation::InvalidInput;
 ///
 /// Serialized in camelCase (`"journalEntry"`, `"moodCheckIn"`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum RecordKind {
     /// A [`JournalEntry`].
@@ -100,6 +101,7 @@ impl FromStr for RecordKind {
 ///
 /// In JSON: `{"kind": "journalEntry", "body": {…the entry…}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "body", rename_all = "camelCase")]
 pub enum RecordBody {
     /// A journal entry.
@@ -243,6 +245,7 @@ into_body!(
 ///
 /// In JSON: `{"id", "createdAt", "updatedAt", "hlc", "kind", "body"}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Record {
     /// Made on the device that first wrote the record.

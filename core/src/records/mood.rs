@@ -15,6 +15,7 @@ use crate::validation::{self, InvalidInput, rule};
 ///   repeats (ignoring case).
 /// - `note`: optional; at most 5,000 characters, line breaks allowed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MoodCheckIn {
     /// When the patient checked in.

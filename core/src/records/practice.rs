@@ -16,6 +16,7 @@ use crate::validation::{FieldViolation, InvalidInput};
 /// - `distressBefore`, `distressAfter`: whole numbers 0 (calm) – 10
 ///   (unbearable).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExercisePractice {
     /// The exercise practised.

@@ -1,0 +1,257 @@
+//! Configuration, from flags or environment variables (`--help` lists them),
+//! and the token-signing secret: given by the operator, or for the embedded
+//! SQLite default generated once and kept beside the database.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rand::RngCore;
+
+use crate::auth::tokens::MIN_SECRET_BYTES;
+use crate::db::Backend;
+
+/// The journal's REST API server.
+#[derive(Debug, Parser)]
+#[command(name = "journal-server", version, about)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Operator commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a therapist account (therapists do not register themselves).
+    /// Reads the password from standard input, or generates and prints one.
+    CreateTherapist {
+        /// The therapist's email address.
+        #[arg(long)]
+        email: String,
+        /// The name patients see.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "JOURNAL_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: String,
+    /// Database: postgres://user@host/db, or sqlite://path (relative to the
+    /// working directory).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/journal.db",
+        global = true
+    )]
+    pub database_url: String,
+    /// Access-token signing secret, base64, at least 32 random bytes.
+    /// Required with PostgreSQL (every instance must share it); with SQLite,
+    /// generated once into `jwt-secret` beside the database when absent.
+    #[arg(
+        long,
+        env = "JOURNAL_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<String>,
+    /// The `iss` of access tokens.
+    #[arg(
+        long,
+        env = "JOURNAL_TOKEN_ISSUER",
+        default_value = "kap-journal",
+        global = true
+    )]
+    pub token_issuer: String,
+    /// The `aud` of access tokens.
+    #[arg(
+        long,
+        env = "JOURNAL_TOKEN_AUDIENCE",
+        default_value = "kap-journal-api",
+        global = true
+    )]
+    pub token_audience: String,
+    /// Access-token lifetime in minutes (1–15).
+    #[arg(long, env = "JOURNAL_ACCESS_TOKEN_MINUTES", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=15), global = true)]
+    pub access_token_minutes: u64,
+    /// Refresh-token lifetime in days.
+    #[arg(long, env = "JOURNAL_REFRESH_TOKEN_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=365), global = true)]
+    pub refresh_token_days: u64,
+    /// How long a care invitation code stays valid, in hours.
+    #[arg(long, env = "JOURNAL_INVITATION_HOURS", default_value_t = 72,
+          value_parser = clap::value_parser!(u64).range(1..=720), global = true)]
+    pub invitation_hours: u64,
+    /// Database connections in the pool.
+    #[arg(
+        long,
+        env = "JOURNAL_DB_POOL_SIZE",
+        default_value_t = 10,
+        global = true
+    )]
+    pub db_pool_size: u32,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "JOURNAL_WORKERS", global = true)]
+    pub workers: Option<usize>,
+    /// Attempts per client address per minute on sign-in, registration,
+    /// refresh and invitation codes.
+    #[arg(
+        long,
+        env = "JOURNAL_AUTH_ATTEMPTS_PER_MINUTE",
+        default_value_t = 30,
+        global = true
+    )]
+    pub auth_attempts_per_minute: u32,
+    /// Log filter (tracing's env-filter syntax).
+    #[arg(long, env = "JOURNAL_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// Log format.
+    #[arg(long, env = "JOURNAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Refresh-token lifetime.
+    pub fn refresh_lifetime(&self) -> Duration {
+        Duration::from_secs(self.refresh_token_days * 24 * 3600)
+    }
+
+    /// Access-token lifetime.
+    pub fn access_lifetime(&self) -> Duration {
+        Duration::from_secs(self.access_token_minutes * 60)
+    }
+
+    /// Invitation lifetime.
+    pub fn invitation_lifetime(&self) -> Duration {
+        Duration::from_secs(self.invitation_hours * 3600)
+    }
+
+    /// The signing secret's bytes: decoded from configuration, or for
+    /// SQLite read from (or created in) `jwt-secret` beside the database.
+    pub fn signing_secret(&self) -> Result<Vec<u8>, String> {
+        if let Some(text) = &self.jwt_secret {
+            return decode_secret(text.trim());
+        }
+        match Backend::from_url(&self.database_url).map_err(|e| e.to_string())? {
+            Backend::Postgres(_) => Err(
+                "set JOURNAL_JWT_SECRET (base64 of at least 32 random bytes, the same on every instance)"
+                    .to_owned(),
+            ),
+            Backend::Sqlite(path) => secret_beside(&path),
+        }
+    }
+}
+
+fn decode_secret(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = [URL_SAFE_NO_PAD, URL_SAFE, STANDARD, STANDARD_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(text).ok())
+        .ok_or("JOURNAL_JWT_SECRET must be base64")?;
+    if bytes.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "JOURNAL_JWT_SECRET must decode to at least {MIN_SECRET_BYTES} bytes, got {}",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
+fn secret_beside(database: &Path) -> Result<Vec<u8>, String> {
+    let file: PathBuf = database
+        .parent()
+        .map(|p| p.join("jwt-secret"))
+        .unwrap_or_else(|| PathBuf::from("jwt-secret"));
+    if let Ok(text) = fs::read_to_string(&file) {
+        return decode_secret(text.trim()).map_err(|e| format!("{}: {e}", file.display()));
+    }
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    let mut bytes = vec![0u8; 64];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut out = options
+        .open(&file)
+        .map_err(|e| format!("cannot create {}: {e}", file.display()))?;
+    out.write_all(URL_SAFE_NO_PAD.encode(&bytes).as_bytes())
+        .and_then(|()| out.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    tracing::info!(path = %file.display(), "generated the token signing secret");
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_must_be_long_base64() {
+        assert!(decode_secret(&URL_SAFE_NO_PAD.encode([1u8; 32])).is_ok());
+        assert!(decode_secret(&STANDARD.encode([1u8; 40])).is_ok());
+        assert!(decode_secret(&URL_SAFE_NO_PAD.encode([1u8; 31])).is_err());
+        assert!(decode_secret("not base64 !!!").is_err());
+    }
+
+    #[test]
+    fn the_embedded_default_keeps_one_secret_beside_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("sub").join("journal.db");
+        let first = secret_beside(&db).unwrap();
+        assert_eq!(first.len(), 64);
+        assert_eq!(
+            secret_beside(&db).unwrap(),
+            first,
+            "generated once, then reused"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join("sub/jwt-secret"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

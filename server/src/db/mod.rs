@@ -1,0 +1,250 @@
+//! The one place that knows there are two databases. The backend is chosen
+//! from the URL scheme (`postgres://`, `postgresql://` or `sqlite://`), never
+//! by trying; each backend's connection setup sits together here; migrations
+//! are embedded and run before the pool serves.
+//!
+//! Handlers never see a backend: they get a [`DbConnection`] from the pool
+//! through [`Database::run`], which keeps the blocking diesel call off the
+//! async workers.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub mod schema;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+
+mod connection;
+pub use connection::DbConnection;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A PostgreSQL server; the URL is passed to libpq as it is.
+    Postgres(String),
+    /// A SQLite file.
+    Sqlite(PathBuf),
+}
+
+/// Why the database could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL names no backend this server knows.
+    #[error(
+        "unsupported database URL {0:?}: use postgres://user@host/db or sqlite://path/to/file.db"
+    )]
+    UnsupportedUrl(String),
+    /// Could not connect or set up the pool.
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    /// A migration failed.
+    #[error("cannot migrate the database: {0}")]
+    Migrate(String),
+    /// The database holds migrations this build does not know (a newer server
+    /// wrote it).
+    #[error("the database was migrated by a newer server (unknown migration {0}); refusing to run")]
+    NewerSchema(String),
+}
+
+impl Backend {
+    /// Reads the backend from a database URL. A URL with another scheme, or
+    /// none, is an error rather than a file name: a mistyped URL must never
+    /// silently create an empty database.
+    pub fn from_url(url: &str) -> Result<Self, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Backend::Postgres(url.to_owned()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(DbError::UnsupportedUrl(url.to_owned()));
+            }
+            return Ok(Backend::Sqlite(PathBuf::from(path)));
+        }
+        Err(DbError::UnsupportedUrl(url.to_owned()))
+    }
+
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Postgres(_) => "postgresql",
+            Backend::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// Makes connections for the pool, each set up for its backend.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    backend: Backend,
+}
+
+impl diesel::r2d2::ManageConnection for Connector {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        let mut conn = match &self.backend {
+            Backend::Postgres(url) => DbConnection::Postgresql(
+                diesel::PgConnection::establish(url)
+                    .map_err(diesel::r2d2::Error::ConnectionError)?,
+            ),
+            Backend::Sqlite(path) => DbConnection::Sqlite(
+                diesel::SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(diesel::r2d2::Error::ConnectionError)?,
+            ),
+        };
+        if let DbConnection::Sqlite(sqlite) = &mut conn {
+            // busy_timeout: wait for the one writer instead of failing;
+            // WAL: readers never block it; foreign keys: on, as in PostgreSQL.
+            sqlite
+                .batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// The pool of connections and what it was opened on.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<Connector>,
+    backend: Backend,
+}
+
+/// A connection borrowed from the pool.
+pub type Conn = PooledConnection<Connector>;
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.backend.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Opens the database at `url`, creating a SQLite file (and its folder)
+    /// if needed, and brings its schema up to date.
+    pub fn open(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        let backend = Backend::from_url(url)?;
+        if let Backend::Sqlite(path) = &backend {
+            create_parent(path)?;
+        }
+        let max_size = match backend {
+            // SQLite has one writer; a few readers beside it are plenty.
+            Backend::Sqlite(_) => max_connections.clamp(1, 8),
+            Backend::Postgres(_) => max_connections.max(1),
+        };
+        let pool = Pool::builder()
+            .max_size(max_size)
+            .connection_timeout(Duration::from_secs(5))
+            .build(Connector {
+                backend: backend.clone(),
+            })
+            .map_err(|e| DbError::Connect(e.to_string()))?;
+        let db = Self { pool, backend };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Applies every pending migration; refuses a database migrated by a
+    /// newer server.
+    pub fn migrate(&self) -> Result<(), DbError> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| DbError::Connect(e.to_string()))?;
+        match &mut *conn {
+            DbConnection::Postgresql(pg) => run_migrations(pg, POSTGRES_MIGRATIONS),
+            DbConnection::Sqlite(sqlite) => run_migrations(sqlite, SQLITE_MIGRATIONS),
+        }
+    }
+
+    /// Borrows a connection, blocking up to the pool's timeout.
+    pub fn get(&self) -> Result<Conn, r2d2_error::PoolError> {
+        self.pool.get().map_err(r2d2_error::PoolError)
+    }
+
+    /// Runs `work` on a pooled connection on the blocking thread pool, so the
+    /// async workers keep serving while the database works.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<r2d2_error::PoolError> + From<actix_web::error::BlockingError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get().map_err(r2d2_error::PoolError)?;
+            work(&mut conn)
+        })
+        .await?
+    }
+}
+
+/// The pool could not hand out a connection (database down or saturated).
+pub mod r2d2_error {
+    /// No connection could be had within the pool's timeout.
+    #[derive(Debug, thiserror::Error)]
+    #[error("no database connection available: {0}")]
+    pub struct PoolError(pub diesel::r2d2::PoolError);
+}
+
+fn create_parent(path: &Path) -> Result<(), DbError> {
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DbError::Connect(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    Ok(())
+}
+
+fn run_migrations<C>(conn: &mut C, migrations: EmbeddedMigrations) -> Result<(), DbError>
+where
+    C: MigrationHarness<C::Backend> + Connection,
+    EmbeddedMigrations: diesel::migration::MigrationSource<C::Backend>,
+{
+    let applied = conn
+        .applied_migrations()
+        .map_err(|e| DbError::Migrate(e.to_string()))?;
+    let known: Vec<String> =
+        diesel::migration::MigrationSource::<C::Backend>::migrations(&migrations)
+            .map_err(|e| DbError::Migrate(e.to_string()))?
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect();
+    if let Some(unknown) = applied
+        .iter()
+        .map(|v| v.to_string())
+        .find(|v| !known.contains(v))
+    {
+        return Err(DbError::NewerSchema(unknown));
+    }
+    conn.run_pending_migrations(migrations)
+        .map_err(|e| DbError::Migrate(e.to_string()))?;
+    Ok(())
+}

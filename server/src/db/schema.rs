@@ -1,0 +1,103 @@
+//! The server's tables as diesel sees them; one schema for both backends
+//! (the SQL is in `migrations/postgres/` and `migrations/sqlite/`).
+
+// The column types diesel generates cannot carry doc comments; the tables do.
+#![allow(missing_docs)]
+
+diesel::table! {
+    /// Patients and therapists.
+    users (id) {
+        id -> Text,
+        email -> Text,
+        password_hash -> Text,
+        role -> Text,
+        display_name -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Failed sign-ins per hashed email.
+    login_throttle (email_hash) {
+        email_hash -> Text,
+        failures -> Integer,
+        window_start -> BigInt,
+        locked_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Refresh tokens, stored hashed, in families that rotate.
+    refresh_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        family_id -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Invitation codes a therapist hands a patient.
+    care_invitations (id) {
+        id -> Text,
+        therapist_id -> Text,
+        code_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        used_by -> Nullable<Text>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Links between a patient and a therapist.
+    care_links (id) {
+        id -> Text,
+        patient_id -> Text,
+        therapist_id -> Text,
+        created_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+        ended_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Each owner's write counter.
+    owner_versions (owner_id) {
+        owner_id -> Text,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Every patient's records, tombstones included.
+    records (id) {
+        id -> Text,
+        owner_id -> Text,
+        kind -> Text,
+        phase -> Nullable<Text>,
+        dosing_session_id -> Nullable<Text>,
+        occurred_at -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        hlc -> BigInt,
+        deleted -> Bool,
+        body -> Text,
+        version -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    login_throttle,
+    refresh_tokens,
+    care_invitations,
+    care_links,
+    owner_versions,
+    records,
+);

@@ -1,0 +1,299 @@
+//! Every error the API answers, as RFC 9457 problem details
+//! (`application/problem+json`): a stable `type`, a `title`, the `status`, a
+//! human `detail`, and for validation failures the list of fields with the
+//! rule each broke. Internal errors are logged with their cause and answered
+//! with nothing of it.
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use journal_core::validation::{FieldViolation, InvalidInput};
+use serde::Serialize;
+
+use crate::db::r2d2_error::PoolError;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// Stable identifier of the kind of problem, e.g.
+    /// `urn:kap-journal:problem:validation`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong this time, for people.
+    pub detail: String,
+    /// For validation problems: every broken rule.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldViolation>,
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The content breaks journal-core's rules.
+    #[error("{0}")]
+    Validation(InvalidInput),
+    /// The request could not be read (malformed JSON, wrong types, unknown
+    /// fields, bad query parameters).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Signed in, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Nothing there, or nothing this user may see.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with what exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// It existed, but no longer can be used (an expired invitation).
+    #[error("{0}")]
+    Gone(String),
+    /// The body is larger than the documented limit.
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The body is not JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Too many attempts; try again after the given number of seconds.
+    #[error("too many attempts; try again in {0} seconds")]
+    TooManyRequests(u64),
+    /// The database cannot be reached right now.
+    #[error("the service is temporarily unavailable; try again shortly")]
+    Unavailable,
+    /// A fault on our side; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The problem type's last segment, stable for clients to match on.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "validation",
+            ApiError::BadRequest(_) => "bad-request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Gone(_) => "gone",
+            ApiError::PayloadTooLarge(_) => "payload-too-large",
+            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::TooManyRequests(_) => "too-many-requests",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "The input breaks a rule",
+            ApiError::BadRequest(_) => "The request could not be read",
+            ApiError::Unauthorized(_) => "Sign-in required",
+            ApiError::Forbidden(_) => "Not allowed",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::Conflict(_) => "Conflict",
+            ApiError::Gone(_) => "No longer available",
+            ApiError::PayloadTooLarge(_) => "Request body too large",
+            ApiError::UnsupportedMediaType(_) => "Unsupported media type",
+            ApiError::TooManyRequests(_) => "Too many attempts",
+            ApiError::Unavailable => "Service unavailable",
+            ApiError::Internal(_) => "Internal error",
+        }
+    }
+
+    /// The problem document for this error.
+    pub fn problem(&self) -> Problem {
+        let detail = match self {
+            ApiError::Internal(_) => {
+                "Something went wrong on our side; it has been logged.".to_owned()
+            }
+            ApiError::Validation(invalid) => format!("Invalid input: {invalid}"),
+            other => other.to_string(),
+        };
+        Problem {
+            problem_type: format!("urn:kap-journal:problem:{}", self.slug()),
+            title: self.title().to_owned(),
+            status: self.status_code().as_u16(),
+            detail,
+            errors: match self {
+                ApiError::Validation(invalid) => invalid.violations.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(%cause, "internal error");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        match self {
+            ApiError::Unauthorized(detail) => {
+                let value = format!(
+                    "Bearer realm=\"journal\", error=\"invalid_token\", error_description=\"{}\"",
+                    detail.replace('"', "'")
+                );
+                response.insert_header((header::WWW_AUTHENTICATE, value));
+            }
+            ApiError::TooManyRequests(seconds) => {
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            }
+            ApiError::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        response.json(self.problem())
+    }
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(invalid: InvalidInput) -> Self {
+        ApiError::Validation(invalid)
+    }
+}
+
+impl From<PoolError> for ApiError {
+    fn from(error: PoolError) -> Self {
+        tracing::warn!(%error, "database unavailable");
+        ApiError::Unavailable
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        ApiError::Internal(format!("blocking task failed: {error}"))
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &error {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                tracing::warn!(%error, "database connection lost");
+                ApiError::Unavailable
+            }
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                ApiError::Conflict("that already exists".to_owned())
+            }
+            _ => ApiError::Internal(format!("database: {error}")),
+        }
+    }
+}
+
+/// Turns actix's own error responses (unknown route, wrong method, a body
+/// too large, a malformed request) into problem documents, unless the
+/// response is one already.
+pub fn problem_for_bare_errors<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let status = response.status();
+    let error = match status {
+        StatusCode::NOT_FOUND => {
+            ApiError::NotFound(format!("no route {}", response.request().path()))
+        }
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::BadRequest(String::new()),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(crate::MAX_BODY_BYTES),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::UnsupportedMediaType("send application/json".to_owned())
+        }
+        s if s.is_server_error() => ApiError::Internal(format!("status {s} from the framework")),
+        _ => ApiError::BadRequest(format!("the request could not be read ({status})")),
+    };
+    let mut problem = error.problem();
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        problem.problem_type = "urn:kap-journal:problem:method-not-allowed".to_owned();
+        problem.title = "Method not allowed".to_owned();
+        problem.detail = format!(
+            "{} is not allowed on {}",
+            response.request().method(),
+            response.request().path()
+        );
+    }
+    problem.status = status.as_u16();
+    let (request, original) = response.into_parts();
+    let body = serde_json::to_string(&problem).unwrap_or_default();
+    let mut replaced = original.set_body(body).map_into_boxed_body();
+    replaced
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, replaced).map_into_right_body(),
+    ))
+}
+
+/// The JSON body extractor's errors as problems.
+pub fn json_error(
+    error: actix_web::error::JsonPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    let api = match error {
+        E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => {
+            ApiError::PayloadTooLarge(limit)
+        }
+        E::ContentType => ApiError::UnsupportedMediaType(
+            "the body must be JSON (Content-Type: application/json)".to_owned(),
+        ),
+        E::Deserialize(e) => ApiError::BadRequest(format!("invalid JSON body: {e}")),
+        E::Serialize(e) => ApiError::Internal(e.to_string()),
+        other => ApiError::BadRequest(format!("the body could not be read: {other}")),
+    };
+    api.into()
+}
+
+/// The query-string extractor's errors as problems.
+pub fn query_error(
+    error: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
+    ApiError::BadRequest(format!("invalid query parameters: {error}")).into()
+}
+
+/// The path extractor's errors as problems.
+pub fn path_error(error: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::NotFound(format!("no such resource ({error})")).into()
+}
