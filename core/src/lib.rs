@@ -10,6 +10,7 @@
 //! | [`ids`] | id newtypes: [`RecordId`], [`DeviceId`], [`MutationId`] |
 //! | [`phase`] | the three phases of KAP |
 //! | [`prompts`] | the library of writing prompts per phase |
+//! | [`query`] | [`query::ListQuery`], cursors and pages: how lists of records are asked for |
 //! | [`grounding`] | the catalog of grounding exercises |
 //! | `store` (feature `device`) | the phone's local SQLite database: records, outbox, search |
 //!
@@ -23,6 +24,7 @@ pub mod ids;
 mod openapi;
 pub mod phase;
 pub mod prompts;
+pub mod query;
 pub mod records;
 pub mod validation;
 

@@ -8,6 +8,7 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, 
 
 use crate::hlc::Hlc;
 use crate::ids::{DeviceId, MutationId, RecordId};
+use crate::query::ListCursor;
 
 fn uuid_schema(description: &str) -> RefOr<Schema> {
     ObjectBuilder::new()
@@ -73,5 +74,23 @@ impl utoipa::PartialSchema for MutationId {
 impl utoipa::ToSchema for MutationId {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("MutationId")
+    }
+}
+
+impl utoipa::PartialSchema for ListCursor {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^-?[0-9]+~[0-9a-fA-F-]{36}$"))
+            .description(Some(
+                "Where a page of records ended. Opaque: pass it back as it was received.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ListCursor {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ListCursor")
     }
 }

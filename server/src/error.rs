@@ -210,6 +210,11 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 ApiError::Conflict("that already exists".to_owned())
             }
+            // Something referred to is gone, e.g. an account deleted while a
+            // token issued before was still valid.
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                ApiError::Conflict("it refers to something that no longer exists".to_owned())
+            }
             _ => ApiError::Internal(format!("database: {error}")),
         }
     }

@@ -61,6 +61,9 @@ pub fn build_state(config: &Config) -> Result<AppState, String> {
         guard: AddressLimiter::new(config.auth_attempts_per_minute, Duration::from_secs(60)),
         refresh_lifetime: config.refresh_lifetime(),
         invitation_lifetime: config.invitation_lifetime(),
+        clock: std::sync::Mutex::new(journal_core::hlc::HlcClock::new(
+            journal_core::hlc::SystemClock,
+        )),
     })
 }
 
@@ -93,7 +96,12 @@ pub fn build_app(
         .wrap(tracing_actix_web::TracingLogger::default())
         .configure(routes::health::configure)
         .service(web::resource("/api/v1/openapi.json").route(web::get().to(openapi::serve)))
-        .service(web::scope("/api/v1").configure(routes::accounts::configure))
+        .service(
+            web::scope("/api/v1")
+                .configure(routes::accounts::configure)
+                .configure(routes::care::configure)
+                .configure(routes::records::configure),
+        )
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.

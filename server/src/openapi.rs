@@ -1,22 +1,57 @@
 //! The OpenAPI document, generated from the handlers and types, served at
-//! `/api/v1/openapi.json`.
+//! `/api/v1/openapi.json`. Each area of the API declares its own part next
+//! to its handlers; this module joins them and adds what is shared.
 
 use actix_web::HttpResponse;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
-/// The document's root.
+use crate::routes;
+
+/// The document's root: metadata, health routes, shared schemas.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "KAP Integration Journal API",
-        description = "Patients' journal, sync and therapist review."
+        description = "Patients' journal, sync and therapist review. Every error is an RFC 9457 \
+                       problem document (application/problem+json)."
     ),
-    paths(crate::routes::health::healthz, crate::routes::health::readyz),
-    components(schemas(crate::error::Problem))
+    paths(routes::health::healthz, routes::health::readyz),
+    components(schemas(crate::error::Problem, journal_core::validation::FieldViolation, routes::health::Health)),
+    modifiers(&BearerAuth)
 )]
-pub struct ApiDoc;
+struct Root;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "The access token from /api/v1/auth/login, /register or /refresh",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The whole document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = Root::openapi();
+    doc.merge(routes::accounts::AccountsApi::openapi());
+    doc.merge(routes::care::CareApi::openapi());
+    doc.merge(routes::records::RecordsApi::openapi());
+    doc
+}
 
 /// Serves the document.
 pub async fn serve() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    HttpResponse::Ok().json(document())
 }

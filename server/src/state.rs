@@ -2,7 +2,10 @@
 //! throttles. Nothing here holds per-user state, so several server
 //! instances can run side by side against one PostgreSQL.
 
+use std::sync::Mutex;
 use std::time::Duration;
+
+use journal_core::hlc::{Hlc, HlcClock, SystemClock};
 
 use crate::auth::passwords::Passwords;
 use crate::auth::throttle::AddressLimiter;
@@ -24,4 +27,16 @@ pub struct AppState {
     pub refresh_lifetime: Duration,
     /// How long a care invitation code stays valid.
     pub invitation_lifetime: Duration,
+    /// Stamps edits made through the REST API, so they order with the
+    /// devices' edits by the same rules.
+    pub clock: Mutex<HlcClock<SystemClock>>,
+}
+
+impl AppState {
+    /// A clock stamp for an edit made here, greater than `after` (the stamp
+    /// of the version it replaces) and every stamp this process gave before.
+    pub fn stamp_after(&self, after: Hlc) -> Hlc {
+        let mut clock = self.clock.lock().unwrap_or_else(|p| p.into_inner());
+        clock.observe(after)
+    }
 }

@@ -99,10 +99,17 @@ impl FromStr for RecordKind {
 
 /// The content of a record, by kind.
 ///
-/// In JSON: `{"kind": "journalEntry", "body": {…the entry…}}`.
+/// In JSON: `{"kind": "journalEntry", "body": {…the entry…}}`. Any other
+/// field, beside `kind` and `body` or inside the body, is refused: a client
+/// cannot slip in an owner, an id or a version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "kind", content = "body", rename_all = "camelCase")]
+#[serde(
+    tag = "kind",
+    content = "body",
+    rename_all = "camelCase",
+    deny_unknown_fields
+)]
 pub enum RecordBody {
     /// A journal entry.
     JournalEntry(JournalEntry),

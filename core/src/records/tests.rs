@@ -430,3 +430,20 @@ fn list_keys_of_each_kind() {
     assert_eq!((m.phase(), m.dosing_session_id(own)), (None, None));
     assert!(m.searchable_text().is_none());
 }
+
+#[test]
+fn tagged_bodies_refuse_unknown_fields_at_every_level() {
+    let ok = r#"{"kind":"journalEntry","body":{"body":"x","phase":"dosing"}}"#;
+    assert!(serde_json::from_str::<RecordBody>(ok).is_ok());
+    for sneaky in [
+        r#"{"kind":"journalEntry","body":{"body":"x","phase":"dosing"},"ownerId":"u"}"#,
+        r#"{"id":"x","kind":"journalEntry","body":{"body":"x","phase":"dosing"}}"#,
+        r#"{"kind":"journalEntry","version":3,"body":{"body":"x","phase":"dosing"}}"#,
+        r#"{"kind":"journalEntry","body":{"body":"x","phase":"dosing","ownerId":"u"}}"#,
+    ] {
+        assert!(
+            serde_json::from_str::<RecordBody>(sneaky).is_err(),
+            "{sneaky}"
+        );
+    }
+}

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `mod.rs` | [`JournalStore`]: open, create, read, update, delete |
 //! | `open.rs` | telling a journal from other files, connection setup, migrations |
-//! | `list.rs` | [`ListQuery`] and keyset pagination |
+//! | `list.rs` | running a [`ListQuery`] (see [`crate::query`]) with keyset pagination |
 //! | `search.rs` | full-text search (FTS5) |
 //! | `outbox.rs` | the queue of local changes for sync |
 //! | `schema.rs` | diesel's view of the tables |
@@ -32,8 +32,8 @@ mod search;
 #[cfg(test)]
 mod tests;
 
+pub use crate::query::{ListCursor, ListQuery, RecordPage};
 pub use error::StoreError;
-pub use list::{ListCursor, ListQuery, RecordPage};
 pub use outbox::{ChangeOp, OutboxChange};
 pub use search::{SearchHit, SearchQuery};
 

@@ -210,6 +210,16 @@ pub fn insert_account(
     Ok(id)
 }
 
+/// Registers a patient and signs them in.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = Registration,
+    responses(
+        (status = 201, description = "Registered and signed in", body = TokenResponse),
+        (status = 400, description = "Unreadable body or unknown fields", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An account with this email exists", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid email, password or name", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -246,6 +256,14 @@ enum ThrottleState {
     Locked(i64),
 }
 
+/// Signs in with email and password. An unknown email and a wrong password
+/// get the same answer.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "Unreadable body", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts for this email or address", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -419,6 +437,14 @@ enum Rotation {
     Refused(&'static str),
 }
 
+/// Exchanges a refresh token for new tokens. Each refresh token works once;
+/// using one twice signs the whole session out.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "accounts", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 400, description = "Unreadable body", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn refresh(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -499,6 +525,11 @@ fn revoke_family(conn: &mut DbConnection, family: &str, now: i64) -> Result<(), 
     Ok(())
 }
 
+/// Signs out: revokes the refresh token's session.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "Signed out (also when the token was unknown)"),
+        (status = 400, description = "Unreadable body", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn logout(
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
@@ -523,6 +554,11 @@ async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The signed-in account.
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account", body = Account),
+        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let row = state
         .db
@@ -549,3 +585,19 @@ pub(crate) fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text)
         .map_err(|_| ApiError::Internal(format!("stored id {text:?} is not a UUID")))
 }
+
+/// The accounts part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(register, login, refresh, logout, me),
+    components(schemas(
+        Registration,
+        Credentials,
+        RefreshRequest,
+        TokenResponse,
+        AccountSummary,
+        Account,
+        Role
+    ))
+)]
+pub struct AccountsApi;

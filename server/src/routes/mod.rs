@@ -8,7 +8,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub mod accounts;
+pub mod care;
 pub mod health;
+pub mod records;
 
 /// Microseconds since the Unix epoch: how every timestamp is stored.
 pub(crate) fn now_micros() -> i64 {
