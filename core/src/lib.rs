@@ -12,6 +12,7 @@
 //! | [`prompts`] | the library of writing prompts per phase |
 //! | [`query`] | [`query::ListQuery`], cursors and pages: how lists of records are asked for |
 //! | [`grounding`] | the catalog of grounding exercises |
+//! | [`sync`] | the sync protocol's JSON and the conflict rules |
 //! | `store` (feature `device`) | the phone's local SQLite database: records, outbox, search |
 //!
 //! The device store sits behind the `device` cargo feature so the server,
@@ -26,6 +27,7 @@ pub mod phase;
 pub mod prompts;
 pub mod query;
 pub mod records;
+pub mod sync;
 pub mod validation;
 
 #[cfg(feature = "device")]

@@ -13,7 +13,7 @@ use serde::Serialize;
 use validator::{ValidationError, ValidationErrorsKind};
 
 /// One broken rule on one field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FieldViolation {

@@ -216,6 +216,23 @@ impl RecordBody {
         })
     }
 
+    /// Reads the content of a record of `kind` from its JSON value.
+    pub fn from_value(
+        kind: RecordKind,
+        body: serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(match kind {
+            RecordKind::JournalEntry => RecordBody::JournalEntry(serde_json::from_value(body)?),
+            RecordKind::Intention => RecordBody::Intention(serde_json::from_value(body)?),
+            RecordKind::MoodCheckIn => RecordBody::MoodCheckIn(serde_json::from_value(body)?),
+            RecordKind::Assessment => RecordBody::Assessment(serde_json::from_value(body)?),
+            RecordKind::ExercisePractice => {
+                RecordBody::ExercisePractice(serde_json::from_value(body)?)
+            }
+            RecordKind::DosingSession => RecordBody::DosingSession(serde_json::from_value(body)?),
+        })
+    }
+
     /// The JSON of the content alone, without the kind.
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         match self {

@@ -12,19 +12,10 @@ use super::{StoreError, micros_to_time, time_to_micros};
 use crate::hlc::Hlc;
 use crate::ids::{MutationId, RecordId};
 use crate::records::{Record, RecordBody, RecordKind};
+pub use crate::sync::ChangeOp;
 
 /// The most changes one call hands out.
 pub(super) const MAX_BATCH: u32 = 1_000;
-
-/// What a change does to its record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ChangeOp {
-    /// Created or edited: the record now has this content.
-    Upsert,
-    /// Deleted.
-    Delete,
-}
 
 /// One local change waiting for the server.
 #[derive(Debug, Clone, PartialEq, Serialize)]

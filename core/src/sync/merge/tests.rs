@@ -1,0 +1,371 @@
+//! The conflict table, case by case.
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::phase::Phase;
+use crate::records::{
+    DosingSession, Intention, IntentionStatus, JournalEntry, MoodCheckIn, Reflection, Route,
+};
+
+fn device(n: u8) -> DeviceId {
+    DeviceId::from_uuid(uuid::Uuid::from_bytes([n; 16]))
+}
+
+fn stamp(millis: u64, n: u8) -> Stamp {
+    Stamp {
+        hlc: Hlc::new(millis, 0),
+        device: device(n),
+    }
+}
+
+fn entry(text: &str) -> RecordBody {
+    JournalEntry::new(text, Phase::Integration).unwrap().into()
+}
+
+fn stored(body: Option<RecordBody>, at: Stamp) -> Stored {
+    Stored {
+        kind: body
+            .as_ref()
+            .map_or(RecordKind::JournalEntry, RecordBody::kind),
+        stamp: at,
+        created: at,
+        body,
+        fields: FieldStamps::new(),
+    }
+}
+
+fn upsert(body: RecordBody, at: Stamp, base: Option<Hlc>) -> Incoming {
+    Incoming {
+        stamp: at,
+        base,
+        op: IncomingOp::Upsert {
+            body,
+            changed: None,
+        },
+    }
+}
+
+fn delete(at: Stamp, base: Option<Hlc>) -> Incoming {
+    Incoming {
+        stamp: at,
+        base,
+        op: IncomingOp::Delete,
+    }
+}
+
+#[test]
+fn a_new_record_is_written() {
+    let r = resolve(None, upsert(entry("hello"), stamp(10, 1), None));
+    assert!(matches!(
+        r,
+        Resolution::Write {
+            body: Some(_),
+            conflict: false,
+            lost: None,
+            ..
+        }
+    ));
+    let r = resolve(None, delete(stamp(10, 1), None));
+    assert!(
+        matches!(r, Resolution::Write { body: None, .. }),
+        "a tombstone is kept even for an unknown record"
+    );
+}
+
+#[test]
+fn an_edit_on_the_current_version_fast_forwards() {
+    let s = stored(Some(entry("v1")), stamp(10, 1));
+    // Made on what the server holds, by another device: no conflict, even
+    // though that device's id orders before the stored one's.
+    let r = resolve(
+        Some(&s),
+        upsert(entry("v2"), stamp(12, 0), Some(s.stamp.hlc)),
+    );
+    match r {
+        Resolution::Write {
+            body,
+            stamp: st,
+            lost,
+            conflict,
+            ..
+        } => {
+            assert_eq!(body, Some(entry("v2")));
+            assert_eq!(st, stamp(12, 0));
+            assert_eq!((lost, conflict), (None, false));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_edit_whose_stamp_is_not_later_than_its_base_is_not_trusted() {
+    let s = stored(Some(entry("v1")), stamp(10, 1));
+    // A device whose clock did not follow: the stored version stays, the
+    // incoming text is kept.
+    match resolve(
+        Some(&s),
+        upsert(entry("v2"), stamp(5, 2), Some(s.stamp.hlc)),
+    ) {
+        Resolution::Keep {
+            lost: Some(lost),
+            conflict: true,
+        } => assert_eq!(lost.body, entry("v2")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn concurrent_entry_edits_keep_both_texts() {
+    let s = stored(Some(entry("written on the phone")), stamp(20, 1));
+    // The tablet edited version 10 at time 30: later, so it wins...
+    let r = resolve(
+        Some(&s),
+        upsert(
+            entry("written on the tablet"),
+            stamp(30, 2),
+            Some(Hlc::new(10, 0)),
+        ),
+    );
+    match r {
+        Resolution::Write {
+            body,
+            lost: Some(lost),
+            conflict: true,
+            ..
+        } => {
+            assert_eq!(body, Some(entry("written on the tablet")));
+            assert_eq!(lost.body, entry("written on the phone"));
+            assert_eq!(lost.reason, RevisionReason::Conflict);
+        }
+        other => panic!("{other:?}"),
+    }
+    // ...and at time 15 it loses, but its text is kept.
+    let r = resolve(
+        Some(&s),
+        upsert(
+            entry("older tablet text"),
+            stamp(15, 2),
+            Some(Hlc::new(10, 0)),
+        ),
+    );
+    match r {
+        Resolution::Keep {
+            lost: Some(lost),
+            conflict: true,
+        } => {
+            assert_eq!(lost.body, entry("older tablet text"));
+            assert_eq!(lost.stamp, stamp(15, 2));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn equal_clock_stamps_are_ordered_by_device() {
+    let s = stored(Some(entry("device 1")), stamp(20, 1));
+    let r = resolve(
+        Some(&s),
+        upsert(entry("device 2"), stamp(20, 2), Some(Hlc::new(10, 0))),
+    );
+    assert!(
+        matches!(r, Resolution::Write { conflict: true, .. }),
+        "device 2 > device 1"
+    );
+    let s = stored(Some(entry("device 2")), stamp(20, 2));
+    let r = resolve(
+        Some(&s),
+        upsert(entry("device 1"), stamp(20, 1), Some(Hlc::new(10, 0))),
+    );
+    assert!(matches!(r, Resolution::Keep { conflict: true, .. }));
+}
+
+#[test]
+fn delete_versus_edit_the_later_wins() {
+    let s = stored(Some(entry("edited meanwhile")), stamp(20, 1));
+    // A later delete made on an older version: wins, the unseen text is kept.
+    match resolve(Some(&s), delete(stamp(30, 2), Some(Hlc::new(10, 0)))) {
+        Resolution::Write {
+            body: None,
+            lost: Some(lost),
+            conflict: true,
+            ..
+        } => {
+            assert_eq!(lost.body, entry("edited meanwhile"));
+            assert_eq!(lost.reason, RevisionReason::Deleted);
+        }
+        other => panic!("{other:?}"),
+    }
+    // An earlier delete loses to the later edit.
+    assert!(matches!(
+        resolve(Some(&s), delete(stamp(15, 2), Some(Hlc::new(10, 0)))),
+        Resolution::Keep {
+            conflict: true,
+            lost: None
+        }
+    ));
+    // A delete of what the device saw loses no text.
+    assert!(matches!(
+        resolve(Some(&s), delete(stamp(25, 2), Some(s.stamp.hlc))),
+        Resolution::Write {
+            body: None,
+            lost: None,
+            conflict: false,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn edit_versus_earlier_delete() {
+    let mut s = stored(None, stamp(20, 1));
+    s.kind = RecordKind::JournalEntry;
+    // An edit made after the delete brings the record back.
+    assert!(matches!(
+        resolve(
+            Some(&s),
+            upsert(entry("still here"), stamp(30, 2), Some(Hlc::new(10, 0)))
+        ),
+        Resolution::Write {
+            body: Some(_),
+            conflict: true,
+            ..
+        }
+    ));
+    // An edit made before it stays deleted, its text kept.
+    match resolve(
+        Some(&s),
+        upsert(entry("too late"), stamp(15, 2), Some(Hlc::new(10, 0))),
+    ) {
+        Resolution::Keep {
+            lost: Some(lost),
+            conflict: true,
+        } => assert_eq!(lost.reason, RevisionReason::Deleted),
+        other => panic!("{other:?}"),
+    }
+    // Deleting twice changes nothing.
+    assert!(matches!(
+        resolve(Some(&s), delete(stamp(40, 2), Some(Hlc::new(20, 0)))),
+        Resolution::Keep {
+            conflict: false,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn facts_take_the_later_version_whole_and_keep_no_revision() {
+    let at = Utc.with_ymd_and_hms(2026, 1, 1, 8, 0, 0).unwrap();
+    let a: RecordBody = MoodCheckIn::new(at, 3, 3, 3).unwrap().into();
+    let b: RecordBody = MoodCheckIn::new(at, 7, 1, 6).unwrap().into();
+    let s = stored(Some(a), stamp(20, 1));
+    assert!(matches!(
+        resolve(
+            Some(&s),
+            upsert(b.clone(), stamp(30, 2), Some(Hlc::new(10, 0)))
+        ),
+        Resolution::Write {
+            lost: None,
+            conflict: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        resolve(Some(&s), upsert(b, stamp(15, 2), Some(Hlc::new(10, 0)))),
+        Resolution::Keep {
+            lost: None,
+            conflict: true
+        }
+    ));
+}
+
+fn intention(
+    text: &str,
+    how: Option<&str>,
+    status: IntentionStatus,
+    session: crate::ids::RecordId,
+) -> RecordBody {
+    let mut i = Intention::new(text, session).unwrap();
+    i.reflection = how.map(|h| Reflection {
+        how_it_went: h.into(),
+        carry_forward: String::new(),
+    });
+    i.status = status;
+    i.into()
+}
+
+#[test]
+fn small_records_merge_field_by_field() {
+    let session = crate::ids::RecordId::new();
+    let base = intention("Be open", None, IntentionStatus::Open, session);
+    let created = stamp(10, 1);
+    // The phone reflected (reflection + status) at 20; the server holds that.
+    let phone = intention(
+        "Be open",
+        Some("It went gently"),
+        IntentionStatus::Fulfilled,
+        session,
+    );
+    let mut s = stored(Some(phone), stamp(20, 1));
+    s.created = created;
+    s.fields.insert("reflection".into(), stamp(20, 1));
+    s.fields.insert("status".into(), stamp(20, 1));
+    // The tablet, still on the base version, reworded the text at 25.
+    let tablet = Incoming {
+        stamp: stamp(25, 2),
+        base: Some(created.hlc),
+        op: IncomingOp::Upsert {
+            body: intention("Be open and kind", None, IntentionStatus::Open, session),
+            changed: Some(vec!["text".into()]),
+        },
+    };
+    match resolve(Some(&s), tablet) {
+        Resolution::Write {
+            body: Some(RecordBody::Intention(merged)),
+            fields,
+            conflict: true,
+            lost: None,
+            stamp: st,
+        } => {
+            assert_eq!(merged.text, "Be open and kind", "the tablet's field");
+            assert_eq!(
+                merged.status,
+                IntentionStatus::Fulfilled,
+                "the phone's field"
+            );
+            assert_eq!(merged.reflection.unwrap().how_it_went, "It went gently");
+            assert_eq!(fields["text"], stamp(25, 2));
+            assert_eq!(st, stamp(25, 2));
+        }
+        other => panic!("{other:?}"),
+    }
+    let _ = base;
+    // The same field changed on both: the later stamp wins.
+    let older = Incoming {
+        stamp: stamp(15, 2),
+        base: Some(created.hlc),
+        op: IncomingOp::Upsert {
+            body: intention("Be open", None, IntentionStatus::Released, session),
+            changed: Some(vec!["status".into()]),
+        },
+    };
+    assert!(matches!(
+        resolve(Some(&s), older),
+        Resolution::Keep { conflict: true, .. }
+    ));
+}
+
+#[test]
+fn field_stamps_follow_fast_forwards() {
+    let at = Utc.with_ymd_and_hms(2026, 1, 1, 8, 0, 0).unwrap();
+    let a: RecordBody = DosingSession::new(at, Route::Lozenge).unwrap().into();
+    let b: RecordBody = DosingSession::new(at, Route::NasalSpray).unwrap().into();
+    let s = stored(Some(a), stamp(10, 1));
+    match resolve(Some(&s), upsert(b, stamp(20, 1), Some(s.stamp.hlc))) {
+        Resolution::Write { fields, .. } => {
+            assert_eq!(fields.len(), 1);
+            assert_eq!(fields["route"], stamp(20, 1));
+        }
+        other => panic!("{other:?}"),
+    }
+}
