@@ -104,6 +104,85 @@ pub fn build_app(
         )
 }
 
+/// A server running on a thread of its own (see [`start`]).
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The address it listens on.
+    pub address: std::net::SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Stops it: finishes the requests in flight, then returns.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(true));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.shutdown();
+        }
+    }
+}
+
+/// Starts the server on a thread of its own and returns once it listens
+/// (bind to port 0 for any free port). For end-to-end tests and load runs
+/// that need a real server beside them in one process.
+pub fn start(config: Config) -> Result<RunningServer, String> {
+    let state = web::Data::new(build_state(&config)?);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new({
+                let state = state.clone();
+                move || build_app(state.clone())
+            })
+            .workers(config.workers.unwrap_or(2).max(1))
+            .disable_signals()
+            .bind(&config.bind)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.bind));
+            let server = match server {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = sender.send(Err(e));
+                    return;
+                }
+            };
+            let address = server.addrs().first().copied();
+            let running = server.run();
+            let _ = sender.send(
+                address
+                    .map(|a| (a, running.handle()))
+                    .ok_or_else(|| "bound to no address".to_owned()),
+            );
+            let _ = running.await;
+        });
+    });
+    let (address, handle) = receiver
+        .recv()
+        .map_err(|_| "the server thread ended before listening".to_owned())??;
+    Ok(RunningServer {
+        address,
+        handle,
+        thread: Some(thread),
+    })
+}
+
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
 pub async fn serve(config: Config) -> Result<(), String> {
     let state = web::Data::new(build_state(&config)?);
