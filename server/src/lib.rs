@@ -100,7 +100,8 @@ pub fn build_app(
             web::scope("/api/v1")
                 .configure(routes::accounts::configure)
                 .configure(routes::care::configure)
-                .configure(routes::records::configure),
+                .configure(routes::records::configure)
+                .configure(routes::sync::configure),
         )
 }
 

@@ -48,6 +48,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(routes::accounts::AccountsApi::openapi());
     doc.merge(routes::care::CareApi::openapi());
     doc.merge(routes::records::RecordsApi::openapi());
+    doc.merge(routes::sync::SyncApi::openapi());
     doc
 }
 

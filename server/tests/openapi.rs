@@ -28,6 +28,9 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/records/{id}"),
     ("put", "/api/v1/records/{id}"),
     ("delete", "/api/v1/records/{id}"),
+    ("get", "/api/v1/records/{id}/revisions"),
+    ("post", "/api/v1/sync/push"),
+    ("get", "/api/v1/sync/pull"),
 ];
 
 fn request(method: &str, path: &str) -> TestRequest {

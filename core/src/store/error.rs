@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::ids::RecordId;
 use crate::records::RecordKind;
+use crate::sync::OwnerVersion;
 use crate::validation::InvalidInput;
 
 /// Why a device-store call failed. A failed call wrote nothing.
@@ -39,6 +40,22 @@ pub enum StoreError {
         id: RecordId,
         /// How many live records link to it.
         linked: u64,
+    },
+    /// No revision kept on this device has this id.
+    #[error("no revision with id {id}")]
+    RevisionNotFound {
+        /// The id asked for.
+        id: uuid::Uuid,
+    },
+    /// The server sent a change this version of the app cannot read (a
+    /// record without content, content that does not fit its kind). Nothing
+    /// of the page it came in was applied; updating the app may help.
+    #[error("the server sent a change this app cannot read (at version {version}): {reason}")]
+    UnreadableChange {
+        /// The change's position in the owner's history.
+        version: OwnerVersion,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The file exists but is not a journal database. It was not changed.
     #[error("{} is not a journal database ({reason}); the file was left untouched", path.display())]

@@ -8,13 +8,19 @@
 //! | `open.rs` | telling a journal from other files, connection setup, migrations |
 //! | `list.rs` | running a [`ListQuery`] (see [`crate::query`]) with keyset pagination |
 //! | `search.rs` | full-text search (FTS5) |
-//! | `outbox.rs` | the queue of local changes for sync |
+//! | `outbox.rs` | the queue of local changes for sync, and its rows as the wire's mutations |
+//! | `pull.rs` | applying a pulled page: records, tombstones, revisions, the cursor, the clock |
+//! | `revisions.rs` | conflict revisions: listing and restoring them |
 //! | `schema.rs` | diesel's view of the tables |
 //! | `error.rs` | [`StoreError`] |
 //!
 //! Every write happens in one transaction with its search-index update and
 //! its outbox row, so a crash can never leave a change that sync does not
 //! know about. Deletes leave a tombstone that keeps no text.
+//!
+//! Sync itself (talking to the server) is [`crate::sync::SyncClient`]'s; the
+//! store hands out its outbox as [`Mutation`]s and applies what a pull
+//! brought ([`JournalStore::apply_pull`]), each in one transaction.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,19 +33,25 @@ mod error;
 mod list;
 mod open;
 mod outbox;
+mod pull;
+mod revisions;
 mod schema;
 mod search;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;
 
 pub use crate::query::{ListCursor, ListQuery, RecordPage};
 pub use error::StoreError;
 pub use outbox::{ChangeOp, OutboxChange};
+pub use pull::ApplyReport;
 pub use search::{SearchHit, SearchQuery};
 
 use crate::hlc::{Hlc, HlcClock, SystemClock, WallClock};
 use crate::ids::{DeviceId, RecordId};
 use crate::records::{Record, RecordBody, RecordKind};
+use crate::sync::{MAX_PUSH_MUTATIONS, Mutation, OwnerVersion, PullResponse, Revision};
 use crate::validation::InvalidInput;
 use schema::{journal_meta, records};
 
@@ -53,9 +65,11 @@ pub struct JournalStore {
     inner: Mutex<Inner>,
 }
 
+type Clock = HlcClock<Arc<dyn WallClock>>;
+
 struct Inner {
     conn: SqliteConnection,
-    clock: HlcClock<Arc<dyn WallClock>>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for JournalStore {
@@ -185,7 +199,7 @@ impl JournalStore {
                     .returning(records::seq)
                     .get_result::<i64>(conn)?;
                 search::index(conn, seq, &record.body)?;
-                outbox::queue_upsert(conn, &record, &json)?;
+                outbox::queue_upsert(conn, &record, &json, None, None)?;
                 created.push(record);
             }
             Ok(created)
@@ -201,40 +215,17 @@ impl JournalStore {
 
     /// Replaces the content of a record and queues the change for sync. The
     /// kind cannot change. Saving the same content again changes nothing.
+    ///
+    /// The change remembers the version it was made on and the top-level
+    /// fields it set, so the server can merge it with a concurrent edit
+    /// from another device.
     pub fn update(&self, id: RecordId, body: RecordBody) -> Result<Record, StoreError> {
         body.validate()?;
         let mut guard = self.lock();
         let Inner { conn, clock } = &mut *guard;
         conn.immediate_transaction(|conn| {
             let row = live_row(conn, id)?.ok_or(StoreError::NotFound { id })?;
-            let seq = row.seq;
-            let current = row.into_record()?;
-            if current.kind() != body.kind() {
-                return Err(StoreError::KindMismatch {
-                    id,
-                    stored: current.kind(),
-                    given: body.kind(),
-                });
-            }
-            if current.body == body {
-                return Ok(current);
-            }
-            check_links(conn, &body, &[])?;
-            let hlc = clock.tick();
-            let record = Record {
-                updated_at: millis_to_time(clock.wall().now_millis()),
-                hlc,
-                body,
-                ..current
-            };
-            let json = body_json(&record.body)?;
-            diesel::update(records::table.find(seq))
-                .set(values(&record, &json))
-                .execute(conn)?;
-            search::unindex(conn, seq)?;
-            search::index(conn, seq, &record.body)?;
-            outbox::queue_upsert(conn, &record, &json)?;
-            Ok(record)
+            replace_content(conn, clock, row, body)
         })
     }
 
@@ -263,6 +254,7 @@ impl JournalStore {
                     });
                 }
             }
+            let base = Hlc::from_i64(row.hlc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let hlc = clock.tick();
             let now = time_to_micros(millis_to_time(clock.wall().now_millis()));
             diesel::update(records::table.find(row.seq))
@@ -272,12 +264,11 @@ impl JournalStore {
                     records::phase.eq(None::<String>),
                     records::dosing_session_id.eq(None::<String>),
                     records::hlc.eq(hlc.to_i64()),
-                    records::updated_at
-                        .eq(time_to_micros(millis_to_time(clock.wall().now_millis()))),
+                    records::updated_at.eq(now),
                 ))
                 .execute(conn)?;
             search::unindex(conn, row.seq)?;
-            outbox::queue_delete(conn, id, kind, hlc, now)?;
+            outbox::queue_delete(conn, id, kind, hlc, base, now)?;
             Ok(())
         })
     }
@@ -325,10 +316,130 @@ impl JournalStore {
         outbox::acknowledge(&mut guard.conn, through)
     }
 
+    /// The oldest changes not yet acknowledged by the server, at most
+    /// `limit` (1–500, what one push may carry), as the mutations of a
+    /// [`crate::sync::PushRequest`]: the mutation id is the outbox row's
+    /// number, `created_at` is when the record was first written and
+    /// `updated_at` when the change was made.
+    ///
+    /// Nothing is removed: a change stays until the server acknowledges it
+    /// ([`JournalStore::acknowledge_changes`], or a pull's
+    /// `last_applied_mutation`), so a push whose answer is lost is simply
+    /// sent again.
+    pub fn pending_mutations(&self, limit: u32) -> Result<Vec<Mutation>, StoreError> {
+        let max = u32::try_from(MAX_PUSH_MUTATIONS).unwrap_or(u32::MAX);
+        if !(1..=max).contains(&limit) {
+            return Err(InvalidInput::single(
+                "limit",
+                "range",
+                format!("must be between 1 and {max}"),
+            )
+            .into());
+        }
+        let mut guard = self.lock();
+        outbox::pending_mutations(&mut guard.conn, limit)
+    }
+
+    /// Applies one page of a pull, all of it or (on any error) none of it:
+    ///
+    /// - first, the changes up to `last_applied_mutation` leave the outbox
+    ///   (the server has them, even if their push answer was lost);
+    /// - each record replaces the local copy (content, stamp, timestamps,
+    ///   tombstone; the search index follows; a tombstone keeps no text),
+    ///   unless the record still has changes waiting to be pushed: those
+    ///   win locally until the server has them and sends back its decision
+    ///   (the pulled version is held, and applied once those changes are
+    ///   acknowledged and a pull has caught up without anything newer —
+    ///   which is how an edit that lost on the server gives way);
+    /// - each conflict revision is kept, once;
+    /// - the clock observes every stamp, so edits made here afterwards order
+    ///   after everything pulled, even across restarts;
+    /// - the pull cursor ([`JournalStore::pull_cursor`]) moves to `cursor`.
+    ///
+    /// Applying the same page twice changes nothing. A change that cannot
+    /// be read fails the page with [`StoreError::UnreadableChange`].
+    pub fn apply_pull(&self, page: &PullResponse) -> Result<ApplyReport, StoreError> {
+        let mut guard = self.lock();
+        let Inner { conn, clock } = &mut *guard;
+        // The clock observes on a copy, kept only if the page commits.
+        let mut observed = clock.clone();
+        let report = conn.immediate_transaction(|conn| pull::apply(conn, &mut observed, page))?;
+        *clock = observed;
+        Ok(report)
+    }
+
+    /// Where the next pull starts: the cursor of the last page applied
+    /// (zero before the first pull).
+    pub fn pull_cursor(&self) -> Result<OwnerVersion, StoreError> {
+        let mut guard = self.lock();
+        pull::cursor(&mut guard.conn)
+    }
+
+    /// The conflict revisions kept for a record (text that lost to another
+    /// device's edit or to a delete), newest first. Deleted records keep
+    /// theirs, so a lost text can be brought back.
+    pub fn revisions(&self, record_id: RecordId) -> Result<Vec<Revision>, StoreError> {
+        let mut guard = self.lock();
+        revisions::of_record(&mut guard.conn, record_id)
+    }
+
+    /// Makes a revision's content the record's current content again, as an
+    /// ordinary edit queued for sync; a deleted record is brought back with
+    /// the same id. Returns the record as it now is.
+    ///
+    /// Fails with [`StoreError::RevisionNotFound`] for an unknown id, and
+    /// like [`JournalStore::update`] when the content no longer passes the
+    /// rules (for example its dosing session was deleted).
+    pub fn restore_revision(&self, revision_id: uuid::Uuid) -> Result<Record, StoreError> {
+        let mut guard = self.lock();
+        let Inner { conn, clock } = &mut *guard;
+        conn.immediate_transaction(|conn| revisions::restore(conn, clock, revision_id))
+    }
+
     /// The greatest clock stamp this journal has handed out or seen.
     pub fn last_stamp(&self) -> Hlc {
         self.lock().clock.last()
     }
+}
+
+/// Makes `body` the content of the live record in `row`, queued for sync as
+/// an edit of its current version. The same content again is no change.
+fn replace_content(
+    conn: &mut SqliteConnection,
+    clock: &mut Clock,
+    row: RecordRow,
+    body: RecordBody,
+) -> Result<Record, StoreError> {
+    let seq = row.seq;
+    let current = row.into_record()?;
+    if current.kind() != body.kind() {
+        return Err(StoreError::KindMismatch {
+            id: current.id,
+            stored: current.kind(),
+            given: body.kind(),
+        });
+    }
+    if current.body == body {
+        return Ok(current);
+    }
+    check_links(conn, &body, &[])?;
+    let changed = outbox::changed_fields(&current.body, &body)?;
+    let base = current.hlc;
+    let hlc = clock.tick();
+    let record = Record {
+        updated_at: millis_to_time(clock.wall().now_millis()),
+        hlc,
+        body,
+        ..current
+    };
+    let json = body_json(&record.body)?;
+    diesel::update(records::table.find(seq))
+        .set(values(&record, &json))
+        .execute(conn)?;
+    search::unindex(conn, seq)?;
+    search::index(conn, seq, &record.body)?;
+    outbox::queue_upsert(conn, &record, &json, Some(base), Some(&changed))?;
+    Ok(record)
 }
 
 /// Prefixes field paths with the position of the record in a batch, so a
@@ -462,13 +573,16 @@ fn device_id(conn: &mut SqliteConnection) -> Result<DeviceId, StoreError> {
     Ok(id)
 }
 
-/// The greatest stamp ever handed out here: every change stamps its record
-/// (tombstones included), so it is the greatest stamp in `records`.
+/// The greatest stamp ever handed out or pulled here: every change stamps
+/// its record (tombstones included), and a pull remembers the greatest stamp
+/// it brought (which a record kept local may not show).
 fn last_stamp(conn: &mut SqliteConnection) -> Result<Hlc, StoreError> {
     let newest: Option<i64> = records::table
         .select(diesel::dsl::max(records::hlc))
         .first(conn)?;
-    Hlc::from_i64(newest.unwrap_or(0)).map_err(|e| StoreError::Corrupt(e.to_string()))
+    let local =
+        Hlc::from_i64(newest.unwrap_or(0)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(local.max(pull::greatest_pulled_stamp(conn)?))
 }
 
 pub(crate) fn time_to_micros(time: DateTime<Utc>) -> i64 {

@@ -29,11 +29,37 @@ diesel::table! {
         hlc -> BigInt,
         body -> Nullable<Text>,
         queued_at -> BigInt,
+        base_hlc -> Nullable<BigInt>,
+        changed_fields -> Nullable<Text>,
     }
 }
 
 diesel::table! {
-    /// Facts about this installation: its device id, the clock.
+    /// Text that lost a conflict, pulled from the server.
+    revisions (id) {
+        id -> Text,
+        record_id -> Text,
+        kind -> Text,
+        hlc -> BigInt,
+        reason -> Text,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The server's version of records pulled while they still had local
+    /// changes waiting to be pushed.
+    held_pulls (record_id) {
+        record_id -> Text,
+        version -> BigInt,
+        state -> Text,
+    }
+}
+
+diesel::table! {
+    /// Facts about this installation: its device id, the pull cursor, the
+    /// greatest clock stamp pulled.
     journal_meta (key) {
         key -> Text,
         value -> Text,

@@ -89,6 +89,46 @@ diesel::table! {
         deleted -> Bool,
         body -> Text,
         version -> BigInt,
+        origin_device -> Text,
+        created_hlc -> Nullable<BigInt>,
+        created_device -> Nullable<Text>,
+        field_stamps -> Text,
+    }
+}
+
+diesel::table! {
+    /// The devices that push, each bound to its owner.
+    sync_devices (device_id) {
+        device_id -> Text,
+        owner_id -> Text,
+        last_mutation_id -> BigInt,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The outcome each recent mutation first got, answered to replays.
+    mutation_outcomes (device_id, mutation_id) {
+        device_id -> Text,
+        mutation_id -> BigInt,
+        outcome -> Text,
+    }
+}
+
+diesel::table! {
+    /// Content that lost a conflict or to a delete, kept for the patient.
+    record_revisions (id) {
+        id -> Text,
+        owner_id -> Text,
+        record_id -> Text,
+        kind -> Text,
+        hlc -> BigInt,
+        origin_device -> Text,
+        reason -> Text,
+        body -> Text,
+        created_at -> BigInt,
+        version -> BigInt,
     }
 }
 
@@ -100,4 +140,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     care_links,
     owner_versions,
     records,
+    sync_devices,
+    mutation_outcomes,
+    record_revisions,
 );

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod care;
 pub mod health;
 pub mod records;
+pub mod sync;
 
 /// Microseconds since the Unix epoch: how every timestamp is stored.
 pub(crate) fn now_micros() -> i64 {

@@ -12,6 +12,10 @@
 //!   write also takes the owner's lock (PostgreSQL's row lock, SQLite's one
 //!   writer) before anything is read, so link checks cannot race.
 //! - Deletes leave a tombstone that keeps no content, for sync to pass on.
+//! - Edits and deletes go through journal-core's conflict rules like a
+//!   device's change (made on the current version, stamped after it, by the
+//!   nil device), so the field stamps sync merges by stay right; the rows
+//!   are written by [`super::sync`]'s helpers.
 //! - Lists are newest first and paged by journal-core's [`ListCursor`], the
 //!   same keyset pagination the phone's store uses.
 
@@ -27,11 +31,13 @@ use journal_core::ids::RecordId;
 use journal_core::phase::Phase;
 use journal_core::query::{ListCursor, ListQuery, RecordPage};
 use journal_core::records::{Record, RecordBody, RecordKind};
+use journal_core::sync::{Incoming, IncomingOp, Resolution, Stamp, resolve};
 use journal_core::validation::InvalidInput;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::now_micros;
+use super::sync::{StoredRow, Versions, WriteTarget, load_stored, rest_device, write_resolution};
 use crate::auth::AuthUser;
 use crate::db::DbConnection;
 use crate::db::schema::{owner_versions, records};
@@ -41,7 +47,7 @@ use crate::state::AppState;
 /// The one answer for an id that names no live record of the caller's, be
 /// it unknown, deleted, malformed or someone else's: the same words, so the
 /// answer tells nothing about other patients' records.
-const NOT_FOUND: &str = "no such record";
+pub(crate) const NOT_FOUND: &str = "no such record";
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -68,7 +74,7 @@ pub struct Patient(pub AuthUser);
 
 impl Patient {
     /// The owner id as the tables store it.
-    fn owner(&self) -> String {
+    pub(crate) fn owner(&self) -> String {
         self.0.id.to_string()
     }
 }
@@ -192,6 +198,10 @@ struct NewRecord<'a> {
     deleted: bool,
     body: String,
     version: i64,
+    origin_device: String,
+    created_hlc: Option<i64>,
+    created_device: Option<String>,
+    field_stamps: &'static str,
 }
 
 /// Why a write transaction ended without committing.
@@ -383,7 +393,10 @@ pub async fn update_record(
         .run(move |conn| {
             let outcome = conn.transaction(|conn| -> Result<Record, WriteError> {
                 let version = bump_version(conn, &owner)?;
-                let current = live_record(conn, &owner, id)?.ok_or_else(not_found)?;
+                let row = load_stored(conn, &owner, id)?
+                    .filter(|r| !r.deleted)
+                    .ok_or_else(not_found)?;
+                let current = stored_record(&row)?;
                 if current.kind() != body.kind() {
                     return Err(InvalidInput::single(
                         "kind",
@@ -399,38 +412,48 @@ pub async fn update_record(
                     return Err(WriteError::Unchanged(Box::new(current)));
                 }
                 check_links(conn, &owner, &body)?;
-                let record = Record {
-                    updated_at: now_time()?,
-                    hlc: clock.stamp_after(current.hlc),
-                    body,
-                    ..current
+                // Through the conflict rules like a device's edit, made on
+                // the current version: a fast-forward that keeps the field
+                // stamps right.
+                let stored = row.to_stored()?;
+                let incoming = Incoming {
+                    stamp: Stamp {
+                        hlc: clock.stamp_after(stored.stamp.hlc),
+                        device: rest_device(),
+                    },
+                    base: Some(stored.stamp.hlc),
+                    op: IncomingOp::Upsert {
+                        body,
+                        changed: None,
+                    },
                 };
-                let json = body_json(&record.body)?;
-                let updated = diesel::update(
-                    records::table
-                        .filter(records::id.eq(record.id.to_string()))
-                        .filter(records::owner_id.eq(&owner)),
-                )
-                .set((
-                    records::phase.eq(record.body.phase().map(Phase::as_str)),
-                    records::dosing_session_id.eq(record
-                        .body
-                        .dosing_session_id(record.id)
-                        .map(|s| s.to_string())),
-                    records::occurred_at.eq(record.occurred_at().timestamp_micros()),
-                    records::updated_at.eq(record.updated_at.timestamp_micros()),
-                    records::hlc.eq(record.hlc.to_i64()),
-                    records::body.eq(json),
-                    records::version.eq(version),
-                ))
-                .execute(conn)?;
-                if updated != 1 {
-                    return Err(ApiError::Internal(format!(
-                        "updating record {id} changed {updated} rows"
+                let resolution = resolve(Some(&stored), incoming);
+                let updated_at = now_time()?;
+                let target = WriteTarget {
+                    owner: &owner,
+                    id,
+                    kind: current.kind(),
+                    existing: Some(&row),
+                    created_at: row.created_at,
+                    updated_at: updated_at.timestamp_micros(),
+                };
+                write_resolution(conn, &target, &resolution, &mut Versions::block(version, 1))?;
+                match resolution {
+                    Resolution::Write {
+                        body: Some(body),
+                        stamp,
+                        ..
+                    } => Ok(Record {
+                        updated_at,
+                        hlc: stamp.hlc,
+                        body,
+                        ..current
+                    }),
+                    _ => Err(ApiError::Internal(format!(
+                        "an edit of the current version of record {id} was not written"
                     ))
-                    .into());
+                    .into()),
                 }
-                Ok(record)
             });
             match outcome {
                 Ok(record) => Ok(record),
@@ -475,15 +498,10 @@ pub async fn delete_record(
         .run(move |conn| {
             conn.transaction(|conn| -> Result<(), ApiError> {
                 let version = bump_version(conn, &owner)?;
-                let (kind, hlc): (String, i64) = records::table
-                    .filter(records::id.eq(id.to_string()))
-                    .filter(records::owner_id.eq(&owner))
-                    .filter(records::deleted.eq(false))
-                    .select((records::kind, records::hlc))
-                    .first(conn)
-                    .optional()?
+                let row = load_stored(conn, &owner, id)?
+                    .filter(|r| !r.deleted)
                     .ok_or_else(not_found)?;
-                if kind == RecordKind::DosingSession.as_str() {
+                if row.kind == RecordKind::DosingSession.as_str() {
                     let linked: i64 = records::table
                         .filter(records::owner_id.eq(&owner))
                         .filter(records::dosing_session_id.eq(id.to_string()))
@@ -498,24 +516,25 @@ pub async fn delete_record(
                         )));
                     }
                 }
-                let stored = Hlc::from_i64(hlc).map_err(|e| {
-                    ApiError::Internal(format!("record {id} has a bad clock stamp: {e}"))
-                })?;
-                diesel::update(
-                    records::table
-                        .filter(records::id.eq(id.to_string()))
-                        .filter(records::owner_id.eq(&owner)),
-                )
-                .set((
-                    records::deleted.eq(true),
-                    records::body.eq("{}"),
-                    records::phase.eq(None::<String>),
-                    records::dosing_session_id.eq(None::<String>),
-                    records::hlc.eq(clock.stamp_after(stored).to_i64()),
-                    records::updated_at.eq(now_micros()),
-                    records::version.eq(version),
-                ))
-                .execute(conn)?;
+                let stored = row.to_stored()?;
+                let incoming = Incoming {
+                    stamp: Stamp {
+                        hlc: clock.stamp_after(stored.stamp.hlc),
+                        device: rest_device(),
+                    },
+                    base: Some(stored.stamp.hlc),
+                    op: IncomingOp::Delete,
+                };
+                let resolution = resolve(Some(&stored), incoming);
+                let target = WriteTarget {
+                    owner: &owner,
+                    id,
+                    kind: row.record_kind()?,
+                    existing: Some(&row),
+                    created_at: row.created_at,
+                    updated_at: now_micros(),
+                };
+                write_resolution(conn, &target, &resolution, &mut Versions::block(version, 1))?;
                 Ok(())
             })
         })
@@ -531,7 +550,18 @@ pub async fn delete_record(
 /// counter row (PostgreSQL) or takes the write lock (SQLite) until the
 /// transaction ends, so an owner's writes happen one after the other.
 pub(crate) fn bump_version(conn: &mut DbConnection, owner: &str) -> Result<i64, DieselError> {
-    if let Some(version) = increment_version(conn, owner)? {
+    bump_version_by(conn, owner, 1)
+}
+
+/// Bumps the owner's write counter by a block of `count` versions and
+/// returns its new value: the transaction owns the versions `value - count
+/// + 1 ..= value`. Like [`bump_version`], call it first.
+pub(crate) fn bump_version_by(
+    conn: &mut DbConnection,
+    owner: &str,
+    count: i64,
+) -> Result<i64, DieselError> {
+    if let Some(version) = increment_version(conn, owner, count)? {
         return Ok(version);
     }
     // In a savepoint: if a concurrent first write inserted the row first,
@@ -540,22 +570,26 @@ pub(crate) fn bump_version(conn: &mut DbConnection, owner: &str) -> Result<i64, 
         diesel::insert_into(owner_versions::table)
             .values((
                 owner_versions::owner_id.eq(owner),
-                owner_versions::version.eq(1_i64),
+                owner_versions::version.eq(count),
             ))
             .execute(conn)
     });
     match inserted {
-        Ok(_) => Ok(1),
+        Ok(_) => Ok(count),
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            increment_version(conn, owner)?.ok_or(DieselError::NotFound)
+            increment_version(conn, owner, count)?.ok_or(DieselError::NotFound)
         }
         Err(other) => Err(other),
     }
 }
 
-fn increment_version(conn: &mut DbConnection, owner: &str) -> Result<Option<i64>, DieselError> {
+fn increment_version(
+    conn: &mut DbConnection,
+    owner: &str,
+    count: i64,
+) -> Result<Option<i64>, DieselError> {
     diesel::update(owner_versions::table.filter(owner_versions::owner_id.eq(owner)))
-        .set(owner_versions::version.eq(owner_versions::version + 1))
+        .set(owner_versions::version.eq(owner_versions::version + count))
         .returning(owner_versions::version)
         .get_result(conn)
         .optional()
@@ -682,6 +716,27 @@ fn new_row<'a>(record: &Record, owner: &'a str, version: i64) -> Result<NewRecor
         deleted: false,
         body: body_json(&record.body)?,
         version,
+        origin_device: rest_device().to_string(),
+        created_hlc: Some(record.hlc.to_i64()),
+        created_device: Some(rest_device().to_string()),
+        field_stamps: "{}",
+    })
+}
+
+/// A live record from its stored row.
+fn stored_record(row: &StoredRow) -> Result<Record, ApiError> {
+    let body = row
+        .content()?
+        .ok_or_else(|| ApiError::Internal(format!("record {} is deleted", row.id)))?;
+    Ok(Record {
+        id: row
+            .id
+            .parse()
+            .map_err(|e| ApiError::Internal(format!("record {}: bad id: {e}", row.id)))?,
+        created_at: micros_to_time(row.created_at)?,
+        updated_at: micros_to_time(row.updated_at)?,
+        hlc: row.stamp()?.hlc,
+        body,
     })
 }
 

@@ -1,0 +1,308 @@
+//! Applying a pulled page to the device: the server's records replace the
+//! local copies, conflict revisions are kept, the clock and the cursor move
+//! on — in the caller's one transaction.
+//!
+//! A record that still has local changes waiting to be pushed is not
+//! replaced: the local edit stays visible until the server has it and sends
+//! its decision back. Usually that decision comes back as a newer version of
+//! the record. When the server keeps its own version instead (the local edit
+//! lost by clock stamp), there may be no newer version to send; so the
+//! pulled version is *held* (`held_pulls`), and once the record's changes
+//! are acknowledged and a pull has caught up without bringing anything
+//! newer, the held version is what the server holds, and it is applied.
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use super::schema::{held_pulls, journal_meta, records, revisions};
+use super::{Clock, RecordValues, StoreError, outbox, search, time_to_micros, values};
+use crate::hlc::Hlc;
+use crate::records::{Record, RecordBody};
+use crate::sync::{
+    OwnerVersion, PullResponse, PulledChange, RecordState, Revision, RevisionReason,
+};
+
+/// `journal_meta` key of the pull cursor.
+const PULL_CURSOR_KEY: &str = "pull_cursor";
+/// `journal_meta` key of the greatest clock stamp ever pulled, so the clock
+/// resumes after it when the app starts again.
+const PULLED_STAMP_KEY: &str = "greatest_pulled_hlc";
+
+/// What applying one pulled page did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Records written here: created, changed or deleted as the server has
+    /// them.
+    pub records: u64,
+    /// Records left as they are because they still have local changes
+    /// waiting to be pushed (the server's version is applied once it has
+    /// them, unless it sends a newer one).
+    pub held: u64,
+    /// Conflict revisions new to this device.
+    pub revisions: u64,
+    /// Changes that left the outbox because the server already had them.
+    pub acknowledged: u64,
+}
+
+/// Applies `page`; the caller wraps it in one transaction and keeps the
+/// clock only if that commits.
+pub(super) fn apply(
+    conn: &mut SqliteConnection,
+    clock: &mut Clock,
+    page: &PullResponse,
+) -> Result<ApplyReport, StoreError> {
+    let mut report = ApplyReport::default();
+    // Acknowledge first: a record whose changes the server already has is
+    // no longer held back by them.
+    if let Some(through) = page.last_applied_mutation {
+        report.acknowledged = outbox::acknowledge(conn, through)?;
+    }
+    let mut greatest = Hlc::ZERO;
+    for change in &page.changes {
+        match change {
+            PulledChange::Record { version, record } => {
+                clock.observe(record.hlc);
+                greatest = greatest.max(record.hlc);
+                if outbox::has_pending(conn, record.id)? {
+                    hold(conn, *version, record)?;
+                    report.held += 1;
+                } else {
+                    write_record(conn, *version, record)?;
+                    report.records += 1;
+                }
+            }
+            PulledChange::Revision { version, revision } => {
+                clock.observe(revision.hlc);
+                greatest = greatest.max(revision.hlc);
+                if keep_revision(conn, *version, revision)? {
+                    report.revisions += 1;
+                }
+            }
+        }
+    }
+    if !page.has_more {
+        report.records += release_held(conn)?;
+    }
+    set_meta(conn, PULL_CURSOR_KEY, &page.cursor.to_string())?;
+    if greatest > greatest_pulled_stamp(conn)? {
+        set_meta(conn, PULLED_STAMP_KEY, &greatest.to_i64().to_string())?;
+    }
+    Ok(report)
+}
+
+/// The cursor of the last page applied.
+pub(super) fn cursor(conn: &mut SqliteConnection) -> Result<OwnerVersion, StoreError> {
+    match meta(conn, PULL_CURSOR_KEY)? {
+        None => Ok(OwnerVersion::default()),
+        Some(text) => text
+            .parse()
+            .map(OwnerVersion)
+            .map_err(|e| StoreError::Corrupt(format!("bad pull cursor {text:?}: {e}"))),
+    }
+}
+
+/// The greatest clock stamp any pull brought.
+pub(super) fn greatest_pulled_stamp(conn: &mut SqliteConnection) -> Result<Hlc, StoreError> {
+    match meta(conn, PULLED_STAMP_KEY)? {
+        None => Ok(Hlc::ZERO),
+        Some(text) => text
+            .parse::<i64>()
+            .map_err(|e| e.to_string())
+            .and_then(|n| Hlc::from_i64(n).map_err(|e| e.to_string()))
+            .map_err(|e| StoreError::Corrupt(format!("bad pulled stamp {text:?}: {e}"))),
+    }
+}
+
+fn meta(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(journal_meta::table
+        .find(key)
+        .select(journal_meta::value)
+        .first(conn)
+        .optional()?)
+}
+
+fn set_meta(conn: &mut SqliteConnection, key: &str, value: &str) -> Result<(), StoreError> {
+    diesel::replace_into(journal_meta::table)
+        .values((journal_meta::key.eq(key), journal_meta::value.eq(value)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Makes the local copy of a record what the server holds.
+fn write_record(
+    conn: &mut SqliteConnection,
+    version: OwnerVersion,
+    state: &RecordState,
+) -> Result<(), StoreError> {
+    let unreadable = |reason: String| StoreError::UnreadableChange { version, reason };
+    let id = state.id.to_string();
+    let existing: Option<i64> = records::table
+        .filter(records::id.eq(&id))
+        .select(records::seq)
+        .first(conn)
+        .optional()?;
+    let live = if state.deleted {
+        None
+    } else {
+        let content = state
+            .content()
+            .map_err(|e| unreadable(format!("record {}: {e}", state.id)))?
+            .ok_or_else(|| unreadable(format!("record {} has no content", state.id)))?;
+        Some(Record {
+            id: state.id,
+            created_at: state.created_at,
+            updated_at: state.updated_at,
+            hlc: state.hlc,
+            body: content,
+        })
+    };
+    let json = match &live {
+        Some(record) => super::body_json(&record.body)?,
+        None => "{}".to_owned(),
+    };
+    let row = match &live {
+        Some(record) => values(record, &json),
+        // A tombstone keeps no text and links to nothing.
+        None => RecordValues {
+            id: id.clone(),
+            kind: state.kind.as_str(),
+            phase: None,
+            dosing_session_id: None,
+            occurred_at: time_to_micros(state.created_at),
+            created_at: time_to_micros(state.created_at),
+            updated_at: time_to_micros(state.updated_at),
+            hlc: state.hlc.to_i64(),
+            deleted: true,
+            body: &json,
+        },
+    };
+    let seq = match existing {
+        Some(seq) => {
+            diesel::update(records::table.find(seq))
+                .set(row)
+                .execute(conn)?;
+            search::unindex(conn, seq)?;
+            seq
+        }
+        None => diesel::insert_into(records::table)
+            .values(row)
+            .returning(records::seq)
+            .get_result::<i64>(conn)?,
+    };
+    if let Some(record) = &live {
+        search::index(conn, seq, &record.body)?;
+    }
+    // A version held back earlier is superseded by this one.
+    diesel::delete(
+        held_pulls::table
+            .filter(held_pulls::record_id.eq(&id))
+            .filter(held_pulls::version.le(version_i64(version))),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Remembers the server's version of a record that has local changes
+/// waiting (the newest one, if several arrive).
+fn hold(
+    conn: &mut SqliteConnection,
+    version: OwnerVersion,
+    state: &RecordState,
+) -> Result<(), StoreError> {
+    // Checked now, so a page that cannot be applied fails now rather than
+    // when the held version is released.
+    if !state.deleted {
+        state
+            .content()
+            .map_err(|e| StoreError::UnreadableChange {
+                version,
+                reason: format!("record {}: {e}", state.id),
+            })?
+            .ok_or_else(|| StoreError::UnreadableChange {
+                version,
+                reason: format!("record {} has no content", state.id),
+            })?;
+    }
+    let id = state.id.to_string();
+    let held: Option<i64> = held_pulls::table
+        .find(&id)
+        .select(held_pulls::version)
+        .first(conn)
+        .optional()?;
+    if held.is_some_and(|v| v >= version_i64(version)) {
+        return Ok(());
+    }
+    let json = serde_json::to_string(state)
+        .map_err(|e| StoreError::Corrupt(format!("a pulled record cannot be kept: {e}")))?;
+    diesel::replace_into(held_pulls::table)
+        .values((
+            held_pulls::record_id.eq(&id),
+            held_pulls::version.eq(version_i64(version)),
+            held_pulls::state.eq(json),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Applies the held versions of records that no longer have local changes
+/// waiting. Called when a pull has caught up, so nothing newer is coming.
+fn release_held(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
+    let held: Vec<(String, i64, String)> = held_pulls::table
+        .select((
+            held_pulls::record_id,
+            held_pulls::version,
+            held_pulls::state,
+        ))
+        .order(held_pulls::version.asc())
+        .load(conn)?;
+    let mut released = 0;
+    for (id, version, json) in held {
+        let state: RecordState = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("held record {id}: {e}")))?;
+        if outbox::has_pending(conn, state.id)? {
+            continue;
+        }
+        write_record(conn, OwnerVersion(version.unsigned_abs()), &state)?;
+        released += 1;
+    }
+    Ok(released)
+}
+
+/// Keeps a revision unless it is already here. Whether it was new.
+fn keep_revision(
+    conn: &mut SqliteConnection,
+    version: OwnerVersion,
+    revision: &Revision,
+) -> Result<bool, StoreError> {
+    // The patient may restore it later: it must be content of its kind.
+    let content = RecordBody::from_value(revision.kind, revision.body.clone()).map_err(|e| {
+        StoreError::UnreadableChange {
+            version,
+            reason: format!("revision {}: {e}", revision.id),
+        }
+    })?;
+    let json = super::body_json(&content)?;
+    let inserted = diesel::insert_or_ignore_into(revisions::table)
+        .values((
+            revisions::id.eq(revision.id.hyphenated().to_string()),
+            revisions::record_id.eq(revision.record_id.to_string()),
+            revisions::kind.eq(revision.kind.as_str()),
+            revisions::hlc.eq(revision.hlc.to_i64()),
+            revisions::reason.eq(reason_str(revision.reason)),
+            revisions::body.eq(json),
+            revisions::created_at.eq(time_to_micros(revision.created_at)),
+        ))
+        .execute(conn)?;
+    Ok(inserted > 0)
+}
+
+fn reason_str(reason: RevisionReason) -> &'static str {
+    match reason {
+        RevisionReason::Conflict => "conflict",
+        RevisionReason::Deleted => "deleted",
+    }
+}
+
+fn version_i64(version: OwnerVersion) -> i64 {
+    i64::try_from(version.0).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,584 @@
+//! The device store's side of sync: what the outbox tells the server,
+//! applying pulled pages (records, tombstones, revisions, the cursor, the
+//! clock), and restoring revisions.
+
+use std::sync::Arc;
+
+use chrono::TimeZone;
+use diesel::sql_types::Text;
+use tempfile::TempDir;
+
+use super::*;
+use crate::hlc::ManualClock;
+use crate::ids::MutationId;
+use crate::phase::Phase;
+use crate::records::*;
+use crate::sync::{PulledChange, RecordState, RevisionReason};
+
+struct Device {
+    _dir: TempDir,
+    path: PathBuf,
+    store: JournalStore,
+}
+
+fn device() -> Device {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let store = JournalStore::open(&path).unwrap();
+    Device {
+        _dir: dir,
+        path,
+        store,
+    }
+}
+
+fn entry(text: &str) -> RecordBody {
+    JournalEntry::new(text, Phase::Integration).unwrap().into()
+}
+
+fn content(body: &RecordBody) -> serde_json::Value {
+    serde_json::from_str(&body.to_json().unwrap()).unwrap()
+}
+
+/// A record as the server would send it.
+fn state(record: &Record) -> RecordState {
+    RecordState {
+        id: record.id,
+        kind: record.kind(),
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        hlc: record.hlc,
+        deleted: false,
+        body: Some(content(&record.body)),
+    }
+}
+
+fn tombstone(record: &Record, hlc: Hlc) -> RecordState {
+    RecordState {
+        deleted: true,
+        body: None,
+        hlc,
+        ..state(record)
+    }
+}
+
+fn page(changes: Vec<PulledChange>, last_applied: Option<u64>) -> PullResponse {
+    let cursor = changes
+        .iter()
+        .map(PulledChange::version)
+        .max()
+        .unwrap_or_default();
+    PullResponse {
+        changes,
+        cursor,
+        has_more: false,
+        last_applied_mutation: last_applied.map(MutationId),
+    }
+}
+
+fn rec(version: u64, record: RecordState) -> PulledChange {
+    PulledChange::Record {
+        version: OwnerVersion(version),
+        record,
+    }
+}
+
+fn revision(version: u64, of: &Record, body: &RecordBody, hlc: Hlc) -> PulledChange {
+    PulledChange::Revision {
+        version: OwnerVersion(version),
+        revision: Revision {
+            id: uuid::Uuid::now_v7(),
+            record_id: of.id,
+            kind: of.kind(),
+            hlc,
+            reason: RevisionReason::Conflict,
+            body: content(body),
+            created_at: Utc::now(),
+        },
+    }
+}
+
+fn ids_found(store: &JournalStore, text: &str) -> Vec<RecordId> {
+    store
+        .search(&SearchQuery::new(text))
+        .unwrap()
+        .into_iter()
+        .map(|h| h.record.id)
+        .collect()
+}
+
+/// Every row of every table, as text: what "changes nothing" compares.
+fn dump(path: &Path) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = Text)]
+        line: String,
+    }
+    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let mut lines = Vec::new();
+    for sql in [
+        "SELECT seq || id || kind || ifnull(phase, '') || ifnull(dosing_session_id, '') || occurred_at || created_at || updated_at || hlc || deleted || body AS line FROM records ORDER BY seq",
+        "SELECT rowid || title || body AS line FROM search_index ORDER BY rowid",
+        "SELECT mutation_id || record_id || op || hlc || ifnull(base_hlc, '') || ifnull(changed_fields, '') AS line FROM outbox ORDER BY mutation_id",
+        "SELECT id || record_id || kind || hlc || reason || body || created_at AS line FROM revisions ORDER BY id",
+        "SELECT record_id || version || state AS line FROM held_pulls ORDER BY record_id",
+        "SELECT key || '=' || value AS line FROM journal_meta ORDER BY key",
+    ] {
+        let rows: Vec<Line> = diesel::sql_query(sql).load(&mut conn).unwrap();
+        lines.extend(rows.into_iter().map(|l| l.line));
+    }
+    lines
+}
+
+// ---- the outbox as mutations ----
+
+#[test]
+fn edits_and_deletes_record_their_base_and_changed_fields() {
+    let d = device();
+    let created = d.store.create(entry("first words")).unwrap();
+    let mut edited = JournalEntry::new("second words", Phase::Integration).unwrap();
+    edited.tags = vec!["calm".into()];
+    let updated = d.store.update(created.id, edited.into()).unwrap();
+    d.store.delete(created.id).unwrap();
+
+    let m = d.store.pending_mutations(10).unwrap();
+    assert_eq!(m.len(), 3);
+    assert_eq!((m[0].base_hlc, &m[0].changed_fields), (None, &None));
+    assert_eq!(m[1].base_hlc, Some(created.hlc));
+    assert_eq!(
+        m[1].changed_fields,
+        Some(vec!["body".to_owned(), "tags".to_owned()]),
+        "only the top-level fields whose JSON changed"
+    );
+    assert_eq!(m[2].op, ChangeOp::Delete);
+    assert_eq!(m[2].base_hlc, Some(updated.hlc));
+    assert_eq!(m[2].changed_fields, None);
+
+    // A field that goes away counts as changed.
+    let mut titled = JournalEntry::new("x", Phase::Dosing).unwrap();
+    titled.title = Some("A title".into());
+    let t = d.store.create(titled.clone().into()).unwrap();
+    titled.title = None;
+    d.store.update(t.id, titled.into()).unwrap();
+    let last = d.store.pending_mutations(10).unwrap().pop().unwrap();
+    assert_eq!(last.changed_fields, Some(vec!["title".to_owned()]));
+}
+
+#[test]
+fn pending_mutations_are_the_wire_shape() {
+    let d = device();
+    let wall = ManualClock::at(1_800_000_000_000);
+    drop(d.store);
+    let store = JournalStore::open_with_clock(&d.path, Arc::new(wall.clone())).unwrap();
+    let s = store
+        .create(
+            DosingSession::new(
+                Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap(),
+                Route::Lozenge,
+            )
+            .unwrap()
+            .into(),
+        )
+        .unwrap();
+    let e = store.create(entry("kept for later")).unwrap();
+    wall.advance(60_000);
+    let edited = store.update(e.id, entry("changed a minute later")).unwrap();
+    store.delete(e.id).unwrap();
+
+    let m = store.pending_mutations(500).unwrap();
+    assert_eq!(
+        m.iter().map(|m| m.mutation_id.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(m[0].record_id, s.id);
+    assert_eq!(m[0].kind, RecordKind::DosingSession);
+    assert_eq!(m[0].body, Some(content(&s.body)));
+    assert_eq!(m[0].hlc, s.hlc);
+    let edit = &m[2];
+    assert_eq!(edit.op, ChangeOp::Upsert);
+    assert_eq!(edit.created_at, e.created_at, "when the record was created");
+    assert_eq!(
+        edit.updated_at, edited.updated_at,
+        "when the change was made"
+    );
+    assert!(edit.updated_at > edit.created_at);
+    assert_eq!(edit.body, Some(content(&entry("changed a minute later"))));
+    let delete = &m[3];
+    assert_eq!((delete.op, &delete.body), (ChangeOp::Delete, &None));
+    assert_eq!(delete.created_at, e.created_at);
+
+    // It is exactly what a push carries.
+    let request = crate::sync::PushRequest {
+        device_id: store.device_id(),
+        mutations: m.clone(),
+    };
+    let json = serde_json::to_string(&request).unwrap();
+    assert!(json.contains("\"baseHlc\"") && json.contains("\"changedFields\""));
+    assert_eq!(
+        serde_json::from_str::<crate::sync::PushRequest>(&json).unwrap(),
+        request
+    );
+
+    assert_eq!(store.pending_mutations(2).unwrap().len(), 2);
+    for bad in [0, 501] {
+        assert!(matches!(
+            store.pending_mutations(bad).unwrap_err(),
+            StoreError::Invalid(i) if i.has("limit", "range")
+        ));
+    }
+}
+
+// ---- applying pulls ----
+
+#[test]
+fn a_pull_applies_records_tombstones_and_revisions() {
+    let here = device();
+    let there = device();
+    // Two records both devices have, already pushed from here.
+    let kept = here.store.create(entry("the lake at dawn")).unwrap();
+    let doomed = here.store.create(entry("a secret to forget")).unwrap();
+    here.store.acknowledge_changes(MutationId(2)).unwrap();
+
+    // Another device writes a new entry, edits one and deletes the other.
+    let new_there = there.store.create(entry("mountains far away")).unwrap();
+    let edited = Record {
+        hlc: there.store.last_stamp(),
+        body: entry("the lake at noon"),
+        ..kept.clone()
+    };
+    let lost = entry("the lake at dusk");
+    let deleted_at = there.store.last_stamp();
+    let pulled = page(
+        vec![
+            rec(3, state(&new_there)),
+            rec(4, state(&edited)),
+            rec(5, tombstone(&doomed, deleted_at)),
+            revision(6, &kept, &lost, deleted_at),
+        ],
+        None,
+    );
+    let report = here.store.apply_pull(&pulled).unwrap();
+    assert_eq!(
+        report,
+        ApplyReport {
+            records: 3,
+            held: 0,
+            revisions: 1,
+            acknowledged: 0
+        }
+    );
+
+    assert_eq!(here.store.get(new_there.id).unwrap(), new_there);
+    assert_eq!(here.store.get(kept.id).unwrap(), edited);
+    assert!(matches!(
+        here.store.get(doomed.id).unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+    // The search index follows; the tombstone keeps no text.
+    assert_eq!(ids_found(&here.store, "mountains"), vec![new_there.id]);
+    assert_eq!(ids_found(&here.store, "noon"), vec![kept.id]);
+    assert!(ids_found(&here.store, "dawn").is_empty());
+    assert!(ids_found(&here.store, "secret").is_empty());
+    let dumped = dump(&here.path).join("\n");
+    assert!(!dumped.contains("secret"), "{dumped}");
+
+    let revisions = here.store.revisions(kept.id).unwrap();
+    assert_eq!(revisions.len(), 1);
+    assert_eq!(revisions[0].body, content(&lost));
+    assert_eq!(here.store.pull_cursor().unwrap(), OwnerVersion(6));
+    assert_eq!(
+        here.store.pending_change_count().unwrap(),
+        0,
+        "pulling queues nothing"
+    );
+}
+
+#[test]
+fn applying_a_page_twice_changes_nothing() {
+    let here = device();
+    let there = device();
+    let a = there.store.create(entry("once only")).unwrap();
+    let b = there.store.create(entry("gone soon")).unwrap();
+    let pulled = page(
+        vec![
+            rec(1, state(&a)),
+            rec(2, tombstone(&b, there.store.last_stamp())),
+            revision(3, &a, &entry("an older take"), a.hlc),
+        ],
+        None,
+    );
+    let first = here.store.apply_pull(&pulled).unwrap();
+    assert_eq!((first.records, first.revisions), (2, 1));
+    let before = dump(&here.path);
+    let second = here.store.apply_pull(&pulled).unwrap();
+    assert_eq!(second.revisions, 0, "a revision is kept once");
+    assert_eq!(dump(&here.path), before);
+    assert_eq!(here.store.revisions(a.id).unwrap().len(), 1);
+}
+
+#[test]
+fn local_changes_not_yet_pushed_win_until_the_server_has_them() {
+    let here = device();
+    let there = device();
+    let mine = here.store.create(entry("my draft")).unwrap();
+    here.store.acknowledge_changes(MutationId(1)).unwrap();
+    let edited_here = here
+        .store
+        .update(mine.id, entry("my edit, not pushed"))
+        .unwrap();
+
+    // Meanwhile another device's edit arrives.
+    there.store.create(entry("tick")).unwrap();
+    let theirs = Record {
+        hlc: there.store.last_stamp(),
+        body: entry("their edit"),
+        ..mine.clone()
+    };
+    let report = here
+        .store
+        .apply_pull(&page(vec![rec(2, state(&theirs))], None))
+        .unwrap();
+    assert_eq!((report.records, report.held), (0, 1));
+    assert_eq!(here.store.get(mine.id).unwrap(), edited_here);
+    assert_eq!(ids_found(&here.store, "pushed"), vec![mine.id]);
+    assert_eq!(here.store.pull_cursor().unwrap(), OwnerVersion(2));
+
+    // The edit is pushed; the server kept its own version (ours lost by
+    // clock stamp) and had nothing newer to send: the held version is what
+    // it holds, and becomes the local copy.
+    let report = here.store.apply_pull(&page(vec![], Some(2))).unwrap();
+    assert_eq!(report.acknowledged, 1);
+    assert_eq!(report.records, 1);
+    assert_eq!(here.store.get(mine.id).unwrap(), theirs);
+    assert!(ids_found(&here.store, "pushed").is_empty());
+    assert_eq!(ids_found(&here.store, "their"), vec![mine.id]);
+}
+
+#[test]
+fn a_newer_pulled_version_supersedes_a_held_one() {
+    let here = device();
+    let mine = here.store.create(entry("draft")).unwrap();
+    here.store.acknowledge_changes(MutationId(1)).unwrap();
+    here.store.update(mine.id, entry("local edit")).unwrap();
+    let held = Record {
+        body: entry("held version"),
+        ..mine.clone()
+    };
+    here.store
+        .apply_pull(&page(vec![rec(2, state(&held))], None))
+        .unwrap();
+
+    // The server merged the pushed edit into a new version, which arrives in
+    // the same page that acknowledges it.
+    let merged = Record {
+        hlc: here.store.last_stamp(),
+        body: entry("merged version"),
+        ..mine.clone()
+    };
+    let report = here
+        .store
+        .apply_pull(&page(vec![rec(3, state(&merged))], Some(2)))
+        .unwrap();
+    assert_eq!(
+        (report.acknowledged, report.records, report.held),
+        (1, 1, 0)
+    );
+    assert_eq!(here.store.get(mine.id).unwrap(), merged);
+    // Nothing held is left to overwrite it later.
+    here.store.apply_pull(&page(vec![], None)).unwrap();
+    assert_eq!(here.store.get(mine.id).unwrap(), merged);
+}
+
+#[test]
+fn a_pull_acknowledges_changes_whose_push_answer_was_lost() {
+    let here = device();
+    for n in 0..4 {
+        here.store.create(entry(&format!("entry {n}"))).unwrap();
+    }
+    let report = here.store.apply_pull(&page(vec![], Some(3))).unwrap();
+    assert_eq!(report.acknowledged, 3);
+    let left: Vec<u64> = here
+        .store
+        .pending_mutations(10)
+        .unwrap()
+        .iter()
+        .map(|m| m.mutation_id.0)
+        .collect();
+    assert_eq!(left, vec![4]);
+}
+
+#[test]
+fn later_local_edits_stamp_after_everything_pulled_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let wall = ManualClock::at(1_800_000_000_000);
+    let store = JournalStore::open_with_clock(&path, Arc::new(wall.clone())).unwrap();
+    let local = store.create(entry("written here")).unwrap();
+    store.acknowledge_changes(MutationId(1)).unwrap();
+
+    // A device whose clock runs a year ahead wrote a record and a revision;
+    // the revision carries the greatest stamp.
+    let future = Hlc::new(1_800_000_000_000 + 365 * 24 * 3_600_000, 7);
+    let remote = Record {
+        id: RecordId::new(),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+        hlc: Hlc::new(future.millis(), 1),
+        body: entry("from the future"),
+    };
+    store
+        .apply_pull(&page(
+            vec![
+                rec(1, state(&remote)),
+                revision(2, &local, &entry("lost words"), future),
+            ],
+            None,
+        ))
+        .unwrap();
+    let edited = store.update(local.id, entry("edited after")).unwrap();
+    assert!(edited.hlc > future, "{} <= {future}", edited.hlc);
+
+    // A pulled stamp held back by local changes counts too, across restarts.
+    let held = Record {
+        hlc: Hlc::new(future.millis() + 1_000, 0),
+        body: entry("further still"),
+        ..local.clone()
+    };
+    store
+        .apply_pull(&page(vec![rec(3, state(&held))], None))
+        .unwrap();
+    drop(store);
+    let store = JournalStore::open_with_clock(&path, Arc::new(wall)).unwrap();
+    let again = store.create(entry("after a restart")).unwrap();
+    assert!(again.hlc > held.hlc);
+}
+
+#[test]
+fn an_unreadable_change_fails_the_page_and_applies_nothing() {
+    let here = device();
+    let there = device();
+    let fine = there.store.create(entry("fine")).unwrap();
+    let mut broken = state(&there.store.create(entry("broken")).unwrap());
+    broken.body = Some(serde_json::json!({"body": 42}));
+    let mut empty = state(&there.store.create(entry("empty")).unwrap());
+    empty.body = None;
+    let mut bad_revision = revision(3, &fine, &entry("x"), fine.hlc);
+    if let PulledChange::Revision { revision, .. } = &mut bad_revision {
+        revision.body = serde_json::json!("not an entry");
+    }
+    let before = dump(&here.path);
+    for (version, bad) in [(2, rec(2, broken)), (2, rec(2, empty)), (3, bad_revision)] {
+        let err = here
+            .store
+            .apply_pull(&page(vec![rec(1, state(&fine)), bad], Some(1)))
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::UnreadableChange { version: v, .. } if *v == OwnerVersion(version)),
+            "{err:?}"
+        );
+        assert_eq!(dump(&here.path), before, "nothing applied");
+    }
+    assert_eq!(here.store.pull_cursor().unwrap(), OwnerVersion(0));
+}
+
+// ---- revisions ----
+
+#[test]
+fn revisions_are_listed_newest_first_and_restore_as_edits() {
+    let here = device();
+    let e = here.store.create(entry("current text")).unwrap();
+    here.store.acknowledge_changes(MutationId(1)).unwrap();
+    let older = entry("an older take");
+    let newer = entry("a newer take");
+    here.store
+        .apply_pull(&page(
+            vec![
+                revision(1, &e, &older, Hlc::new(e.hlc.millis(), 1)),
+                revision(2, &e, &newer, Hlc::new(e.hlc.millis(), 2)),
+            ],
+            None,
+        ))
+        .unwrap();
+    let list = here.store.revisions(e.id).unwrap();
+    assert_eq!(
+        list.iter().map(|r| r.body.clone()).collect::<Vec<_>>(),
+        vec![content(&newer), content(&older)]
+    );
+    assert!(here.store.revisions(RecordId::new()).unwrap().is_empty());
+
+    let restored = here.store.restore_revision(list[1].id).unwrap();
+    assert_eq!(restored.id, e.id);
+    assert_eq!(restored.body, older);
+    assert!(restored.hlc > e.hlc);
+    assert_eq!(here.store.get(e.id).unwrap(), restored);
+    assert_eq!(ids_found(&here.store, "older"), vec![e.id]);
+    let queued = here.store.pending_mutations(10).unwrap();
+    assert_eq!(queued.len(), 1, "queued for sync like any edit");
+    assert_eq!(queued[0].base_hlc, Some(e.hlc));
+    assert_eq!(queued[0].changed_fields, Some(vec!["body".to_owned()]));
+    // The revisions stay, to restore another.
+    assert_eq!(here.store.revisions(e.id).unwrap().len(), 2);
+
+    let unknown = uuid::Uuid::now_v7();
+    assert!(matches!(
+        here.store.restore_revision(unknown).unwrap_err(),
+        StoreError::RevisionNotFound { id } if id == unknown
+    ));
+}
+
+#[test]
+fn restoring_brings_a_deleted_record_back_with_its_id() {
+    let here = device();
+    let e = here.store.create(entry("about to vanish")).unwrap();
+    here.store.delete(e.id).unwrap();
+    here.store.acknowledge_changes(MutationId(2)).unwrap();
+    let tomb_hlc = here.store.last_stamp();
+    // The text lost to the delete came back as a revision.
+    let lost = entry("words lost to a delete");
+    let mut change = revision(1, &e, &lost, e.hlc);
+    if let PulledChange::Revision { revision, .. } = &mut change {
+        revision.reason = RevisionReason::Deleted;
+    }
+    here.store.apply_pull(&page(vec![change], None)).unwrap();
+    let rev = here.store.revisions(e.id).unwrap().remove(0);
+    assert_eq!(rev.reason, RevisionReason::Deleted);
+
+    let back = here.store.restore_revision(rev.id).unwrap();
+    assert_eq!((back.id, back.created_at), (e.id, e.created_at));
+    assert_eq!(back.body, lost);
+    assert_eq!(here.store.get(e.id).unwrap(), back);
+    assert_eq!(
+        ids_found(&here.store, "vanish lost"),
+        Vec::<RecordId>::new()
+    );
+    assert_eq!(ids_found(&here.store, "lost"), vec![e.id]);
+    let queued = here.store.pending_mutations(10).unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].op, ChangeOp::Upsert);
+    assert_eq!(queued[0].base_hlc, Some(tomb_hlc));
+    assert_eq!(queued[0].changed_fields, None);
+
+    // A revision of a record this device never had brings it into being.
+    let stranger = Record {
+        id: RecordId::new(),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+        hlc: Hlc::new(1, 0),
+        body: entry("never seen"),
+    };
+    here.store
+        .apply_pull(&page(
+            vec![revision(2, &stranger, &entry("seen now"), stranger.hlc)],
+            None,
+        ))
+        .unwrap();
+    let rev = here.store.revisions(stranger.id).unwrap().remove(0);
+    let made = here.store.restore_revision(rev.id).unwrap();
+    assert_eq!(made.id, stranger.id);
+    assert_eq!(here.store.get(stranger.id).unwrap().body, entry("seen now"));
+    assert_eq!(
+        here.store.pending_mutations(10).unwrap()[1].base_hlc,
+        None,
+        "a create"
+    );
+}

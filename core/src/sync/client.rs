@@ -1,0 +1,362 @@
+//! [`SyncClient`]: the phone's side of sync. It keeps the patient signed in
+//! (the refresh token in the app's [`SecretStore`], the access token in
+//! memory) and runs a sync: push the outbox until it is empty, then pull
+//! until the server has nothing more.
+//!
+//! A sync can be cut anywhere — network gone, app killed — and the next one
+//! resumes: a change leaves the outbox only once the server acknowledges it
+//! (so nothing is lost), the server skips mutation ids it has already dealt
+//! with, and applying a pulled page twice changes nothing (so nothing is
+//! applied twice).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::transport::{SecretStore, Tokens, Transport, TransportError};
+use super::wire::{DEFAULT_PULL_LIMIT, MAX_PUSH_MUTATIONS, Mutation, OutcomeStatus, PushRequest};
+use crate::store::{JournalStore, StoreError};
+
+/// The [`SecretStore`] key the refresh token is kept under.
+pub const REFRESH_TOKEN_KEY: &str = "journal.sync.refresh-token";
+
+/// An access token is refreshed this long before it expires, so a request
+/// does not set out with a token that dies on the way.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+
+/// The most JSON one push carries. The server refuses bodies over 1 MiB
+/// (413), and 500 long entries are far more than that; one mutation is
+/// always well under it (an entry is at most 100,000 characters).
+pub const MAX_PUSH_BYTES: usize = 768 * 1024;
+
+/// What one sync did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Local changes the server took (applied, or merged by the conflict
+    /// rules).
+    pub pushed: u64,
+    /// Local changes the server refused (invalid, not yours); they are not
+    /// sent again.
+    pub rejected: u64,
+    /// Local changes that met a concurrent change on another device (the
+    /// outcome comes back in the pull; losing entry text is kept as a
+    /// revision).
+    pub conflicts: u64,
+    /// Records written on this device from the pull (created, changed or
+    /// deleted).
+    pub pulled: u64,
+    /// Conflict revisions new to this device.
+    pub revisions: u64,
+}
+
+/// Why a sign-in or a sync failed. Nothing acknowledged is lost either way:
+/// the next sync picks up where this one stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// No one is signed in on this device, or the sign-in expired or was
+    /// revoked: the patient must sign in again.
+    #[error("not signed in, or the sign-in has expired: sign in again")]
+    NotSignedIn,
+    /// The email or the password is not right.
+    #[error("the email or password is not right: {0}")]
+    WrongCredentials(String),
+    /// The server cannot be reached right now; local changes are kept and
+    /// sent at the next sync.
+    #[error("the server cannot be reached ({0}); changes are kept and sent at the next sync")]
+    Network(String),
+    /// The server refused a request as a whole.
+    #[error("the server refused the request ({status} {problem_type}): {detail}")]
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The problem's stable type.
+        problem_type: String,
+        /// What the server said went wrong.
+        detail: String,
+    },
+    /// The journal on this device failed (or a pulled change cannot be read
+    /// by this version of the app).
+    #[error("the journal on this device: {0}")]
+    Storage(#[from] StoreError),
+    /// The server's answer makes no sense to this version of the app.
+    #[error("the server's answer cannot be understood: {0}")]
+    Protocol(String),
+}
+
+impl SyncError {
+    /// Whether trying again later may succeed without anything changing: a
+    /// network failure, or a server that is busy or failing (429, 5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Network(_) => true,
+            SyncError::Rejected { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+impl From<TransportError> for SyncError {
+    fn from(error: TransportError) -> Self {
+        match error {
+            TransportError::Network(m) => SyncError::Network(m),
+            TransportError::Unauthorized(_) => SyncError::NotSignedIn,
+            TransportError::Rejected {
+                status,
+                problem_type,
+                detail,
+            } => SyncError::Rejected {
+                status,
+                problem_type,
+                detail,
+            },
+            TransportError::Protocol(m) => SyncError::Protocol(m),
+        }
+    }
+}
+
+struct AccessToken {
+    token: String,
+    refresh_at: Instant,
+}
+
+/// Syncs one journal with the server for the signed-in patient.
+///
+/// Blocking, and safe to share between threads: syncs run one at a time
+/// (a second caller waits for the first to finish).
+pub struct SyncClient {
+    store: Arc<JournalStore>,
+    transport: Arc<dyn Transport>,
+    secrets: Arc<dyn SecretStore>,
+    access: Mutex<Option<AccessToken>>,
+    one_sync_at_a_time: Mutex<()>,
+}
+
+impl std::fmt::Debug for SyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncClient")
+            .field("store", &self.store)
+            // Not the secret store: formatting should not call into the
+            // Keychain.
+            .field("has_access_token", &lock(&self.access).is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing behind these locks can be left half-changed by a panic.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Drops mutations from the end of a batch until its JSON fits in
+/// `max_bytes`, always keeping the first (the ones dropped go next time).
+fn keep_within(mutations: &mut Vec<Mutation>, max_bytes: usize) -> Result<(), SyncError> {
+    let mut total = 0usize;
+    let mut fits = 0usize;
+    for mutation in mutations.iter() {
+        let size = serde_json::to_vec(mutation)
+            .map_err(|e| SyncError::Protocol(format!("a change cannot be written: {e}")))?
+            .len()
+            + 1;
+        total = total.saturating_add(size);
+        if total > max_bytes && fits > 0 {
+            break;
+        }
+        fits += 1;
+    }
+    mutations.truncate(fits);
+    Ok(())
+}
+
+impl SyncClient {
+    /// A client syncing `store` through `transport`, keeping the refresh
+    /// token in `secrets` under [`REFRESH_TOKEN_KEY`]. A patient who signed
+    /// in before (on an earlier launch) is still signed in.
+    pub fn new(
+        store: Arc<JournalStore>,
+        transport: Arc<dyn Transport>,
+        secrets: Arc<dyn SecretStore>,
+    ) -> Self {
+        Self {
+            store,
+            transport,
+            secrets,
+            access: Mutex::new(None),
+            one_sync_at_a_time: Mutex::new(()),
+        }
+    }
+
+    /// Signs in with email and password, keeping the refresh token in the
+    /// secret store. Fails with [`SyncError::WrongCredentials`] when the
+    /// server refuses them.
+    pub fn sign_in(&self, email: &str, password: &str) -> Result<(), SyncError> {
+        let tokens = self
+            .transport
+            .sign_in(email, password)
+            .map_err(|e| match e {
+                TransportError::Unauthorized(detail) => SyncError::WrongCredentials(detail),
+                other => other.into(),
+            })?;
+        self.keep(tokens);
+        Ok(())
+    }
+
+    /// Forgets the tokens on this device. The journal and its unsent
+    /// changes stay; they are sent after the next sign-in.
+    pub fn sign_out(&self) {
+        self.secrets.remove(REFRESH_TOKEN_KEY);
+        *lock(&self.access) = None;
+    }
+
+    /// Whether a sign-in is kept on this device (it may still turn out to
+    /// have expired at the next sync).
+    pub fn is_signed_in(&self) -> bool {
+        lock(&self.access).is_some() || self.secrets.get(REFRESH_TOKEN_KEY).is_some()
+    }
+
+    /// Pushes every local change, in batches of up to 500 changes and
+    /// [`MAX_PUSH_BYTES`] of JSON (fewer if the server answers 413), then
+    /// pulls every page of changes from the server, applying each page in
+    /// one transaction. Changes made while it runs are sent by the next
+    /// sync.
+    ///
+    /// An expired access token is refreshed once; if the server still
+    /// refuses, [`SyncError::NotSignedIn`]. On any error, what was done
+    /// stays done and the next sync resumes from there.
+    pub fn sync(&self) -> Result<SyncReport, SyncError> {
+        let _one_at_a_time = lock(&self.one_sync_at_a_time);
+        let mut report = SyncReport::default();
+        self.push_all(&mut report)?;
+        self.pull_all(&mut report)?;
+        Ok(report)
+    }
+
+    fn push_all(&self, report: &mut SyncReport) -> Result<(), SyncError> {
+        let mut batch_size = u32::try_from(MAX_PUSH_MUTATIONS).unwrap_or(u32::MAX);
+        loop {
+            let mut mutations = self.store.pending_mutations(batch_size)?;
+            let Some(first) = mutations.first().map(|m| m.mutation_id) else {
+                return Ok(());
+            };
+            keep_within(&mut mutations, MAX_PUSH_BYTES)?;
+            let sent = u32::try_from(mutations.len()).unwrap_or(u32::MAX);
+            let request = PushRequest {
+                device_id: self.store.device_id(),
+                mutations,
+            };
+            let answer = match self.authorized(|token| self.transport.push(token, &request)) {
+                // Still too large for this server: send fewer at a time.
+                Err(SyncError::Rejected { status: 413, .. }) if sent > 1 => {
+                    batch_size = sent / 2;
+                    continue;
+                }
+                other => other?,
+            };
+            for outcome in &answer.results {
+                match outcome.status {
+                    OutcomeStatus::Applied => report.pushed += 1,
+                    OutcomeStatus::Rejected => report.rejected += 1,
+                }
+                if outcome.conflict {
+                    report.conflicts += 1;
+                }
+            }
+            // Without progress the loop would send the same batch forever.
+            match answer.last_applied_mutation {
+                Some(through) if through >= first => {
+                    self.store.acknowledge_changes(through)?;
+                }
+                other => {
+                    return Err(SyncError::Protocol(format!(
+                        "the push was answered without acknowledging its first change \
+                         (mutation {first}; last applied: {})",
+                        other.map_or_else(|| "none".to_owned(), |m| m.to_string())
+                    )));
+                }
+            }
+        }
+    }
+
+    fn pull_all(&self, report: &mut SyncReport) -> Result<(), SyncError> {
+        let device = self.store.device_id();
+        loop {
+            let since = self.store.pull_cursor()?;
+            let page = self.authorized(|token| {
+                self.transport
+                    .pull(token, since, DEFAULT_PULL_LIMIT, device)
+            })?;
+            let applied = self.store.apply_pull(&page)?;
+            report.pulled += applied.records;
+            report.revisions += applied.revisions;
+            if !page.has_more {
+                return Ok(());
+            }
+            if page.cursor <= since {
+                return Err(SyncError::Protocol(format!(
+                    "the server said more changes follow, but its cursor stayed at {since}"
+                )));
+            }
+        }
+    }
+
+    /// Runs `call` with a valid access token: refreshing first when the
+    /// token is missing or about to expire, and once more if the server
+    /// refuses it.
+    fn authorized<T>(
+        &self,
+        call: impl Fn(&str) -> Result<T, TransportError>,
+    ) -> Result<T, SyncError> {
+        let (token, fresh) = match self.current_token() {
+            Some(token) => (token, false),
+            None => (self.refresh()?, true),
+        };
+        match call(&token) {
+            Err(TransportError::Unauthorized(_)) if !fresh => {
+                let token = self.refresh()?;
+                call(&token).map_err(SyncError::from)
+            }
+            other => other.map_err(SyncError::from),
+        }
+    }
+
+    fn current_token(&self) -> Option<String> {
+        lock(&self.access)
+            .as_ref()
+            .filter(|a| Instant::now() < a.refresh_at)
+            .map(|a| a.token.clone())
+    }
+
+    /// Trades the kept refresh token for new tokens. A refused refresh token
+    /// is forgotten: only signing in again helps.
+    fn refresh(&self) -> Result<String, SyncError> {
+        let Some(refresh_token) = self.secrets.get(REFRESH_TOKEN_KEY) else {
+            return Err(SyncError::NotSignedIn);
+        };
+        match self.transport.refresh(&refresh_token) {
+            Ok(tokens) => Ok(self.keep(tokens)),
+            Err(TransportError::Unauthorized(_)) => {
+                self.sign_out();
+                Err(SyncError::NotSignedIn)
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Keeps new tokens (the refresh token rotates on every use) and returns
+    /// the access token.
+    fn keep(&self, tokens: Tokens) -> String {
+        self.secrets.set(REFRESH_TOKEN_KEY, &tokens.refresh_token);
+        let lifetime = Duration::from_secs(tokens.expires_in).saturating_sub(EXPIRY_MARGIN);
+        let refresh_at = Instant::now()
+            .checked_add(lifetime)
+            .unwrap_or_else(Instant::now);
+        *lock(&self.access) = Some(AccessToken {
+            token: tokens.access_token.clone(),
+            refresh_at,
+        });
+        tokens.access_token
+    }
+}
+
+#[cfg(test)]
+mod tests;

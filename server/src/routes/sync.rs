@@ -1,0 +1,1205 @@
+//! Sync: a patient's devices push their local changes and pull everyone
+//! else's (`docs/sync.md`). The JSON is journal-core's
+//! [`journal_core::sync::wire`]; conflicts are decided by journal-core's
+//! [`resolve`], the very function the phone calls, never here.
+//!
+//! - **Push** is one transaction per request. Its first write bumps the
+//!   owner's version counter by a block (two versions per mutation: a
+//!   record and a revision at most), which also takes the owner's lock
+//!   before anything is read; every row it writes is stamped from that
+//!   block, in order. Versions therefore follow commit order.
+//! - Each device numbers its mutations; the server keeps the last one it
+//!   dealt with and the outcome each recent one got, so a replayed mutation
+//!   is answered as the first time and changes nothing. A push that only
+//!   replays writes nothing at all.
+//! - A mutation is rejected on its own (unreadable, invalid, another
+//!   patient's record, another kind) and never holds up the ones behind it.
+//! - Every statement on records names the owner: another patient's record
+//!   is never read, and never written.
+//! - **Pull** reads records and revisions in one snapshot, merged in version
+//!   order, so a page never skips a change committed meanwhile.
+//!
+//! Edits made through the REST records API go through [`resolve`] too (with
+//! the nil device id), so field stamps and revisions stay right whichever
+//! way a change arrives: the row-level helpers here are shared with
+//! [`super::records`].
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use journal_core::hlc::Hlc;
+use journal_core::ids::{DeviceId, MutationId, RecordId};
+use journal_core::phase::Phase;
+use journal_core::records::{RecordBody, RecordKind};
+use journal_core::sync::{
+    ChangeOp, DEFAULT_PULL_LIMIT, FieldStamps, Incoming, IncomingOp, LostText, MAX_PULL_LIMIT,
+    MAX_PUSH_MUTATIONS, Mutation, MutationOutcome, MutationProblem, OutcomeStatus, OwnerVersion,
+    PullResponse, PulledChange, PushRequest, PushResponse, RecordState, Resolution, Revision,
+    RevisionReason, Stamp, Stored, resolve,
+};
+use journal_core::validation::{FieldViolation, InvalidInput};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::now_micros;
+use super::records::{NOT_FOUND, Patient, bump_version_by};
+use crate::db::DbConnection;
+use crate::db::schema::{mutation_outcomes, record_revisions, records, sync_devices};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Versions a push reserves per mutation: one for the record it writes and
+/// one for the revision it may keep.
+const VERSIONS_PER_MUTATION: i64 = 2;
+
+/// The most fields one mutation may list as changed: far more than any
+/// kind has, few enough that no device can bloat a record's field stamps.
+const MAX_CHANGED_FIELDS: usize = 32;
+
+/// The longest field name a mutation may list as changed.
+const MAX_FIELD_NAME_CHARS: usize = 64;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Resources (not bare routes) so a known path with the wrong method
+    // answers 405, not 404.
+    cfg.service(web::resource("/sync/push").route(web::post().to(push)))
+        .service(web::resource("/sync/pull").route(web::get().to(pull)))
+        .service(web::resource("/records/{id}/revisions").route(web::get().to(list_revisions)));
+}
+
+/// The device that REST edits are stamped with: the nil id, which no device
+/// may push as.
+pub(crate) fn rest_device() -> DeviceId {
+    DeviceId::from_uuid(uuid::Uuid::nil())
+}
+
+// ---------------------------------------------------------------------------
+// Push
+// ---------------------------------------------------------------------------
+
+/// Pushes a device's local changes, oldest first.
+///
+/// The first push of a device id binds it to the signed-in patient. Each
+/// mutation gets an outcome, in order: `applied` (possibly merged by the
+/// conflict rules: `conflict` says so, and a losing text is kept as a
+/// revision) or `rejected` with a problem (unreadable or invalid content,
+/// a record of someone else's, a record of another kind). A rejected
+/// mutation does not hold up the ones behind it. A mutation at or below the
+/// device's last applied one is a replay: it is answered with the outcome
+/// it got the first time and changes nothing.
+///
+/// The request as a whole is refused (nothing happens) when it is not a
+/// push (400), holds no or more than 500 mutations or mutation ids that do
+/// not rise (422), or names a device of another patient (403).
+#[utoipa::path(post, path = "/api/v1/sync/push", tag = "sync",
+    request_body(content = PushRequest, description = "The device and its changes, oldest first"),
+    responses(
+        (status = 200, description = "One outcome per mutation, in order", body = PushResponse),
+        (status = 400, description = "Not a push: malformed JSON, wrong types or unknown fields",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "Not a patient, or the device is another patient's",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 415, description = "Body not JSON", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "No or more than 500 mutations, mutation ids that do not rise, or the reserved nil device id",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn push(
+    state: web::Data<AppState>,
+    patient: Patient,
+    body: web::Json<PushRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    let ids = check_push(&request)?;
+    let owner = patient.owner();
+    let response = state
+        .db
+        .run(move |conn| push_mutations(conn, &owner, &request, &ids))
+        .await?;
+    Ok(HttpResponse::Ok().json(response))
+}
+
+/// Checks the request as a whole; returns the mutation ids as stored.
+fn check_push(request: &PushRequest) -> Result<Vec<i64>, ApiError> {
+    let mut invalid = Vec::new();
+    if request.device_id.as_uuid().is_nil() {
+        invalid.push(violation(
+            "deviceId",
+            "reserved",
+            "the nil id is reserved for edits made through the API",
+        ));
+    }
+    let count = request.mutations.len();
+    if count == 0 || count > MAX_PUSH_MUTATIONS {
+        invalid.push(violation(
+            "mutations",
+            "length",
+            &format!("must hold 1 to {MAX_PUSH_MUTATIONS} mutations, not {count}"),
+        ));
+    }
+    let mut ids = Vec::with_capacity(count.min(MAX_PUSH_MUTATIONS));
+    let mut previous: Option<u64> = None;
+    // Past the limit the list is refused anyway; stop reading it.
+    for (index, mutation) in request
+        .mutations
+        .iter()
+        .enumerate()
+        .take(MAX_PUSH_MUTATIONS)
+    {
+        let field = format!("mutations[{index}].mutationId");
+        let id = mutation.mutation_id.0;
+        match i64::try_from(id) {
+            Ok(stored) if stored >= 1 => ids.push(stored),
+            _ => invalid.push(violation(
+                &field,
+                "range",
+                &format!("must be between 1 and {}", i64::MAX),
+            )),
+        }
+        if let Some(before) = previous
+            && id <= before
+        {
+            invalid.push(violation(
+                &field,
+                "increasing",
+                &format!("mutation ids must rise; {id} follows {before}"),
+            ));
+        }
+        previous = Some(id);
+    }
+    if invalid.is_empty() {
+        Ok(ids)
+    } else {
+        invalid.sort_by(|a, b| a.field.cmp(&b.field).then(a.rule.cmp(&b.rule)));
+        Err(InvalidInput {
+            violations: invalid,
+        }
+        .into())
+    }
+}
+
+fn violation(field: &str, rule: &str, message: &str) -> FieldViolation {
+    FieldViolation {
+        field: field.to_owned(),
+        rule: rule.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// Applies a checked push.
+fn push_mutations(
+    conn: &mut DbConnection,
+    owner: &str,
+    request: &PushRequest,
+    ids: &[i64],
+) -> Result<PushResponse, ApiError> {
+    // A push that only replays is answered from what is stored, writing
+    // nothing: the last applied id only ever rises, so what it answers
+    // cannot go stale.
+    let replayed = conn.transaction(|conn| replay_only(conn, owner, request, ids))?;
+    if let Some(response) = replayed {
+        return Ok(response);
+    }
+    conn.transaction(|conn| apply_push(conn, owner, request, ids))
+}
+
+/// The answer to a push whose every mutation is a replay, or `None` when
+/// there is something new (or the device is new). Refuses another
+/// patient's device.
+fn replay_only(
+    conn: &mut DbConnection,
+    owner: &str,
+    request: &PushRequest,
+    ids: &[i64],
+) -> Result<Option<PushResponse>, ApiError> {
+    let device = request.device_id.to_string();
+    let Some((device_owner, last)) = sync_devices::table
+        .find(&device)
+        .select((sync_devices::owner_id, sync_devices::last_mutation_id))
+        .first::<(String, i64)>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if device_owner != owner {
+        return Err(another_owners_device());
+    }
+    if ids.iter().any(|&id| id > last) {
+        return Ok(None);
+    }
+    let results = request
+        .mutations
+        .iter()
+        .zip(ids)
+        .map(|(mutation, &id)| replayed_outcome(conn, &device, mutation.mutation_id, id))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(PushResponse {
+        results,
+        last_applied_mutation: applied_mutation(last),
+    }))
+}
+
+fn another_owners_device() -> ApiError {
+    ApiError::Forbidden("this device id belongs to another account".to_owned())
+}
+
+/// The highest mutation dealt with, as the wire says it (`None` before the
+/// first).
+fn applied_mutation(last: i64) -> Option<MutationId> {
+    u64::try_from(last).ok().filter(|&m| m > 0).map(MutationId)
+}
+
+/// The outcome a replayed mutation got the first time (`applied` when it is
+/// no longer kept: the device had acknowledged it).
+fn replayed_outcome(
+    conn: &mut DbConnection,
+    device: &str,
+    mutation_id: MutationId,
+    id: i64,
+) -> Result<MutationOutcome, ApiError> {
+    let stored: Option<String> = mutation_outcomes::table
+        .find((device, id))
+        .select(mutation_outcomes::outcome)
+        .first(conn)
+        .optional()?;
+    match stored {
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            ApiError::Internal(format!(
+                "stored outcome of mutation {id} of device {device} is unreadable: {e}"
+            ))
+        }),
+        None => Ok(MutationOutcome {
+            mutation_id,
+            status: OutcomeStatus::Applied,
+            conflict: false,
+            problem: None,
+        }),
+    }
+}
+
+/// The push's one transaction.
+fn apply_push(
+    conn: &mut DbConnection,
+    owner: &str,
+    request: &PushRequest,
+    ids: &[i64],
+) -> Result<PushResponse, ApiError> {
+    let now = now_micros();
+    // First write: the version block, which also takes the owner's lock.
+    let count = i64::try_from(request.mutations.len())
+        .map_err(|_| ApiError::Internal("push too long".to_owned()))?;
+    let block = count.saturating_mul(VERSIONS_PER_MUTATION);
+    let top = bump_version_by(conn, owner, block)?;
+    let mut versions = Versions::block(top, block);
+    let device = request.device_id.to_string();
+    let last = register_device(conn, owner, &device, now)?;
+
+    let mut results = Vec::with_capacity(request.mutations.len());
+    let mut highest = last;
+    for (mutation, &id) in request.mutations.iter().zip(ids) {
+        if id <= last {
+            results.push(replayed_outcome(conn, &device, mutation.mutation_id, id)?);
+            continue;
+        }
+        let outcome = apply_mutation(conn, owner, request.device_id, mutation, &mut versions)?;
+        let json = serde_json::to_string(&outcome)
+            .map_err(|e| ApiError::Internal(format!("outcome cannot be written: {e}")))?;
+        diesel::insert_into(mutation_outcomes::table)
+            .values((
+                mutation_outcomes::device_id.eq(&device),
+                mutation_outcomes::mutation_id.eq(id),
+                mutation_outcomes::outcome.eq(json),
+            ))
+            .execute(conn)?;
+        highest = highest.max(id);
+        results.push(outcome);
+    }
+
+    diesel::update(
+        sync_devices::table
+            .filter(sync_devices::device_id.eq(&device))
+            .filter(sync_devices::owner_id.eq(owner)),
+    )
+    .set((
+        sync_devices::last_mutation_id.eq(highest),
+        sync_devices::last_seen_at.eq(now),
+    ))
+    .execute(conn)?;
+    // The device sends nothing below its push's first mutation: it has
+    // taken those answers, which need not be kept any longer.
+    if let Some(&first) = ids.first() {
+        diesel::delete(
+            mutation_outcomes::table
+                .filter(mutation_outcomes::device_id.eq(&device))
+                .filter(mutation_outcomes::mutation_id.lt(first)),
+        )
+        .execute(conn)?;
+    }
+    Ok(PushResponse {
+        results,
+        last_applied_mutation: applied_mutation(highest),
+    })
+}
+
+/// The device's last applied mutation id, registering the device to the
+/// owner on its first push. Refuses another patient's device.
+fn register_device(
+    conn: &mut DbConnection,
+    owner: &str,
+    device: &str,
+    now: i64,
+) -> Result<i64, ApiError> {
+    if let Some(last) = device_of(conn, owner, device)? {
+        return Ok(last);
+    }
+    // In a savepoint: when another account registered the id meanwhile,
+    // only the insert is undone and the id is found to be theirs.
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(sync_devices::table)
+            .values((
+                sync_devices::device_id.eq(device),
+                sync_devices::owner_id.eq(owner),
+                sync_devices::last_mutation_id.eq(0_i64),
+                sync_devices::created_at.eq(now),
+                sync_devices::last_seen_at.eq(now),
+            ))
+            .execute(conn)
+    });
+    match inserted {
+        Ok(_) => Ok(0),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            device_of(conn, owner, device)?.ok_or_else(another_owners_device)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The last applied mutation id of the owner's device, `None` when the
+/// device is unknown; another patient's device is refused.
+fn device_of(conn: &mut DbConnection, owner: &str, device: &str) -> Result<Option<i64>, ApiError> {
+    let found: Option<(String, i64)> = sync_devices::table
+        .find(device)
+        .select((sync_devices::owner_id, sync_devices::last_mutation_id))
+        .first(conn)
+        .optional()?;
+    match found {
+        Some((device_owner, _)) if device_owner != owner => Err(another_owners_device()),
+        Some((_, last)) => Ok(Some(last)),
+        None => Ok(None),
+    }
+}
+
+/// Decides and applies one new mutation. Errors are the database's (they
+/// end the push); everything wrong with the mutation itself is its
+/// outcome.
+fn apply_mutation(
+    conn: &mut DbConnection,
+    owner: &str,
+    device: DeviceId,
+    mutation: &Mutation,
+    versions: &mut Versions,
+) -> Result<MutationOutcome, ApiError> {
+    let op = match incoming_op(mutation) {
+        Ok(op) => op,
+        Err(error) => return Ok(rejected(mutation, &error)),
+    };
+    let existing = load_stored(conn, owner, mutation.record_id)?;
+    if let Some(row) = &existing
+        && row.kind != mutation.kind.as_str()
+    {
+        let error = ApiError::Conflict(format!(
+            "this record is a {}; a record's kind cannot change",
+            row.kind
+        ));
+        return Ok(rejected(mutation, &error));
+    }
+    let stored = existing.as_ref().map(StoredRow::to_stored).transpose()?;
+    let incoming = Incoming {
+        stamp: Stamp {
+            hlc: mutation.hlc,
+            device,
+        },
+        base: mutation.base_hlc,
+        op,
+    };
+    let resolution = resolve(stored.as_ref(), incoming);
+    let target = WriteTarget {
+        owner,
+        id: mutation.record_id,
+        kind: mutation.kind,
+        existing: existing.as_ref(),
+        created_at: mutation.created_at.timestamp_micros(),
+        updated_at: mutation.updated_at.timestamp_micros(),
+    };
+    match write_resolution(conn, &target, &resolution, versions)? {
+        Written::Done => Ok(MutationOutcome {
+            mutation_id: mutation.mutation_id,
+            status: OutcomeStatus::Applied,
+            conflict: resolution_conflict(&resolution),
+            problem: None,
+        }),
+        Written::TakenByAnother => Ok(rejected(
+            mutation,
+            &ApiError::NotFound(NOT_FOUND.to_owned()),
+        )),
+    }
+}
+
+/// What the mutation does, read and checked with journal-core's rules.
+fn incoming_op(mutation: &Mutation) -> Result<IncomingOp, ApiError> {
+    match mutation.op {
+        ChangeOp::Delete => Ok(IncomingOp::Delete),
+        ChangeOp::Upsert => {
+            let Some(value) = mutation.body.clone() else {
+                return Err(ApiError::BadRequest(
+                    "an upsert needs the record's content in body".to_owned(),
+                ));
+            };
+            let body = RecordBody::from_value(mutation.kind, value)
+                .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
+            body.validate()?;
+            if let Some(fields) = &mutation.changed_fields {
+                check_changed_fields(fields)?;
+            }
+            Ok(IncomingOp::Upsert {
+                body,
+                changed: mutation.changed_fields.clone(),
+            })
+        }
+    }
+}
+
+fn check_changed_fields(fields: &[String]) -> Result<(), ApiError> {
+    if fields.len() > MAX_CHANGED_FIELDS {
+        return Err(ApiError::BadRequest(format!(
+            "changedFields lists {} fields; at most {MAX_CHANGED_FIELDS}",
+            fields.len()
+        )));
+    }
+    if let Some(bad) = fields
+        .iter()
+        .find(|f| f.is_empty() || f.chars().count() > MAX_FIELD_NAME_CHARS)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "changedFields: {bad:?} is not a field name (1 to {MAX_FIELD_NAME_CHARS} characters)"
+        )));
+    }
+    Ok(())
+}
+
+/// A rejected mutation's outcome, with the problem the REST API would have
+/// answered.
+fn rejected(mutation: &Mutation, error: &ApiError) -> MutationOutcome {
+    let problem = error.problem();
+    MutationOutcome {
+        mutation_id: mutation.mutation_id,
+        status: OutcomeStatus::Rejected,
+        conflict: false,
+        problem: Some(MutationProblem {
+            problem_type: problem.problem_type,
+            detail: problem.detail,
+            errors: problem.errors,
+        }),
+    }
+}
+
+fn resolution_conflict(resolution: &Resolution) -> bool {
+    match resolution {
+        Resolution::Write { conflict, .. } | Resolution::Keep { conflict, .. } => *conflict,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rows shared with the REST records API
+// ---------------------------------------------------------------------------
+
+/// Hands out the versions of one write transaction, in order.
+#[derive(Debug)]
+pub(crate) struct Versions {
+    next: i64,
+    remaining: i64,
+}
+
+impl Versions {
+    /// The `size` versions ending at `top` (the counter's new value).
+    pub(crate) fn block(top: i64, size: i64) -> Self {
+        Self {
+            next: top.saturating_sub(size).saturating_add(1),
+            remaining: size,
+        }
+    }
+
+    /// The next version of the block.
+    fn take(&mut self) -> Result<i64, ApiError> {
+        if self.remaining <= 0 {
+            return Err(ApiError::Internal(
+                "a write transaction ran out of versions".to_owned(),
+            ));
+        }
+        let version = self.next;
+        self.next = self.next.saturating_add(1);
+        self.remaining -= 1;
+        Ok(version)
+    }
+}
+
+/// A record's row as the conflict rules need it, tombstones included.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = records)]
+pub(crate) struct StoredRow {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+    pub(crate) occurred_at: i64,
+    pub(crate) hlc: i64,
+    pub(crate) deleted: bool,
+    pub(crate) body: String,
+    pub(crate) origin_device: String,
+    pub(crate) created_hlc: Option<i64>,
+    pub(crate) created_device: Option<String>,
+    pub(crate) field_stamps: String,
+}
+
+impl StoredRow {
+    fn corrupt(&self, what: impl std::fmt::Display) -> ApiError {
+        ApiError::Internal(format!("record {}: {what}", self.id))
+    }
+
+    /// The record's kind.
+    pub(crate) fn record_kind(&self) -> Result<RecordKind, ApiError> {
+        self.kind.parse().map_err(|e| self.corrupt(e))
+    }
+
+    /// The stamp of the current version.
+    pub(crate) fn stamp(&self) -> Result<Stamp, ApiError> {
+        Ok(Stamp {
+            hlc: Hlc::from_i64(self.hlc).map_err(|e| self.corrupt(e))?,
+            device: self
+                .origin_device
+                .parse()
+                .map_err(|e| self.corrupt(format!("bad origin device: {e}")))?,
+        })
+    }
+
+    /// The content, `None` for a tombstone.
+    pub(crate) fn content(&self) -> Result<Option<RecordBody>, ApiError> {
+        if self.deleted {
+            return Ok(None);
+        }
+        let kind = self.record_kind()?;
+        RecordBody::from_json(kind, &self.body)
+            .map(Some)
+            .map_err(|e| self.corrupt(format!("unreadable body: {e}")))
+    }
+
+    /// What [`resolve`] is given: created stamp and field stamps included
+    /// (rows written before sync have neither: created is the current
+    /// stamp).
+    pub(crate) fn to_stored(&self) -> Result<Stored, ApiError> {
+        let stamp = self.stamp()?;
+        let created = match (self.created_hlc, &self.created_device) {
+            (Some(hlc), Some(device)) => Stamp {
+                hlc: Hlc::from_i64(hlc).map_err(|e| self.corrupt(e))?,
+                device: device
+                    .parse()
+                    .map_err(|e| self.corrupt(format!("bad created device: {e}")))?,
+            },
+            _ => stamp,
+        };
+        let fields: FieldStamps = serde_json::from_str(&self.field_stamps)
+            .map_err(|e| self.corrupt(format!("unreadable field stamps: {e}")))?;
+        Ok(Stored {
+            kind: self.record_kind()?,
+            stamp,
+            created,
+            body: self.content()?,
+            fields,
+        })
+    }
+}
+
+/// The owner's row of a record, tombstone or not.
+pub(crate) fn load_stored(
+    conn: &mut DbConnection,
+    owner: &str,
+    id: RecordId,
+) -> Result<Option<StoredRow>, ApiError> {
+    Ok(records::table
+        .filter(records::id.eq(id.to_string()))
+        .filter(records::owner_id.eq(owner))
+        .select(StoredRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Where a resolution is written.
+pub(crate) struct WriteTarget<'a> {
+    /// The owner.
+    pub(crate) owner: &'a str,
+    /// The record.
+    pub(crate) id: RecordId,
+    /// Its kind.
+    pub(crate) kind: RecordKind,
+    /// The owner's row of it, when there is one.
+    pub(crate) existing: Option<&'a StoredRow>,
+    /// When the record was created (used when inserting it).
+    pub(crate) created_at: i64,
+    /// When this change was made.
+    pub(crate) updated_at: i64,
+}
+
+/// What became of a write.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// Written (or nothing to write).
+    Done,
+    /// The id is another owner's record; nothing was written.
+    TakenByAnother,
+}
+
+/// A row to insert.
+#[derive(Insertable)]
+#[diesel(table_name = records)]
+struct NewRow<'a> {
+    id: String,
+    owner_id: &'a str,
+    kind: &'static str,
+    phase: Option<&'static str>,
+    dosing_session_id: Option<String>,
+    occurred_at: i64,
+    created_at: i64,
+    updated_at: i64,
+    hlc: i64,
+    deleted: bool,
+    body: String,
+    version: i64,
+    origin_device: String,
+    created_hlc: Option<i64>,
+    created_device: Option<String>,
+    field_stamps: String,
+}
+
+/// Writes what [`resolve`] decided: the record's new version and the
+/// revision of lost text, each with the next version of the block.
+pub(crate) fn write_resolution(
+    conn: &mut DbConnection,
+    target: &WriteTarget<'_>,
+    resolution: &Resolution,
+    versions: &mut Versions,
+) -> Result<Written, ApiError> {
+    let lost = match resolution {
+        Resolution::Write {
+            body,
+            stamp,
+            fields,
+            lost,
+            ..
+        } => {
+            let version = versions.take()?;
+            if write_row(conn, target, body.as_ref(), *stamp, fields, version)?
+                == Written::TakenByAnother
+            {
+                return Ok(Written::TakenByAnother);
+            }
+            lost
+        }
+        Resolution::Keep { lost, .. } => lost,
+    };
+    if let Some(lost) = lost {
+        let version = versions.take()?;
+        insert_revision(conn, target, lost, version)?;
+    }
+    Ok(Written::Done)
+}
+
+fn write_row(
+    conn: &mut DbConnection,
+    target: &WriteTarget<'_>,
+    body: Option<&RecordBody>,
+    stamp: Stamp,
+    fields: &FieldStamps,
+    version: i64,
+) -> Result<Written, ApiError> {
+    let content = match body {
+        Some(body) => body_json(body)?,
+        None => "{}".to_owned(),
+    };
+    let phase = body.and_then(RecordBody::phase).map(Phase::as_str);
+    let session = body
+        .and_then(|b| b.dosing_session_id(target.id))
+        .map(|s| s.to_string());
+    let field_stamps = serde_json::to_string(fields)
+        .map_err(|e| ApiError::Internal(format!("field stamps cannot be written: {e}")))?;
+    let created_at = target.existing.map_or(target.created_at, |r| r.created_at);
+    // A tombstone keeps the moment it was about, so it sorts where it was.
+    let occurred_at = match body {
+        Some(body) => body
+            .occurred_at()
+            .map_or(created_at, |at| at.timestamp_micros()),
+        None => target.existing.map_or(created_at, |r| r.occurred_at),
+    };
+    if target.existing.is_some() {
+        let updated = diesel::update(
+            records::table
+                .filter(records::id.eq(target.id.to_string()))
+                .filter(records::owner_id.eq(target.owner)),
+        )
+        .set((
+            records::deleted.eq(body.is_none()),
+            records::body.eq(content),
+            records::phase.eq(phase),
+            records::dosing_session_id.eq(session),
+            records::occurred_at.eq(occurred_at),
+            records::updated_at.eq(target.updated_at),
+            records::hlc.eq(stamp.hlc.to_i64()),
+            records::origin_device.eq(stamp.device.to_string()),
+            records::field_stamps.eq(field_stamps),
+            records::version.eq(version),
+        ))
+        .execute(conn)?;
+        if updated != 1 {
+            return Err(ApiError::Internal(format!(
+                "updating record {} changed {updated} rows",
+                target.id
+            )));
+        }
+        return Ok(Written::Done);
+    }
+    let row = NewRow {
+        id: target.id.to_string(),
+        owner_id: target.owner,
+        kind: target.kind.as_str(),
+        phase,
+        dosing_session_id: session,
+        occurred_at,
+        created_at,
+        updated_at: target.updated_at,
+        hlc: stamp.hlc.to_i64(),
+        deleted: body.is_none(),
+        body: content,
+        version,
+        origin_device: stamp.device.to_string(),
+        created_hlc: Some(stamp.hlc.to_i64()),
+        created_device: Some(stamp.device.to_string()),
+        field_stamps,
+    };
+    // In a savepoint: an id taken by another owner's record fails the
+    // insert alone, and that record stays as it was.
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(records::table)
+            .values(&row)
+            .execute(conn)
+    });
+    match inserted {
+        Ok(_) => Ok(Written::Done),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Ok(Written::TakenByAnother)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn insert_revision(
+    conn: &mut DbConnection,
+    target: &WriteTarget<'_>,
+    lost: &LostText,
+    version: i64,
+) -> Result<(), ApiError> {
+    diesel::insert_into(record_revisions::table)
+        .values((
+            record_revisions::id.eq(uuid::Uuid::now_v7().to_string()),
+            record_revisions::owner_id.eq(target.owner),
+            record_revisions::record_id.eq(target.id.to_string()),
+            record_revisions::kind.eq(target.kind.as_str()),
+            record_revisions::hlc.eq(lost.stamp.hlc.to_i64()),
+            record_revisions::origin_device.eq(lost.stamp.device.to_string()),
+            record_revisions::reason.eq(reason_name(lost.reason)),
+            record_revisions::body.eq(body_json(&lost.body)?),
+            record_revisions::created_at.eq(now_micros()),
+            record_revisions::version.eq(version),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn reason_name(reason: RevisionReason) -> &'static str {
+    match reason {
+        RevisionReason::Conflict => "conflict",
+        RevisionReason::Deleted => "deleted",
+    }
+}
+
+fn parse_reason(text: &str) -> Option<RevisionReason> {
+    match text {
+        "conflict" => Some(RevisionReason::Conflict),
+        "deleted" => Some(RevisionReason::Deleted),
+        _ => None,
+    }
+}
+
+fn body_json(body: &RecordBody) -> Result<String, ApiError> {
+    body.to_json()
+        .map_err(|e| ApiError::Internal(format!("content cannot be written as JSON: {e}")))
+}
+
+fn micros_to_time(micros: i64) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| ApiError::Internal(format!("timestamp {micros} is out of range")))
+}
+
+// ---------------------------------------------------------------------------
+// Pull
+// ---------------------------------------------------------------------------
+
+/// The cursor and page of `GET /sync/pull`. Unknown parameters are refused.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullParams {
+    /// The `cursor` of the previous pull; 0 (the default) for everything.
+    #[param(minimum = 0)]
+    pub since: Option<u64>,
+    /// Page size, 1–1000; 500 when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The asking device, to learn its last applied mutation.
+    #[param(value_type = Option<DeviceId>)]
+    pub device_id: Option<DeviceId>,
+}
+
+/// Pulls the signed-in patient's changes after a cursor: their records as
+/// the server now holds them (tombstones included, without content) and the
+/// revisions of text that lost a conflict, in version order.
+///
+/// Pass `cursor` as `since` next time; keep pulling while `hasMore`. With
+/// `deviceId`, the answer says the last mutation of that device the server
+/// has dealt with, so the device can drop changes whose push answer was
+/// lost.
+#[utoipa::path(get, path = "/api/v1/sync/pull", tag = "sync",
+    params(PullParams),
+    responses(
+        (status = 200, description = "One page of changes", body = PullResponse),
+        (status = 400, description = "Unreadable parameters: not a number, not a UUID, an unknown parameter",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "Not a patient, or the device is another patient's",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A limit outside 1–1000, or a cursor past any version",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn pull(
+    state: web::Data<AppState>,
+    patient: Patient,
+    params: web::Query<PullParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    let (since, limit) = check_pull(&params)?;
+    let owner = patient.owner();
+    let device = params.device_id;
+    let page = state
+        .db
+        .run(move |conn| pull_page(conn, &owner, since, limit, device))
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+fn check_pull(params: &PullParams) -> Result<(i64, u32), ApiError> {
+    let mut invalid = Vec::new();
+    let since = i64::try_from(params.since.unwrap_or(0)).unwrap_or_else(|_| {
+        invalid.push(violation(
+            "since",
+            "range",
+            &format!("must be between 0 and {}", i64::MAX),
+        ));
+        0
+    });
+    let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT);
+    if !(1..=MAX_PULL_LIMIT).contains(&limit) {
+        invalid.push(violation(
+            "limit",
+            "range",
+            &format!("must be between 1 and {MAX_PULL_LIMIT}"),
+        ));
+    }
+    if invalid.is_empty() {
+        Ok((since, limit))
+    } else {
+        Err(InvalidInput {
+            violations: invalid,
+        }
+        .into())
+    }
+}
+
+/// A record's row as pull sends it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = records)]
+struct PulledRow {
+    id: String,
+    kind: String,
+    created_at: i64,
+    updated_at: i64,
+    hlc: i64,
+    deleted: bool,
+    body: String,
+    version: i64,
+}
+
+impl PulledRow {
+    fn into_change(self) -> Result<PulledChange, ApiError> {
+        let corrupt = |what: String| ApiError::Internal(format!("record {}: {what}", self.id));
+        let body = if self.deleted {
+            None
+        } else {
+            Some(
+                serde_json::from_str(&self.body)
+                    .map_err(|e| corrupt(format!("unreadable body: {e}")))?,
+            )
+        };
+        Ok(PulledChange::Record {
+            version: owner_version(self.version)?,
+            record: RecordState {
+                id: self
+                    .id
+                    .parse()
+                    .map_err(|e| corrupt(format!("bad id: {e}")))?,
+                kind: self
+                    .kind
+                    .parse()
+                    .map_err(|e: journal_core::records::UnknownKind| corrupt(e.to_string()))?,
+                created_at: micros_to_time(self.created_at)?,
+                updated_at: micros_to_time(self.updated_at)?,
+                hlc: Hlc::from_i64(self.hlc).map_err(|e| corrupt(e.to_string()))?,
+                deleted: self.deleted,
+                body,
+            },
+        })
+    }
+}
+
+/// A revision's row.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = record_revisions)]
+struct RevisionRow {
+    id: String,
+    record_id: String,
+    kind: String,
+    hlc: i64,
+    reason: String,
+    body: String,
+    created_at: i64,
+    version: i64,
+}
+
+impl RevisionRow {
+    fn into_revision(self) -> Result<Revision, ApiError> {
+        let corrupt = |what: String| ApiError::Internal(format!("revision {}: {what}", self.id));
+        Ok(Revision {
+            id: self
+                .id
+                .parse()
+                .map_err(|e| corrupt(format!("bad id: {e}")))?,
+            record_id: self
+                .record_id
+                .parse()
+                .map_err(|e| corrupt(format!("bad record id: {e}")))?,
+            kind: self
+                .kind
+                .parse()
+                .map_err(|e: journal_core::records::UnknownKind| corrupt(e.to_string()))?,
+            hlc: Hlc::from_i64(self.hlc).map_err(|e| corrupt(e.to_string()))?,
+            reason: parse_reason(&self.reason)
+                .ok_or_else(|| corrupt(format!("unknown reason {:?}", self.reason)))?,
+            body: serde_json::from_str(&self.body)
+                .map_err(|e| corrupt(format!("unreadable body: {e}")))?,
+            created_at: micros_to_time(self.created_at)?,
+        })
+    }
+
+    fn into_change(self) -> Result<PulledChange, ApiError> {
+        let version = owner_version(self.version)?;
+        Ok(PulledChange::Revision {
+            version,
+            revision: self.into_revision()?,
+        })
+    }
+}
+
+fn owner_version(version: i64) -> Result<OwnerVersion, ApiError> {
+    u64::try_from(version)
+        .map(OwnerVersion)
+        .map_err(|_| ApiError::Internal(format!("negative version {version}")))
+}
+
+/// One page of the owner's changes after `since`.
+fn pull_page(
+    conn: &mut DbConnection,
+    owner: &str,
+    since: i64,
+    limit: u32,
+    device: Option<DeviceId>,
+) -> Result<PullResponse, ApiError> {
+    conn.transaction(|conn| {
+        // Records and revisions are read in two statements: one snapshot
+        // for both, or a push committing between them could put a revision
+        // on this page above a record version the page missed, and the
+        // cursor would pass that record for good. (SQLite's read
+        // transaction is a snapshot already.)
+        if matches!(conn, DbConnection::Postgresql(_)) {
+            conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        let last_applied = match device {
+            Some(device) => device_of(conn, owner, &device.to_string())?.unwrap_or(0),
+            None => 0,
+        };
+        let fetch = i64::from(limit) + 1;
+        let rows: Vec<PulledRow> = records::table
+            .filter(records::owner_id.eq(owner))
+            .filter(records::version.gt(since))
+            .order(records::version.asc())
+            .limit(fetch)
+            .select(PulledRow::as_select())
+            .load(conn)?;
+        let revisions: Vec<RevisionRow> = record_revisions::table
+            .filter(record_revisions::owner_id.eq(owner))
+            .filter(record_revisions::version.gt(since))
+            .order(record_revisions::version.asc())
+            .limit(fetch)
+            .select(RevisionRow::as_select())
+            .load(conn)?;
+
+        let limit = limit as usize;
+        let mut changes = Vec::with_capacity(limit.min(rows.len() + revisions.len()));
+        let mut rows = rows.into_iter().peekable();
+        let mut revisions = revisions.into_iter().peekable();
+        let mut has_more = false;
+        loop {
+            let take_row = match (rows.peek(), revisions.peek()) {
+                (Some(row), Some(revision)) => row.version < revision.version,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if changes.len() == limit {
+                has_more = true;
+                break;
+            }
+            let change = if take_row {
+                rows.next().map(PulledRow::into_change)
+            } else {
+                revisions.next().map(RevisionRow::into_change)
+            };
+            if let Some(change) = change {
+                changes.push(change?);
+            }
+        }
+        let cursor = changes
+            .last()
+            .map(PulledChange::version)
+            .unwrap_or(OwnerVersion(u64::try_from(since).unwrap_or(0)));
+        Ok(PullResponse {
+            changes,
+            cursor,
+            has_more,
+            last_applied_mutation: applied_mutation(last_applied),
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Revisions of one record
+// ---------------------------------------------------------------------------
+
+/// Lists the revisions kept of one of the signed-in patient's records (text
+/// that lost a conflict or to a delete), newest first. A deleted record's
+/// revisions are listed too.
+#[utoipa::path(get, path = "/api/v1/records/{id}/revisions", tag = "records",
+    params(("id" = RecordId, Path, description = "The record's id")),
+    responses(
+        (status = 200, description = "The record's revisions, newest first", body = Vec<Revision>),
+        (status = 401, description = "Not signed in", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "Not a patient", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such record of yours",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_revisions(
+    state: web::Data<AppState>,
+    patient: Patient,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::NotFound(NOT_FOUND.to_owned());
+    let id: RecordId = id.parse().map_err(|_| not_found())?;
+    let owner = patient.owner();
+    let revisions = state
+        .db
+        .run(move |conn| -> Result<Option<Vec<Revision>>, ApiError> {
+            conn.transaction(|conn| {
+                let known: i64 = records::table
+                    .filter(records::id.eq(id.to_string()))
+                    .filter(records::owner_id.eq(&owner))
+                    .count()
+                    .get_result(conn)?;
+                if known == 0 {
+                    return Ok(None);
+                }
+                let rows: Vec<RevisionRow> = record_revisions::table
+                    .filter(record_revisions::owner_id.eq(&owner))
+                    .filter(record_revisions::record_id.eq(id.to_string()))
+                    .order(record_revisions::version.desc())
+                    .select(RevisionRow::as_select())
+                    .load(conn)?;
+                rows.into_iter()
+                    .map(RevisionRow::into_revision)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some)
+            })
+        })
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(revisions))
+}
+
+/// The sync API's part of the OpenAPI document: push, pull, a record's
+/// revisions, and journal-core's wire types.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(push, pull, list_revisions),
+    components(schemas(
+        journal_core::sync::PushRequest,
+        journal_core::sync::Mutation,
+        journal_core::sync::ChangeOp,
+        journal_core::sync::PushResponse,
+        journal_core::sync::MutationOutcome,
+        journal_core::sync::OutcomeStatus,
+        journal_core::sync::MutationProblem,
+        journal_core::sync::PullResponse,
+        journal_core::sync::PulledChange,
+        journal_core::sync::RecordState,
+        journal_core::sync::Revision,
+        journal_core::sync::RevisionReason,
+        journal_core::sync::OwnerVersion,
+        journal_core::ids::DeviceId,
+        journal_core::ids::MutationId,
+        journal_core::ids::RecordId,
+        journal_core::hlc::Hlc,
+        journal_core::records::RecordKind,
+        journal_core::validation::FieldViolation,
+        crate::error::Problem
+    )),
+    tags((name = "sync", description = "A patient's devices push their changes and pull everyone else's"))
+)]
+pub struct SyncApi;
