@@ -120,7 +120,17 @@ pub enum Resolution {
 /// Decides what an incoming change does to the stored record (`None`: the
 /// server has never seen it). The caller has already checked that both are
 /// of the same kind and owner.
-pub fn resolve(stored: Option<&Stored>, incoming: Incoming) -> Resolution {
+///
+/// `fresh(after)` must return a stamp later than `after`, of the caller's
+/// own (the server's clock and device). It is asked for only when a field
+/// merge takes fields from an incoming change older than the stored
+/// version: the merged content is new and must not keep the stored stamp,
+/// or a later fast-forward on that stamp could not tell the two apart.
+pub fn resolve(
+    stored: Option<&Stored>,
+    incoming: Incoming,
+    fresh: impl FnOnce(Hlc) -> Stamp,
+) -> Resolution {
     let Some(stored) = stored else {
         let (body, fields) = match incoming.op {
             IncomingOp::Upsert { body, .. } => (Some(body), FieldStamps::new()),
@@ -199,28 +209,43 @@ pub fn resolve(stored: Option<&Stored>, incoming: Incoming) -> Resolution {
                 RecordKind::Intention | RecordKind::DosingSession
             );
             if !concurrent {
-                let fields = if per_field {
-                    stamp_fields(
-                        &stored.fields,
+                // A change sets only the fields it lists: fields it did not
+                // touch keep what the server holds, which may be a merge the
+                // device has not seen yet.
+                if per_field
+                    && let Some((body, fields)) = fast_forward_fields(
+                        stored,
                         current,
                         &body,
                         changed.as_deref(),
                         incoming.stamp,
                     )
-                } else {
-                    FieldStamps::new()
-                };
+                {
+                    return Resolution::Write {
+                        body: Some(body),
+                        stamp: incoming.stamp,
+                        fields,
+                        lost: None,
+                        conflict: false,
+                    };
+                }
                 return Resolution::Write {
                     body: Some(body),
-                    stamp: newest(stored.stamp, incoming.stamp),
-                    fields,
+                    stamp: incoming.stamp,
+                    fields: FieldStamps::new(),
                     lost: None,
                     conflict: false,
                 };
             }
             if per_field
-                && let Some(write) =
-                    merge_fields(stored, current, &body, changed.as_deref(), incoming.stamp)
+                && let Some(write) = merge_fields(
+                    stored,
+                    current,
+                    &body,
+                    changed.as_deref(),
+                    incoming.stamp,
+                    fresh,
+                )
             {
                 return write;
             }
@@ -282,21 +307,30 @@ fn fields_set(
     }
 }
 
-/// Field stamps after a fast-forward: the fields set get the new stamp.
-fn stamp_fields(
-    stamps: &FieldStamps,
+/// A fast-forward of a record merged field by field: the fields the change
+/// sets take its values and its stamp; the others keep the stored ones.
+/// `None` when the result would break a rule (then the change applies whole).
+fn fast_forward_fields(
+    stored: &Stored,
     current: &RecordBody,
     incoming: &RecordBody,
     changed: Option<&[String]>,
     stamp: Stamp,
-) -> FieldStamps {
-    let mut result = stamps.clone();
-    if let (Some(cur), Some(inc)) = (as_object(current), as_object(incoming)) {
-        for field in fields_set(&cur, &inc, changed) {
-            result.insert(field, stamp);
-        }
+) -> Option<(RecordBody, FieldStamps)> {
+    let cur = as_object(current)?;
+    let inc = as_object(incoming)?;
+    let mut merged = cur.clone();
+    let mut fields = stored.fields.clone();
+    for field in fields_set(&cur, &inc, changed) {
+        match inc.get(&field) {
+            Some(value) => merged.insert(field.clone(), value.clone()),
+            None => merged.remove(&field),
+        };
+        fields.insert(field, stamp);
     }
-    result
+    let body = RecordBody::from_value(stored.kind, serde_json::Value::Object(merged)).ok()?;
+    body.validate().ok()?;
+    Some((body, fields))
 }
 
 /// Merges a concurrent change field by field: each field the change set
@@ -309,6 +343,7 @@ fn merge_fields(
     incoming: &RecordBody,
     changed: Option<&[String]>,
     stamp: Stamp,
+    fresh: impl FnOnce(Hlc) -> Stamp,
 ) -> Option<Resolution> {
     let cur = as_object(current)?;
     let inc = as_object(incoming)?;
@@ -334,9 +369,16 @@ fn merge_fields(
     }
     let body = RecordBody::from_value(stored.kind, serde_json::Value::Object(merged)).ok()?;
     body.validate().ok()?;
+    // The merged content is a version of its own: it needs a stamp later
+    // than the stored one.
+    let stamp = if stamp > stored.stamp {
+        stamp
+    } else {
+        fresh(stored.stamp.hlc.max(stamp.hlc))
+    };
     Some(Resolution::Write {
         body: Some(body),
-        stamp: newest(stored.stamp, stamp),
+        stamp,
         fields,
         lost: None,
         conflict: true,

@@ -427,7 +427,10 @@ pub async fn update_record(
                         changed: None,
                     },
                 };
-                let resolution = resolve(Some(&stored), incoming);
+                let resolution = resolve(Some(&stored), incoming, |after| Stamp {
+                    hlc: clock.stamp_after(after),
+                    device: rest_device(),
+                });
                 let updated_at = now_time()?;
                 let target = WriteTarget {
                     owner: &owner,
@@ -525,7 +528,10 @@ pub async fn delete_record(
                     base: Some(stored.stamp.hlc),
                     op: IncomingOp::Delete,
                 };
-                let resolution = resolve(Some(&stored), incoming);
+                let resolution = resolve(Some(&stored), incoming, |after| Stamp {
+                    hlc: clock.stamp_after(after),
+                    device: rest_device(),
+                });
                 let target = WriteTarget {
                     owner: &owner,
                     id,

@@ -3,6 +3,19 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
+
+/// `resolve` with the test server's clock.
+fn decide(stored: Option<&Stored>, incoming: Incoming) -> Resolution {
+    resolve(stored, incoming, fresh)
+}
+
+/// The server's clock in these tests: a fixed later stamp of device 9.
+fn fresh(after: Hlc) -> Stamp {
+    Stamp {
+        hlc: Hlc::new(after.millis() + 1_000, 0),
+        device: device(9),
+    }
+}
 use crate::phase::Phase;
 use crate::records::{
     DosingSession, Intention, IntentionStatus, JournalEntry, MoodCheckIn, Reflection, Route,
@@ -56,7 +69,7 @@ fn delete(at: Stamp, base: Option<Hlc>) -> Incoming {
 
 #[test]
 fn a_new_record_is_written() {
-    let r = resolve(None, upsert(entry("hello"), stamp(10, 1), None));
+    let r = decide(None, upsert(entry("hello"), stamp(10, 1), None));
     assert!(matches!(
         r,
         Resolution::Write {
@@ -66,7 +79,7 @@ fn a_new_record_is_written() {
             ..
         }
     ));
-    let r = resolve(None, delete(stamp(10, 1), None));
+    let r = decide(None, delete(stamp(10, 1), None));
     assert!(
         matches!(r, Resolution::Write { body: None, .. }),
         "a tombstone is kept even for an unknown record"
@@ -78,7 +91,7 @@ fn an_edit_on_the_current_version_fast_forwards() {
     let s = stored(Some(entry("v1")), stamp(10, 1));
     // Made on what the server holds, by another device: no conflict, even
     // though that device's id orders before the stored one's.
-    let r = resolve(
+    let r = decide(
         Some(&s),
         upsert(entry("v2"), stamp(12, 0), Some(s.stamp.hlc)),
     );
@@ -103,7 +116,7 @@ fn an_edit_whose_stamp_is_not_later_than_its_base_is_not_trusted() {
     let s = stored(Some(entry("v1")), stamp(10, 1));
     // A device whose clock did not follow: the stored version stays, the
     // incoming text is kept.
-    match resolve(
+    match decide(
         Some(&s),
         upsert(entry("v2"), stamp(5, 2), Some(s.stamp.hlc)),
     ) {
@@ -119,7 +132,7 @@ fn an_edit_whose_stamp_is_not_later_than_its_base_is_not_trusted() {
 fn concurrent_entry_edits_keep_both_texts() {
     let s = stored(Some(entry("written on the phone")), stamp(20, 1));
     // The tablet edited version 10 at time 30: later, so it wins...
-    let r = resolve(
+    let r = decide(
         Some(&s),
         upsert(
             entry("written on the tablet"),
@@ -141,7 +154,7 @@ fn concurrent_entry_edits_keep_both_texts() {
         other => panic!("{other:?}"),
     }
     // ...and at time 15 it loses, but its text is kept.
-    let r = resolve(
+    let r = decide(
         Some(&s),
         upsert(
             entry("older tablet text"),
@@ -164,7 +177,7 @@ fn concurrent_entry_edits_keep_both_texts() {
 #[test]
 fn equal_clock_stamps_are_ordered_by_device() {
     let s = stored(Some(entry("device 1")), stamp(20, 1));
-    let r = resolve(
+    let r = decide(
         Some(&s),
         upsert(entry("device 2"), stamp(20, 2), Some(Hlc::new(10, 0))),
     );
@@ -173,7 +186,7 @@ fn equal_clock_stamps_are_ordered_by_device() {
         "device 2 > device 1"
     );
     let s = stored(Some(entry("device 2")), stamp(20, 2));
-    let r = resolve(
+    let r = decide(
         Some(&s),
         upsert(entry("device 1"), stamp(20, 1), Some(Hlc::new(10, 0))),
     );
@@ -184,7 +197,7 @@ fn equal_clock_stamps_are_ordered_by_device() {
 fn delete_versus_edit_the_later_wins() {
     let s = stored(Some(entry("edited meanwhile")), stamp(20, 1));
     // A later delete made on an older version: wins, the unseen text is kept.
-    match resolve(Some(&s), delete(stamp(30, 2), Some(Hlc::new(10, 0)))) {
+    match decide(Some(&s), delete(stamp(30, 2), Some(Hlc::new(10, 0)))) {
         Resolution::Write {
             body: None,
             lost: Some(lost),
@@ -198,7 +211,7 @@ fn delete_versus_edit_the_later_wins() {
     }
     // An earlier delete loses to the later edit.
     assert!(matches!(
-        resolve(Some(&s), delete(stamp(15, 2), Some(Hlc::new(10, 0)))),
+        decide(Some(&s), delete(stamp(15, 2), Some(Hlc::new(10, 0)))),
         Resolution::Keep {
             conflict: true,
             lost: None
@@ -206,7 +219,7 @@ fn delete_versus_edit_the_later_wins() {
     ));
     // A delete of what the device saw loses no text.
     assert!(matches!(
-        resolve(Some(&s), delete(stamp(25, 2), Some(s.stamp.hlc))),
+        decide(Some(&s), delete(stamp(25, 2), Some(s.stamp.hlc))),
         Resolution::Write {
             body: None,
             lost: None,
@@ -222,7 +235,7 @@ fn edit_versus_earlier_delete() {
     s.kind = RecordKind::JournalEntry;
     // An edit made after the delete brings the record back.
     assert!(matches!(
-        resolve(
+        decide(
             Some(&s),
             upsert(entry("still here"), stamp(30, 2), Some(Hlc::new(10, 0)))
         ),
@@ -233,7 +246,7 @@ fn edit_versus_earlier_delete() {
         }
     ));
     // An edit made before it stays deleted, its text kept.
-    match resolve(
+    match decide(
         Some(&s),
         upsert(entry("too late"), stamp(15, 2), Some(Hlc::new(10, 0))),
     ) {
@@ -245,7 +258,7 @@ fn edit_versus_earlier_delete() {
     }
     // Deleting twice changes nothing.
     assert!(matches!(
-        resolve(Some(&s), delete(stamp(40, 2), Some(Hlc::new(20, 0)))),
+        decide(Some(&s), delete(stamp(40, 2), Some(Hlc::new(20, 0)))),
         Resolution::Keep {
             conflict: false,
             ..
@@ -260,7 +273,7 @@ fn facts_take_the_later_version_whole_and_keep_no_revision() {
     let b: RecordBody = MoodCheckIn::new(at, 7, 1, 6).unwrap().into();
     let s = stored(Some(a), stamp(20, 1));
     assert!(matches!(
-        resolve(
+        decide(
             Some(&s),
             upsert(b.clone(), stamp(30, 2), Some(Hlc::new(10, 0)))
         ),
@@ -271,7 +284,7 @@ fn facts_take_the_later_version_whole_and_keep_no_revision() {
         }
     ));
     assert!(matches!(
-        resolve(Some(&s), upsert(b, stamp(15, 2), Some(Hlc::new(10, 0)))),
+        decide(Some(&s), upsert(b, stamp(15, 2), Some(Hlc::new(10, 0)))),
         Resolution::Keep {
             lost: None,
             conflict: true
@@ -319,7 +332,7 @@ fn small_records_merge_field_by_field() {
             changed: Some(vec!["text".into()]),
         },
     };
-    match resolve(Some(&s), tablet) {
+    match decide(Some(&s), tablet) {
         Resolution::Write {
             body: Some(RecordBody::Intention(merged)),
             fields,
@@ -350,7 +363,7 @@ fn small_records_merge_field_by_field() {
         },
     };
     assert!(matches!(
-        resolve(Some(&s), older),
+        decide(Some(&s), older),
         Resolution::Keep { conflict: true, .. }
     ));
 }
@@ -361,10 +374,113 @@ fn field_stamps_follow_fast_forwards() {
     let a: RecordBody = DosingSession::new(at, Route::Lozenge).unwrap().into();
     let b: RecordBody = DosingSession::new(at, Route::NasalSpray).unwrap().into();
     let s = stored(Some(a), stamp(10, 1));
-    match resolve(Some(&s), upsert(b, stamp(20, 1), Some(s.stamp.hlc))) {
+    match decide(Some(&s), upsert(b, stamp(20, 1), Some(s.stamp.hlc))) {
         Resolution::Write { fields, .. } => {
             assert_eq!(fields.len(), 1);
             assert_eq!(fields["route"], stamp(20, 1));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_merge_gets_a_stamp_of_its_own_and_fast_forwards_keep_it() {
+    // The data-loss case: a merge that kept the stored stamp, then a
+    // fast-forward on that stamp that wrote the whole body back.
+    let at = Utc.with_ymd_and_hms(2026, 1, 1, 8, 0, 0).unwrap();
+    let created = stamp(1, 1);
+    let planned = DosingSession::new(at, Route::Lozenge).unwrap();
+    let mut with_notes = planned.clone();
+    with_notes.notes = Some("bring a blanket".into());
+    // The tablet set the notes at 5.
+    let mut s = stored(Some(with_notes.clone().into()), stamp(5, 2));
+    s.created = created;
+    s.fields.insert("notes".into(), stamp(5, 2));
+    // The phone, on the created version, marked it completed at 4.
+    let mut completed = planned.clone();
+    completed.status = crate::records::SessionStatus::Completed;
+    let phone = Incoming {
+        stamp: stamp(4, 1),
+        base: Some(created.hlc),
+        op: IncomingOp::Upsert {
+            body: completed.into(),
+            changed: Some(vec!["status".into()]),
+        },
+    };
+    let (merged, merged_stamp, merged_fields) = match decide(Some(&s), phone) {
+        Resolution::Write {
+            body: Some(body),
+            stamp: st,
+            fields,
+            conflict: true,
+            ..
+        } => (body, st, fields),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        merged_stamp > s.stamp,
+        "a merged version has a stamp of its own"
+    );
+    assert_eq!(merged_stamp.device, device(9), "made by the server");
+    let RecordBody::DosingSession(m) = &merged else {
+        panic!()
+    };
+    assert_eq!(m.notes.as_deref(), Some("bring a blanket"));
+    assert_eq!(m.status, crate::records::SessionStatus::Completed);
+
+    // The tablet edits the notes again on the version it knows (stamp 5):
+    // concurrent with the merge, field by field; the status survives.
+    let mut tablet_body = with_notes.clone();
+    tablet_body.notes = Some("bring a blanket and socks".into());
+    let s2 = Stored {
+        stamp: merged_stamp,
+        body: Some(merged.clone()),
+        fields: merged_fields.clone(),
+        ..s.clone()
+    };
+    let tablet = Incoming {
+        stamp: stamp(6, 2),
+        base: Some(stamp(5, 2).hlc),
+        op: IncomingOp::Upsert {
+            body: tablet_body.clone().into(),
+            changed: Some(vec!["notes".into()]),
+        },
+    };
+    match decide(Some(&s2), tablet) {
+        Resolution::Write {
+            body: Some(RecordBody::DosingSession(b)),
+            ..
+        } => {
+            assert_eq!(b.status, crate::records::SessionStatus::Completed);
+            assert_eq!(b.notes.as_deref(), Some("bring a blanket and socks"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // And a device that saw the merge and edits only the notes: a
+    // fast-forward that leaves the status alone even if its copy differs.
+    let ff = Incoming {
+        stamp: Stamp {
+            hlc: Hlc::new(merged_stamp.hlc.millis() + 1, 0),
+            device: device(2),
+        },
+        base: Some(merged_stamp.hlc),
+        op: IncomingOp::Upsert {
+            body: tablet_body.into(),
+            changed: Some(vec!["notes".into()]),
+        },
+    };
+    match decide(Some(&s2), ff) {
+        Resolution::Write {
+            body: Some(RecordBody::DosingSession(b)),
+            conflict: false,
+            ..
+        } => {
+            assert_eq!(
+                b.status,
+                crate::records::SessionStatus::Completed,
+                "untouched field kept"
+            );
         }
         other => panic!("{other:?}"),
     }
