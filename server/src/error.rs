@@ -58,6 +58,11 @@ pub enum ApiError {
     /// The request conflicts with what exists.
     #[error("{0}")]
     Conflict(String),
+    /// A device sent a change under a number it had already used for
+    /// another change: its numbering went back (restored from a backup).
+    /// It must take a new device id and push again.
+    #[error("{0}")]
+    DeviceRewound(String),
     /// It existed, but no longer can be used (an expired invitation).
     #[error("{0}")]
     Gone(String),
@@ -88,6 +93,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::DeviceRewound(_) => "device-rewound",
             ApiError::Gone(_) => "gone",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
@@ -105,6 +111,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "Not allowed",
             ApiError::NotFound(_) => "Not found",
             ApiError::Conflict(_) => "Conflict",
+            ApiError::DeviceRewound(_) => "The device's change numbers went back",
             ApiError::Gone(_) => "No longer available",
             ApiError::PayloadTooLarge(_) => "Request body too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
@@ -145,6 +152,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::DeviceRewound(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

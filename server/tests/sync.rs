@@ -383,6 +383,31 @@ on_both_backends! {
         assert!(after.is_empty());
     }
 
+    async fn a_device_whose_numbering_went_back_is_told_to_renew(server: TestServer) {
+        let app = server.app().await;
+        let tokens = register(&app, "rewind@example.org").await;
+        let t = token(&tokens);
+        let me = account_id(&tokens);
+        let device = new_device();
+        let (a, b, c) = (new_id(), new_id(), new_id());
+        let first = batch(&device, vec![
+            upsert(1, &a, 1, None, &entry("before the backup")),
+            upsert(2, &b, 2, None, &entry("after the backup")),
+        ]);
+        assert_eq!(call(&app, push(&t, &first)).await.status, 200);
+        let before = snapshot(&server, &me).await;
+        // Restored from a backup taken after mutation 1: the phone numbers
+        // its next change 2 again, for another record.
+        let restored = batch(&device, vec![upsert(2, &c, 3, None, &entry("written after the restore"))]);
+        let reply = call(&app, push(&t, &restored)).await;
+        reply.assert_problem(409, "device-rewound");
+        assert_eq!(snapshot(&server, &me).await, before, "nothing written");
+        // Under a new device id the same change is new, and applied.
+        let renewed = batch(&new_device(), vec![upsert(1, &c, 3, None, &entry("written after the restore"))]);
+        let reply = call(&app, push(&t, &renewed)).await;
+        assert_eq!(outcomes(&reply), vec![applied(1, false)]);
+    }
+
     async fn a_replayed_push_answers_the_same_and_changes_nothing(server: TestServer) {
         let app = server.app().await;
         let tokens = register(&app, "bo@example.org").await;
@@ -413,8 +438,9 @@ on_both_backends! {
         let edit = upsert(4, &e1, 4, Some(1), &entry("one, edited"));
         let mixed = batch(&device, vec![
             upsert(2, &bad, 2, None, &check_in("2026-01-02T08:00:00Z", 11)),
-            // A replay is answered from what was stored, whatever it says now.
-            upsert(3, &e2, 30, Some(3), &entry("never applied")),
+            // A replay (the same change: record and stamp) is answered from
+            // what was stored, whatever its content says now.
+            upsert(3, &e2, 3, None, &entry("never applied")),
             edit.clone(),
         ]);
         let reply = call(&app, push(&t, &mixed)).await;
@@ -436,14 +462,14 @@ on_both_backends! {
         assert_eq!(snapshot(&server, &me).await, before);
         assert_eq!(owner_version(&server, &me).await, Some(12));
 
-        // Outcomes below a push's first mutation are acknowledged and
-        // forgotten; a replay of one is answered as applied.
-        assert_eq!(kept_outcomes(&server, &device).await, vec![2, 3, 4]);
+        // Outcomes are kept for good: a replay of an old mutation, long
+        // after newer pushes, still answers what it got the first time.
+        assert_eq!(kept_outcomes(&server, &device).await, vec![1, 2, 3, 4]);
         let fifth = call(&app, push(&t, &batch(&device, vec![upsert(5, &new_id(), 5, None, &entry("five"))]))).await;
         assert_eq!(outcomes(&fifth), vec![applied(5, false)]);
-        assert_eq!(kept_outcomes(&server, &device).await, vec![5]);
+        assert_eq!(kept_outcomes(&server, &device).await, vec![1, 2, 3, 4, 5]);
         let old = call(&app, push(&t, &batch(&device, vec![upsert(2, &bad, 2, None, &check_in("2026-01-02T08:00:00Z", 11))]))).await;
-        assert_eq!(outcomes(&old), vec![applied(2, false)]);
+        assert_eq!(outcomes(&old), vec![rejected(2)]);
         assert_eq!(old.body["lastAppliedMutation"], 5);
     }
 

@@ -61,7 +61,7 @@ use schema::{journal_meta, records};
 /// Every call blocks until SQLite is done; apps call it off the UI thread.
 pub struct JournalStore {
     path: PathBuf,
-    device_id: DeviceId,
+    device_id: Mutex<DeviceId>,
     inner: Mutex<Inner>,
 }
 
@@ -76,7 +76,7 @@ impl std::fmt::Debug for JournalStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JournalStore")
             .field("path", &self.path)
-            .field("device_id", &self.device_id)
+            .field("device_id", &self.device_id())
             .finish_non_exhaustive()
     }
 }
@@ -135,7 +135,7 @@ impl JournalStore {
         let last = last_stamp(&mut conn)?;
         Ok(Self {
             path,
-            device_id,
+            device_id: Mutex::new(device_id),
             inner: Mutex::new(Inner {
                 conn,
                 clock: HlcClock::resume(last, clock),
@@ -150,7 +150,24 @@ impl JournalStore {
 
     /// This installation's id, made when the journal was created.
     pub fn device_id(&self) -> DeviceId {
-        self.device_id
+        *self.device_id.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Gives this installation a new device id and returns it.
+    ///
+    /// For a journal restored from a backup: its change numbers went back
+    /// while its device id stayed, so the server would take new changes for
+    /// replays of old ones. Under a new id every change still in the outbox
+    /// counts as new. The sync client does this when the server answers
+    /// `device-rewound`; apps need not call it themselves.
+    pub fn renew_device_id(&self) -> Result<DeviceId, StoreError> {
+        let id = DeviceId::new();
+        let mut guard = self.lock();
+        diesel::update(journal_meta::table.find(DEVICE_ID_KEY))
+            .set(journal_meta::value.eq(id.to_string()))
+            .execute(&mut guard.conn)?;
+        *self.device_id.lock().unwrap_or_else(|p| p.into_inner()) = id;
+        Ok(id)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

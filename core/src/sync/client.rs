@@ -118,6 +118,10 @@ struct AccessToken {
     refresh_at: Instant,
 }
 
+/// The problem type the server answers when a device's change numbers went
+/// back (a journal restored from a backup).
+pub const DEVICE_REWOUND: &str = "urn:kap-journal:problem:device-rewound";
+
 /// Syncs one journal with the server for the signed-in patient.
 ///
 /// Blocking, and safe to share between threads: syncs run one at a time
@@ -233,6 +237,7 @@ impl SyncClient {
 
     fn push_all(&self, report: &mut SyncReport) -> Result<(), SyncError> {
         let mut batch_size = u32::try_from(MAX_PUSH_MUTATIONS).unwrap_or(u32::MAX);
+        let mut renewed = false;
         loop {
             let mut mutations = self.store.pending_mutations(batch_size)?;
             let Some(first) = mutations.first().map(|m| m.mutation_id) else {
@@ -248,6 +253,18 @@ impl SyncClient {
                 // Still too large for this server: send fewer at a time.
                 Err(SyncError::Rejected { status: 413, .. }) if sent > 1 => {
                     batch_size = sent / 2;
+                    continue;
+                }
+                // This journal's change numbers went back (restored from a
+                // backup): under a new device id its changes count as new
+                // instead of being taken for replays. Once per sync.
+                Err(SyncError::Rejected {
+                    status: 409,
+                    ref problem_type,
+                    ..
+                }) if problem_type == DEVICE_REWOUND && !renewed => {
+                    self.store.renew_device_id()?;
+                    renewed = true;
                     continue;
                 }
                 other => other?,

@@ -249,8 +249,11 @@ pub fn resolve(
             {
                 return write;
             }
+            // Identical text lost to itself is not worth a revision (a
+            // change pushed again under a renewed device id, say).
+            let same = *current == body;
             if incoming_later {
-                let lost = is_entry.then(|| LostText {
+                let lost = (is_entry && !same).then(|| LostText {
                     body: current.clone(),
                     stamp: stored.stamp,
                     reason: RevisionReason::Conflict,
@@ -263,7 +266,7 @@ pub fn resolve(
                     conflict: true,
                 }
             } else {
-                let lost = is_entry.then_some(LostText {
+                let lost = (is_entry && !same).then_some(LostText {
                     body,
                     stamp: incoming.stamp,
                     reason: RevisionReason::Conflict,

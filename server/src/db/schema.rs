@@ -113,6 +113,8 @@ diesel::table! {
         device_id -> Text,
         mutation_id -> BigInt,
         outcome -> Text,
+        record_id -> Nullable<Text>,
+        hlc -> Nullable<BigInt>,
     }
 }
 

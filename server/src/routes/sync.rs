@@ -241,7 +241,7 @@ fn replay_only(
         .mutations
         .iter()
         .zip(ids)
-        .map(|(mutation, &id)| replayed_outcome(conn, &device, mutation.mutation_id, id))
+        .map(|(mutation, &id)| replayed_outcome(conn, &device, mutation, id))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(PushResponse {
         results,
@@ -259,20 +259,39 @@ fn applied_mutation(last: i64) -> Option<MutationId> {
     u64::try_from(last).ok().filter(|&m| m > 0).map(MutationId)
 }
 
-/// The outcome a replayed mutation got the first time (`applied` when it is
-/// no longer kept: the device had acknowledged it).
+/// The outcome a replayed mutation got the first time (`applied` when none
+/// was kept: pushed before outcomes were kept for good).
+///
+/// A "replay" of a different change under a number already used means the
+/// device's numbering went back — a phone restored from a backup. Taking it
+/// for a replay would drop the change silently; the whole push is refused
+/// instead, and the device takes a new id and pushes again.
 fn replayed_outcome(
     conn: &mut DbConnection,
     device: &str,
-    mutation_id: MutationId,
+    mutation: &Mutation,
     id: i64,
 ) -> Result<MutationOutcome, ApiError> {
-    let stored: Option<String> = mutation_outcomes::table
+    let mutation_id = mutation.mutation_id;
+    let stored: Option<(String, Option<String>, Option<i64>)> = mutation_outcomes::table
         .find((device, id))
-        .select(mutation_outcomes::outcome)
+        .select((
+            mutation_outcomes::outcome,
+            mutation_outcomes::record_id,
+            mutation_outcomes::hlc,
+        ))
         .first(conn)
         .optional()?;
-    match stored {
+    if let Some((_, Some(record_id), Some(hlc))) = &stored
+        && (*record_id != mutation.record_id.to_string() || *hlc != mutation.hlc.to_i64())
+    {
+        return Err(ApiError::DeviceRewound(format!(
+            "mutation {mutation_id} of this device was already used for another change; \
+             the device's numbering went back (restored from a backup?): \
+             take a new device id and push again"
+        )));
+    }
+    match stored.map(|(json, _, _)| json) {
         Some(json) => serde_json::from_str(&json).map_err(|e| {
             ApiError::Internal(format!(
                 "stored outcome of mutation {id} of device {device} is unreadable: {e}"
@@ -309,7 +328,7 @@ fn apply_push(
     let mut highest = last;
     for (mutation, &id) in request.mutations.iter().zip(ids) {
         if id <= last {
-            results.push(replayed_outcome(conn, &device, mutation.mutation_id, id)?);
+            results.push(replayed_outcome(conn, &device, mutation, id)?);
             continue;
         }
         let outcome = apply_mutation(
@@ -327,6 +346,8 @@ fn apply_push(
                 mutation_outcomes::device_id.eq(&device),
                 mutation_outcomes::mutation_id.eq(id),
                 mutation_outcomes::outcome.eq(json),
+                mutation_outcomes::record_id.eq(Some(mutation.record_id.to_string())),
+                mutation_outcomes::hlc.eq(Some(mutation.hlc.to_i64())),
             ))
             .execute(conn)?;
         highest = highest.max(id);
@@ -343,16 +364,6 @@ fn apply_push(
         sync_devices::last_seen_at.eq(now),
     ))
     .execute(conn)?;
-    // The device sends nothing below its push's first mutation: it has
-    // taken those answers, which need not be kept any longer.
-    if let Some(&first) = ids.first() {
-        diesel::delete(
-            mutation_outcomes::table
-                .filter(mutation_outcomes::device_id.eq(&device))
-                .filter(mutation_outcomes::mutation_id.lt(first)),
-        )
-        .execute(conn)?;
-    }
     Ok(PushResponse {
         results,
         last_applied_mutation: applied_mutation(highest),

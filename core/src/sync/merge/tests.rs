@@ -485,3 +485,20 @@ fn a_merge_gets_a_stamp_of_its_own_and_fast_forwards_keep_it() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn identical_text_is_not_kept_twice() {
+    let s = stored(Some(entry("the same words")), stamp(20, 1));
+    // The same change pushed again under another device id: concurrent by
+    // its base, but nothing is lost either way.
+    for at in [stamp(20, 2), stamp(20, 0)] {
+        match decide(
+            Some(&s),
+            upsert(entry("the same words"), at, Some(Hlc::new(10, 0))),
+        ) {
+            Resolution::Write { lost, .. } | Resolution::Keep { lost, .. } => {
+                assert_eq!(lost, None)
+            }
+        }
+    }
+}
