@@ -1,6 +1,468 @@
 //! journal-e2e: tests of flows that cross crates — a real server on a
-//! loopback port, several devices with their own device stores, a
-//! therapist. The tests live in `tests/tests/`; this library holds what they
-//! share.
+//! loopback port, phones with journals of their own syncing over HTTP, a
+//! faulty network between them. The tests are in `tests/tests/`; this
+//! library is what they share:
+//!
+//! - [`LiveServer`]: the server on SQLite or on a PostgreSQL database of its
+//!   own, on a free loopback port.
+//! - [`Phone`]: a journal file and a sync client, signed in.
+//! - [`FaultyTransport`]: the phone's transport with faults injected —
+//!   requests dropped, answers lost after the server committed, requests
+//!   sent twice, old pushes sent again later.
 
-pub use journal_core as core;
+// Test support: failing loudly on a broken setup is its job.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use journal_core::store::JournalStore;
+use journal_core::sync::{
+    HttpTransport, InMemorySecrets, OwnerVersion, PullResponse, PulledChange, PushRequest,
+    PushResponse, RecordState, Revision, SyncClient, Tokens, Transport, TransportError,
+};
+use journal_core::{DeviceId, RecordId};
+use journal_server::RunningServer;
+
+/// Which database the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary folder.
+    Sqlite,
+    /// A database of its own on the test PostgreSQL server.
+    Postgres,
+}
+
+/// Runs a test body against a server on each backend: `…::sqlite` and
+/// `…::postgres`. The PostgreSQL half is skipped only when
+/// `JOURNAL_SKIP_POSTGRES=1` and not under `CI=true`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(fn $name:ident($server:ident: LiveServer) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($server: $crate::LiveServer) $body
+
+            #[test]
+            fn sqlite() {
+                run($crate::LiveServer::start($crate::Backend::Sqlite).expect("sqlite"));
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(server) = $crate::LiveServer::start($crate::Backend::Postgres) {
+                    run(server);
+                }
+            }
+        }
+    )*};
+}
+
+/// The server, listening on a free loopback port.
+pub struct LiveServer {
+    server: Option<RunningServer>,
+    /// The database it runs on.
+    pub backend: Backend,
+    _database: TestDatabase,
+}
+
+enum TestDatabase {
+    Sqlite { _dir: tempfile::TempDir },
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, name } = self
+            && let Ok(mut conn) = diesel::PgConnection::establish(admin_url)
+        {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+        }
+    }
+}
+
+fn skip_postgres() -> bool {
+    std::env::var("JOURNAL_SKIP_POSTGRES").as_deref() == Ok("1")
+        && std::env::var("CI").as_deref() != Ok("true")
+}
+
+/// A URL on the same server with another database name.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let root = base[authority..].find('/').map_or(base, |slash| &base[..authority + slash]);
+    query.map_or_else(|| format!("{root}/{name}"), |q| format!("{root}/{name}?{q}"))
+}
+
+impl LiveServer {
+    /// Starts a server on a fresh database; `None` when PostgreSQL is
+    /// skipped on this machine.
+    pub fn start(backend: Backend) -> Option<Self> {
+        let (url, database) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("server.db").display());
+                (url, TestDatabase::Sqlite { _dir: dir })
+            }
+            Backend::Postgres => {
+                if skip_postgres() {
+                    eprintln!("PostgreSQL half skipped: JOURNAL_SKIP_POSTGRES=1");
+                    return None;
+                }
+                let admin_url = std::env::var("TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+                let name = format!("journal_e2e_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = diesel::PgConnection::establish(&admin_url).unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {admin_url} is unreachable ({e}); run ./scripts/test.sh")
+                });
+                admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
+                (with_database(&admin_url, &name), TestDatabase::Postgres { admin_url, name })
+            }
+        };
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([9u8; 32]);
+        let cli = <journal_server::config::Cli as clap::Parser>::try_parse_from([
+            "journal-server",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            &url,
+            "--jwt-secret",
+            &secret,
+            "--auth-attempts-per-minute",
+            "100000",
+            "--db-pool-size",
+            "8",
+            "--log",
+            "warn",
+        ])
+        .unwrap();
+        let server = journal_server::start(cli.config).unwrap();
+        Some(Self {
+            server: Some(server),
+            backend,
+            _database: database,
+        })
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        self.server.as_ref().map(RunningServer::url).unwrap_or_default()
+    }
+
+    /// Registers a patient.
+    pub fn register(&self, email: &str, password: &str) {
+        let body = serde_json::json!({"email": email, "password": password});
+        let response = ureq::post(&format!("{}/api/v1/auth/register", self.url()))
+            .header("content-type", "application/json")
+            .send(serde_json::to_vec(&body).unwrap())
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+    }
+
+    /// Everything the server holds for a patient: records (tombstones
+    /// included) and revisions, read through a full pull.
+    pub fn holdings(&self, email: &str, password: &str) -> Holdings {
+        let transport = HttpTransport::new(&self.url()).unwrap();
+        let tokens = transport.sign_in(email, password).unwrap();
+        let mut holdings = Holdings::default();
+        let mut since = OwnerVersion(0);
+        loop {
+            let page = transport
+                .pull(&tokens.access_token, since, 1_000, DeviceId::new())
+                .unwrap();
+            for change in page.changes {
+                match change {
+                    PulledChange::Record { record, .. } => {
+                        holdings.records.retain(|r| r.id != record.id);
+                        holdings.records.push(record);
+                    }
+                    PulledChange::Revision { revision, .. } => holdings.revisions.push(revision),
+                }
+            }
+            since = page.cursor;
+            if !page.has_more {
+                return holdings;
+            }
+        }
+    }
+}
+
+impl Drop for LiveServer {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
+    }
+}
+
+/// What the server holds for one patient.
+#[derive(Debug, Default, Clone)]
+pub struct Holdings {
+    /// Every record, tombstones included.
+    pub records: Vec<RecordState>,
+    /// Every revision kept.
+    pub revisions: Vec<Revision>,
+}
+
+impl Holdings {
+    /// The live records' ids and content JSON, sorted by id.
+    pub fn live(&self) -> Vec<(RecordId, serde_json::Value)> {
+        let mut live: Vec<_> = self
+            .records
+            .iter()
+            .filter(|r| !r.deleted)
+            .map(|r| (r.id, r.body.clone().unwrap_or_default()))
+            .collect();
+        live.sort_by_key(|(id, _)| *id);
+        live
+    }
+
+    /// Every text the server keeps for a record: its current content and
+    /// its revisions, as JSON strings.
+    pub fn texts_of(&self, id: RecordId) -> Vec<String> {
+        let mut texts: Vec<String> = self
+            .records
+            .iter()
+            .filter(|r| r.id == id)
+            .filter_map(|r| r.body.as_ref().map(|b| b.to_string()))
+            .collect();
+        texts.extend(
+            self.revisions
+                .iter()
+                .filter(|r| r.record_id == id)
+                .map(|r| r.body.to_string()),
+        );
+        texts
+    }
+}
+
+/// What the faulty network does to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Delivered, answered.
+    None,
+    /// Lost on the way: the server never sees it.
+    DropRequest,
+    /// Delivered and committed, but the answer is lost.
+    DropResponse,
+    /// Delivered twice (the second answer is the one returned).
+    Duplicate,
+}
+
+/// A transport that injects faults, by script or at random, and can send an
+/// old push again later (a delayed duplicate arriving out of order).
+pub struct FaultyTransport {
+    inner: HttpTransport,
+    script: Mutex<VecDeque<Fault>>,
+    random: Mutex<Option<(u64, u32)>>,
+    sent_pushes: Mutex<Vec<(String, PushRequest)>>,
+    /// How many requests were sent to the server (duplicates count twice).
+    pub delivered: Mutex<u64>,
+}
+
+impl FaultyTransport {
+    /// A transport to `url`, faultless until told otherwise.
+    pub fn new(url: &str) -> Self {
+        Self {
+            inner: HttpTransport::new(url).unwrap(),
+            script: Mutex::new(VecDeque::new()),
+            random: Mutex::new(None),
+            sent_pushes: Mutex::new(Vec::new()),
+            delivered: Mutex::new(0),
+        }
+    }
+
+    /// The next requests meet these faults, in order.
+    pub fn script(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.script.lock().unwrap().extend(faults);
+    }
+
+    /// Every request meets a fault with probability `percent` in 100
+    /// (chosen among the three kinds), from a seeded generator; `0` turns it
+    /// off.
+    pub fn random_faults(&self, seed: u64, percent: u32) {
+        *self.random.lock().unwrap() = (percent > 0).then_some((seed, percent));
+    }
+
+    fn next_fault(&self) -> Fault {
+        if let Some(fault) = self.script.lock().unwrap().pop_front() {
+            return fault;
+        }
+        let mut random = self.random.lock().unwrap();
+        let Some((state, percent)) = random.as_mut() else {
+            return Fault::None;
+        };
+        *state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let roll = (*state >> 33) % 300;
+        if roll as u32 >= *percent * 3 {
+            return Fault::None;
+        }
+        match roll % 3 {
+            0 => Fault::DropRequest,
+            1 => Fault::DropResponse,
+            _ => Fault::Duplicate,
+        }
+    }
+
+    fn deliver<T>(&self, send: impl Fn() -> Result<T, TransportError>) -> Result<T, TransportError> {
+        let lost = || Err(TransportError::Network("injected: connection lost".to_owned()));
+        match self.next_fault() {
+            Fault::DropRequest => lost(),
+            Fault::None => {
+                *self.delivered.lock().unwrap() += 1;
+                send()
+            }
+            Fault::DropResponse => {
+                *self.delivered.lock().unwrap() += 1;
+                let _ = send();
+                lost()
+            }
+            Fault::Duplicate => {
+                *self.delivered.lock().unwrap() += 2;
+                let _ = send();
+                send()
+            }
+        }
+    }
+
+    /// Sends one of the pushes sent earlier again, as a delayed duplicate
+    /// arriving after newer ones; returns the server's answer, if any.
+    pub fn replay_old_push(&self, pick: usize) -> Option<Result<PushResponse, TransportError>> {
+        let pushes = self.sent_pushes.lock().unwrap();
+        if pushes.is_empty() {
+            return None;
+        }
+        let (token, request) = pushes[pick % pushes.len()].clone();
+        drop(pushes);
+        Some(self.inner.push(&token, &request))
+    }
+}
+
+impl Transport for FaultyTransport {
+    fn sign_in(&self, email: &str, password: &str) -> Result<Tokens, TransportError> {
+        self.inner.sign_in(email, password)
+    }
+
+    fn refresh(&self, refresh_token: &str) -> Result<Tokens, TransportError> {
+        self.inner.refresh(refresh_token)
+    }
+
+    fn push(&self, access_token: &str, request: &PushRequest) -> Result<PushResponse, TransportError> {
+        let mut pushes = self.sent_pushes.lock().unwrap();
+        if pushes.len() >= 64 {
+            pushes.remove(0);
+        }
+        pushes.push((access_token.to_owned(), request.clone()));
+        drop(pushes);
+        self.deliver(|| self.inner.push(access_token, request))
+    }
+
+    fn pull(
+        &self,
+        access_token: &str,
+        since: OwnerVersion,
+        limit: u32,
+        device: DeviceId,
+    ) -> Result<PullResponse, TransportError> {
+        self.deliver(|| self.inner.pull(access_token, since, limit, device))
+    }
+}
+
+/// A phone: a journal file of its own and a sync client, signed in.
+pub struct Phone {
+    /// The journal.
+    pub store: Arc<JournalStore>,
+    /// Its sync client.
+    pub client: SyncClient,
+    /// The network it syncs through.
+    pub network: Arc<FaultyTransport>,
+    secrets: Arc<InMemorySecrets>,
+    path: PathBuf,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+impl Phone {
+    /// A new phone with an empty journal, signed in as the patient.
+    pub fn new(server: &LiveServer, email: &str, password: &str) -> Self {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let path = dir.path().join("journal.db");
+        let store = Arc::new(JournalStore::open(&path).unwrap());
+        let network = Arc::new(FaultyTransport::new(&server.url()));
+        let secrets = Arc::new(InMemorySecrets::new());
+        let client = SyncClient::new(Arc::clone(&store), network.clone(), secrets.clone());
+        client.sign_in(email, password).unwrap();
+        Self {
+            store,
+            client,
+            network,
+            secrets,
+            path,
+            _dir: dir,
+        }
+    }
+
+    /// The app was killed and started again: the journal is opened anew
+    /// from its file, the refresh token comes back from the secret store.
+    pub fn restart(self) -> Self {
+        self.restart_after(|_| ())
+    }
+
+    /// Like [`Phone::restart`], doing `meanwhile` with the journal file while
+    /// the app is closed (copy it away as a backup, or restore one).
+    pub fn restart_after(self, meanwhile: impl FnOnce(&std::path::Path)) -> Self {
+        let Phone {
+            store,
+            client,
+            network,
+            secrets,
+            path,
+            _dir,
+        } = self;
+        drop(client);
+        drop(store);
+        meanwhile(&path);
+        let store = Arc::new(JournalStore::open(&path).unwrap());
+        let client = SyncClient::new(Arc::clone(&store), network.clone(), secrets.clone());
+        Self {
+            store,
+            client,
+            network,
+            secrets,
+            path,
+            _dir,
+        }
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The live records' ids and content JSON, sorted by id.
+    pub fn live(&self) -> Vec<(RecordId, serde_json::Value)> {
+        let mut all = Vec::new();
+        let mut query = journal_core::query::ListQuery {
+            limit: Some(200),
+            ..Default::default()
+        };
+        loop {
+            let page = self.store.list(&query).unwrap();
+            all.extend(page.records.into_iter().map(|r| {
+                let body = serde_json::to_value(&r.body).unwrap()["body"].clone();
+                (r.id, body)
+            }));
+            match page.next_cursor {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        all.sort_by_key(|(id, _)| *id);
+        all
+    }
+}
