@@ -17,6 +17,7 @@ mod entry;
 mod intention;
 mod mood;
 mod practice;
+mod share;
 
 pub use assessment::{Assessment, AssessmentScore, Instrument, Severity};
 pub use dosing::{DosingSession, Route, SessionStatus};
@@ -24,6 +25,7 @@ pub use entry::JournalEntry;
 pub use intention::{Intention, IntentionStatus, Reflection};
 pub use mood::MoodCheckIn;
 pub use practice::ExercisePractice;
+pub use share::{Share, ShareScope};
 
 use crate::hlc::Hlc;
 use crate::ids::RecordId;
@@ -49,17 +51,20 @@ pub enum RecordKind {
     ExercisePractice,
     /// A [`DosingSession`].
     DosingSession,
+    /// A [`Share`].
+    Share,
 }
 
 impl RecordKind {
     /// Every kind.
-    pub const ALL: [RecordKind; 6] = [
+    pub const ALL: [RecordKind; 7] = [
         RecordKind::JournalEntry,
         RecordKind::Intention,
         RecordKind::MoodCheckIn,
         RecordKind::Assessment,
         RecordKind::ExercisePractice,
         RecordKind::DosingSession,
+        RecordKind::Share,
     ];
 
     /// The stable wire and storage name of the kind.
@@ -71,6 +76,7 @@ impl RecordKind {
             RecordKind::Assessment => "assessment",
             RecordKind::ExercisePractice => "exercisePractice",
             RecordKind::DosingSession => "dosingSession",
+            RecordKind::Share => "share",
         }
     }
 }
@@ -123,6 +129,8 @@ pub enum RecordBody {
     ExercisePractice(ExercisePractice),
     /// A dosing session.
     DosingSession(DosingSession),
+    /// A share with a therapist.
+    Share(Share),
 }
 
 impl RecordBody {
@@ -135,6 +143,7 @@ impl RecordBody {
             RecordBody::Assessment(_) => RecordKind::Assessment,
             RecordBody::ExercisePractice(_) => RecordKind::ExercisePractice,
             RecordBody::DosingSession(_) => RecordKind::DosingSession,
+            RecordBody::Share(_) => RecordKind::Share,
         }
     }
 
@@ -147,6 +156,7 @@ impl RecordBody {
             RecordBody::Assessment(r) => r.validate(),
             RecordBody::ExercisePractice(r) => r.validate(),
             RecordBody::DosingSession(r) => r.validate(),
+            RecordBody::Share(r) => r.validate(),
         }
     }
 
@@ -155,7 +165,7 @@ impl RecordBody {
     /// falling back to the record's creation time.
     pub fn occurred_at(&self) -> Option<DateTime<Utc>> {
         match self {
-            RecordBody::JournalEntry(_) | RecordBody::Intention(_) => None,
+            RecordBody::JournalEntry(_) | RecordBody::Intention(_) | RecordBody::Share(_) => None,
             RecordBody::MoodCheckIn(r) => Some(r.recorded_at),
             RecordBody::Assessment(r) => Some(r.taken_at),
             RecordBody::ExercisePractice(r) => Some(r.practiced_at),
@@ -213,6 +223,7 @@ impl RecordBody {
                 RecordBody::ExercisePractice(serde_json::from_str(body)?)
             }
             RecordKind::DosingSession => RecordBody::DosingSession(serde_json::from_str(body)?),
+            RecordKind::Share => RecordBody::Share(serde_json::from_str(body)?),
         })
     }
 
@@ -230,6 +241,7 @@ impl RecordBody {
                 RecordBody::ExercisePractice(serde_json::from_value(body)?)
             }
             RecordKind::DosingSession => RecordBody::DosingSession(serde_json::from_value(body)?),
+            RecordKind::Share => RecordBody::Share(serde_json::from_value(body)?),
         })
     }
 
@@ -242,6 +254,7 @@ impl RecordBody {
             RecordBody::Assessment(r) => serde_json::to_string(r),
             RecordBody::ExercisePractice(r) => serde_json::to_string(r),
             RecordBody::DosingSession(r) => serde_json::to_string(r),
+            RecordBody::Share(r) => serde_json::to_string(r),
         }
     }
 }
@@ -262,7 +275,8 @@ into_body!(
     MoodCheckIn,
     Assessment,
     ExercisePractice,
-    DosingSession
+    DosingSession,
+    Share
 );
 
 /// A patient's record with its envelope.

@@ -398,6 +398,9 @@ fn bodies_round_trip_through_their_kind_and_json() {
             .unwrap()
             .into(),
         DosingSession::new(at(), Route::Intravenous).unwrap().into(),
+        Share::kinds(uuid::Uuid::now_v7(), vec![RecordKind::MoodCheckIn])
+            .unwrap()
+            .into(),
     ];
     let kinds: Vec<RecordKind> = bodies.iter().map(RecordBody::kind).collect();
     assert_eq!(kinds, RecordKind::ALL.to_vec());

@@ -8,6 +8,7 @@
 //! | intentions, dosing sessions | last writer wins per field, by clock stamp, ties by device id |
 //! | check-ins, questionnaires, practices | facts: the later version wins whole |
 //! | delete vs edit | the later by clock stamp wins; entry text lost to a delete is kept as a revision |
+//! | shares | a revocation (or delete) wins over any concurrent change, whatever the clocks say; a revoked share never comes back |
 //!
 //! An edit is *concurrent* when it was made on a version other than the
 //! one the server holds (its `base_hlc` differs from the stored stamp):
@@ -129,7 +130,7 @@ pub enum Resolution {
 pub fn resolve(
     stored: Option<&Stored>,
     incoming: Incoming,
-    fresh: impl FnOnce(Hlc) -> Stamp,
+    mut fresh: impl FnMut(Hlc) -> Stamp,
 ) -> Resolution {
     let Some(stored) = stored else {
         let (body, fields) = match incoming.op {
@@ -151,6 +152,11 @@ pub fn resolve(
     // so the ordering decides and no text is lost.
     let concurrent =
         incoming.base != Some(stored.stamp.hlc) || incoming.stamp.hlc <= stored.stamp.hlc;
+    if stored.kind == RecordKind::Share
+        && let Some(decided) = resolve_share(stored, &incoming, concurrent, &mut fresh)
+    {
+        return decided;
+    }
     let incoming_later = incoming.stamp > stored.stamp;
     let is_entry = stored.kind == RecordKind::JournalEntry;
     match (incoming.op, &stored.body) {
@@ -244,7 +250,7 @@ pub fn resolve(
                     &body,
                     changed.as_deref(),
                     incoming.stamp,
-                    fresh,
+                    &mut fresh,
                 )
             {
                 return write;
@@ -278,6 +284,60 @@ pub fn resolve(
             }
         }
     }
+}
+
+/// Shares: taking consent back must never be undone by a change made
+/// elsewhere at the same time. `None`: the general rules apply.
+fn resolve_share(
+    stored: &Stored,
+    incoming: &Incoming,
+    concurrent: bool,
+    mut fresh: impl FnMut(Hlc) -> Stamp,
+) -> Option<Resolution> {
+    let stored_revoked = match &stored.body {
+        None => true,
+        Some(RecordBody::Share(share)) => share.revoked,
+        Some(_) => false,
+    };
+    let incoming_revokes = match &incoming.op {
+        IncomingOp::Delete => true,
+        IncomingOp::Upsert {
+            body: RecordBody::Share(share),
+            ..
+        } => share.revoked,
+        IncomingOp::Upsert { .. } => false,
+    };
+    if stored_revoked {
+        // Revoked or deleted stays so; a delete of a revoked share still
+        // deletes it.
+        return match incoming.op {
+            IncomingOp::Delete if stored.body.is_some() => None,
+            _ => Some(Resolution::Keep {
+                lost: None,
+                conflict: !incoming_revokes,
+            }),
+        };
+    }
+    if incoming_revokes {
+        // Wins even when its stamp is older than a concurrent grant's.
+        let stamp = if incoming.stamp > stored.stamp {
+            incoming.stamp
+        } else {
+            fresh(stored.stamp.hlc.max(incoming.stamp.hlc))
+        };
+        let body = match &incoming.op {
+            IncomingOp::Upsert { body, .. } => Some(body.clone()),
+            IncomingOp::Delete => None,
+        };
+        return Some(Resolution::Write {
+            body,
+            stamp,
+            fields: FieldStamps::new(),
+            lost: None,
+            conflict: concurrent,
+        });
+    }
+    None
 }
 
 fn newest(a: Stamp, b: Stamp) -> Stamp {
@@ -346,7 +406,7 @@ fn merge_fields(
     incoming: &RecordBody,
     changed: Option<&[String]>,
     stamp: Stamp,
-    fresh: impl FnOnce(Hlc) -> Stamp,
+    mut fresh: impl FnMut(Hlc) -> Stamp,
 ) -> Option<Resolution> {
     let cur = as_object(current)?;
     let inc = as_object(incoming)?;

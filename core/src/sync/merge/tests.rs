@@ -502,3 +502,69 @@ fn identical_text_is_not_kept_twice() {
         }
     }
 }
+
+fn share(revoked: bool, kinds: Vec<RecordKind>) -> RecordBody {
+    let mut share = crate::records::Share::kinds(uuid::Uuid::from_bytes([7; 16]), kinds).unwrap();
+    share.revoked = revoked;
+    share.into()
+}
+
+#[test]
+fn a_revocation_wins_over_a_concurrent_grant_whatever_the_clocks() {
+    let granted = share(false, vec![RecordKind::MoodCheckIn]);
+    let widened = share(false, vec![RecordKind::MoodCheckIn, RecordKind::Assessment]);
+    let revoked = share(true, vec![RecordKind::MoodCheckIn]);
+
+    // The server holds the widened grant (stamp 30); a revocation made on
+    // the old version at 20 still wins, with a stamp of its own.
+    let s = stored(Some(widened.clone()), stamp(30, 1));
+    match decide(Some(&s), upsert(revoked.clone(), stamp(20, 2), Some(Hlc::new(10, 0)))) {
+        Resolution::Write { body: Some(RecordBody::Share(b)), stamp: st, conflict: true, .. } => {
+            assert!(b.revoked);
+            assert!(st > s.stamp);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The server holds the revocation; a later grant does not undo it.
+    let s = stored(Some(revoked.clone()), stamp(20, 2));
+    assert!(matches!(
+        decide(Some(&s), upsert(widened, stamp(40, 1), Some(Hlc::new(10, 0)))),
+        Resolution::Keep { conflict: true, .. }
+    ));
+    // Nor does a fast-forward on the revoked version.
+    assert!(matches!(
+        decide(Some(&s), upsert(granted.clone(), stamp(50, 1), Some(s.stamp.hlc))),
+        Resolution::Keep { .. }
+    ));
+    // A deleted share stays deleted.
+    let mut gone = stored(None, stamp(20, 2));
+    gone.kind = RecordKind::Share;
+    assert!(matches!(
+        decide(Some(&gone), upsert(granted, stamp(60, 1), Some(Hlc::new(20, 0)))),
+        Resolution::Keep { .. }
+    ));
+    // A delete of a revoked share still deletes it.
+    let s = stored(Some(revoked), stamp(20, 2));
+    assert!(matches!(
+        decide(Some(&s), delete(stamp(70, 1), Some(s.stamp.hlc))),
+        Resolution::Write { body: None, .. }
+    ));
+}
+
+#[test]
+fn shares_are_checked() {
+    let t = uuid::Uuid::from_bytes([7; 16]);
+    assert!(crate::records::Share::kinds(t, vec![]).unwrap_err().has("scope.kinds", "length"));
+    assert!(crate::records::Share::kinds(t, vec![RecordKind::Share]).unwrap_err().has("scope.kinds", "not_shareable"));
+    assert!(crate::records::Share::kinds(t, vec![RecordKind::MoodCheckIn, RecordKind::MoodCheckIn])
+        .unwrap_err()
+        .has("scope.kinds", "unique"));
+    assert!(crate::records::Share::kinds(uuid::Uuid::nil(), vec![RecordKind::MoodCheckIn])
+        .unwrap_err()
+        .has("therapistId", "required"));
+    let item = crate::records::Share::item(t, crate::ids::RecordId::new());
+    assert!(item.validate().is_ok());
+    let json = serde_json::to_value(&item).unwrap();
+    assert_eq!(json["scope"]["type"], "item");
+    assert!(json["scope"]["recordId"].is_string());
+}

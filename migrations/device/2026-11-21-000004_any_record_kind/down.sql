@@ -1,0 +1,24 @@
+-- Shares cannot be kept under the old constraint: they are dropped.
+DELETE FROM records WHERE kind = 'share';
+CREATE TABLE records_constrained (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('journalEntry', 'intention', 'moodCheckIn',
+        'assessment', 'exercisePractice', 'dosingSession')),
+    phase TEXT CHECK (phase IN ('preparation', 'dosing', 'integration')),
+    dosing_session_id TEXT,
+    occurred_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    hlc BIGINT NOT NULL,
+    deleted BOOLEAN NOT NULL DEFAULT 0,
+    body TEXT NOT NULL
+);
+INSERT INTO records_constrained SELECT seq, id, kind, phase, dosing_session_id, occurred_at,
+    created_at, updated_at, hlc, deleted, body FROM records;
+DROP TABLE records;
+ALTER TABLE records_constrained RENAME TO records;
+CREATE INDEX records_timeline ON records (deleted, occurred_at DESC, id DESC);
+CREATE INDEX records_by_kind ON records (kind, deleted, occurred_at DESC, id DESC);
+CREATE INDEX records_by_session ON records (dosing_session_id, occurred_at DESC)
+    WHERE dosing_session_id IS NOT NULL;
