@@ -11,13 +11,16 @@
 //! | [`phase`] | the three phases of KAP |
 //! | [`prompts`] | the library of writing prompts per phase |
 //! | [`query`] | [`query::ListQuery`], cursors and pages: how lists of records are asked for |
+//! | [`comments`] | therapists' comments as the patient's devices receive them |
 //! | [`grounding`] | the catalog of grounding exercises |
+//! | [`safety`] | the safety notice with crisis resources a risk answer brings up |
 //! | [`sync`] | the sync protocol's JSON and the conflict rules |
 //! | `store` (feature `device`) | the phone's local SQLite database: records, outbox, search |
 //!
 //! The device store sits behind the `device` cargo feature so the server,
 //! which never opens a phone database, does not compile it.
 
+pub mod comments;
 pub mod grounding;
 pub mod hlc;
 pub mod ids;
@@ -27,6 +30,7 @@ pub mod phase;
 pub mod prompts;
 pub mod query;
 pub mod records;
+pub mod safety;
 pub mod sync;
 pub mod validation;
 

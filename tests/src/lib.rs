@@ -94,10 +94,17 @@ fn skip_postgres() -> bool {
 
 /// A URL on the same server with another database name.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let authority = base.find("://").map_or(0, |i| i + 3);
-    let root = base[authority..].find('/').map_or(base, |slash| &base[..authority + slash]);
-    query.map_or_else(|| format!("{root}/{name}"), |q| format!("{root}/{name}?{q}"))
+    let root = base[authority..]
+        .find('/')
+        .map_or(base, |slash| &base[..authority + slash]);
+    query.map_or_else(
+        || format!("{root}/{name}"),
+        |q| format!("{root}/{name}?{q}"),
+    )
 }
 
 impl LiveServer {
@@ -121,8 +128,13 @@ impl LiveServer {
                 let mut admin = diesel::PgConnection::establish(&admin_url).unwrap_or_else(|e| {
                     panic!("PostgreSQL at {admin_url} is unreachable ({e}); run ./scripts/test.sh")
                 });
-                admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
-                (with_database(&admin_url, &name), TestDatabase::Postgres { admin_url, name })
+                admin
+                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .unwrap();
+                (
+                    with_database(&admin_url, &name),
+                    TestDatabase::Postgres { admin_url, name },
+                )
             }
         };
         let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([9u8; 32]);
@@ -152,7 +164,10 @@ impl LiveServer {
 
     /// The base URL.
     pub fn url(&self) -> String {
-        self.server.as_ref().map(RunningServer::url).unwrap_or_default()
+        self.server
+            .as_ref()
+            .map(RunningServer::url)
+            .unwrap_or_default()
     }
 
     /// Registers a patient.
@@ -183,6 +198,12 @@ impl LiveServer {
                         holdings.records.push(record);
                     }
                     PulledChange::Revision { revision, .. } => holdings.revisions.push(revision),
+                    PulledChange::Comment { comment, .. } => {
+                        holdings.comments.retain(|c| c.id != comment.id);
+                        if !comment.deleted {
+                            holdings.comments.push(comment);
+                        }
+                    }
                 }
             }
             since = page.cursor;
@@ -208,6 +229,8 @@ pub struct Holdings {
     pub records: Vec<RecordState>,
     /// Every revision kept.
     pub revisions: Vec<Revision>,
+    /// Every comment not deleted.
+    pub comments: Vec<journal_core::comments::Comment>,
 }
 
 impl Holdings {
@@ -298,7 +321,9 @@ impl FaultyTransport {
         let Some((state, percent)) = random.as_mut() else {
             return Fault::None;
         };
-        *state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        *state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let roll = (*state >> 33) % 300;
         if roll as u32 >= *percent * 3 {
             return Fault::None;
@@ -310,8 +335,15 @@ impl FaultyTransport {
         }
     }
 
-    fn deliver<T>(&self, send: impl Fn() -> Result<T, TransportError>) -> Result<T, TransportError> {
-        let lost = || Err(TransportError::Network("injected: connection lost".to_owned()));
+    fn deliver<T>(
+        &self,
+        send: impl Fn() -> Result<T, TransportError>,
+    ) -> Result<T, TransportError> {
+        let lost = || {
+            Err(TransportError::Network(
+                "injected: connection lost".to_owned(),
+            ))
+        };
         match self.next_fault() {
             Fault::DropRequest => lost(),
             Fault::None => {
@@ -353,7 +385,11 @@ impl Transport for FaultyTransport {
         self.inner.refresh(refresh_token)
     }
 
-    fn push(&self, access_token: &str, request: &PushRequest) -> Result<PushResponse, TransportError> {
+    fn push(
+        &self,
+        access_token: &str,
+        request: &PushRequest,
+    ) -> Result<PushResponse, TransportError> {
         let mut pushes = self.sent_pushes.lock().unwrap();
         if pushes.len() >= 64 {
             pushes.remove(0);
@@ -464,5 +500,18 @@ impl Phone {
         }
         all.sort_by_key(|(id, _)| *id);
         all
+    }
+}
+
+impl LiveServer {
+    /// The URL of the server's database, for benchmarks that write to it
+    /// directly (`journal_server::db::Database::open`).
+    pub fn database_url(&self) -> String {
+        match &self._database {
+            TestDatabase::Sqlite { _dir } => {
+                format!("sqlite://{}", _dir.path().join("server.db").display())
+            }
+            TestDatabase::Postgres { admin_url, name } => with_database(admin_url, name),
+        }
     }
 }

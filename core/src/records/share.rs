@@ -84,7 +84,10 @@ impl Share {
                 extra.push(problem("length", "must name at least one kind"));
             }
             if kinds.contains(&RecordKind::Share) {
-                extra.push(problem("not_shareable", "shares themselves cannot be shared"));
+                extra.push(problem(
+                    "not_shareable",
+                    "shares themselves cannot be shared",
+                ));
             }
             let mut seen = kinds.clone();
             seen.sort();

@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
+mod comments;
 mod error;
 mod list;
 mod open;
@@ -411,6 +412,16 @@ impl JournalStore {
         let mut guard = self.lock();
         let Inner { conn, clock } = &mut *guard;
         conn.immediate_transaction(|conn| revisions::restore(conn, clock, revision_id))
+    }
+
+    /// Therapists' comments on one of the patient's records, oldest first,
+    /// as the last sync delivered them.
+    pub fn comments(
+        &self,
+        record_id: RecordId,
+    ) -> Result<Vec<crate::comments::Comment>, StoreError> {
+        let mut guard = self.lock();
+        comments::of_record(&mut guard.conn, record_id)
     }
 
     /// The greatest clock stamp this journal has handed out or seen.

@@ -42,6 +42,8 @@ pub struct ApplyReport {
     pub revisions: u64,
     /// Changes that left the outbox because the server already had them.
     pub acknowledged: u64,
+    /// Therapists' comments received (new, edited or deleted).
+    pub comments: u64,
 }
 
 /// Applies `page`; the caller wraps it in one transaction and keeps the
@@ -77,6 +79,10 @@ pub(super) fn apply(
                 if keep_revision(conn, *version, revision)? {
                     report.revisions += 1;
                 }
+            }
+            PulledChange::Comment { comment, .. } => {
+                super::comments::apply(conn, comment)?;
+                report.comments += 1;
             }
         }
     }

@@ -65,3 +65,16 @@ diesel::table! {
         value -> Text,
     }
 }
+
+diesel::table! {
+    /// Therapists' comments on the patient's records.
+    comments (id) {
+        id -> Text,
+        record_id -> Text,
+        therapist_id -> Text,
+        author -> Text,
+        text -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}

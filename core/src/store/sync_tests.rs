@@ -264,7 +264,8 @@ fn a_pull_applies_records_tombstones_and_revisions() {
             records: 3,
             held: 0,
             revisions: 1,
-            acknowledged: 0
+            acknowledged: 0,
+            comments: 0
         }
     );
 
@@ -581,4 +582,50 @@ fn restoring_brings_a_deleted_record_back_with_its_id() {
         None,
         "a create"
     );
+}
+
+#[test]
+fn therapist_comments_arrive_change_and_go_with_sync() {
+    let d = device();
+    let store = &d.store;
+    let record = store.create(entry("I shared this")).unwrap();
+    let mut comment = crate::comments::Comment {
+        id: uuid::Uuid::now_v7(),
+        record_id: record.id,
+        therapist_id: uuid::Uuid::now_v7(),
+        author: "Dr. Lee".into(),
+        text: "Thank you for writing this down.".into(),
+        // Stored, as on the server, to the microsecond.
+        created_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap(),
+        updated_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap(),
+        deleted: false,
+    };
+    let arrives = |version: u64, c: &crate::comments::Comment| PulledChange::Comment {
+        version: OwnerVersion(version),
+        comment: c.clone(),
+    };
+    let report = store
+        .apply_pull(&page(vec![arrives(1, &comment)], None))
+        .unwrap();
+    assert_eq!(report.comments, 1);
+    assert_eq!(store.comments(record.id).unwrap(), vec![comment.clone()]);
+    // Applying the same page again changes nothing.
+    store
+        .apply_pull(&page(vec![arrives(1, &comment)], None))
+        .unwrap();
+    assert_eq!(store.comments(record.id).unwrap().len(), 1);
+
+    comment.text = "Thank you — let's talk about it on Tuesday.".into();
+    store
+        .apply_pull(&page(vec![arrives(2, &comment)], None))
+        .unwrap();
+    assert_eq!(store.comments(record.id).unwrap()[0].text, comment.text);
+
+    comment.deleted = true;
+    comment.text.clear();
+    store
+        .apply_pull(&page(vec![arrives(3, &comment)], None))
+        .unwrap();
+    assert!(store.comments(record.id).unwrap().is_empty());
+    assert!(store.comments(RecordId::new()).unwrap().is_empty());
 }

@@ -74,9 +74,12 @@ fn one_of_each(store: &JournalStore) -> Vec<Record> {
         ExercisePractice::new("box-breathing", at(5, 21), 24, 7, 3)
             .unwrap()
             .into(),
-        Share::kinds(uuid::Uuid::now_v7(), vec![RecordKind::MoodCheckIn, RecordKind::Assessment])
-            .unwrap()
-            .into(),
+        Share::kinds(
+            uuid::Uuid::now_v7(),
+            vec![RecordKind::MoodCheckIn, RecordKind::Assessment],
+        )
+        .unwrap()
+        .into(),
     ];
     let mut all = vec![s];
     all.extend(others.into_iter().map(|b| store.create(b).unwrap()));

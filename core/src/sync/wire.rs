@@ -186,15 +186,23 @@ pub enum PulledChange {
         /// The revision.
         revision: Revision,
     },
+    /// A therapist's comment on one of the patient's records, new, edited
+    /// or deleted.
+    Comment {
+        /// Its position in the owner's history.
+        version: OwnerVersion,
+        /// The comment.
+        comment: crate::comments::Comment,
+    },
 }
 
 impl PulledChange {
     /// Its position in the owner's history.
     pub fn version(&self) -> OwnerVersion {
         match self {
-            PulledChange::Record { version, .. } | PulledChange::Revision { version, .. } => {
-                *version
-            }
+            PulledChange::Record { version, .. }
+            | PulledChange::Revision { version, .. }
+            | PulledChange::Comment { version, .. } => *version,
         }
     }
 }

@@ -518,8 +518,16 @@ fn a_revocation_wins_over_a_concurrent_grant_whatever_the_clocks() {
     // The server holds the widened grant (stamp 30); a revocation made on
     // the old version at 20 still wins, with a stamp of its own.
     let s = stored(Some(widened.clone()), stamp(30, 1));
-    match decide(Some(&s), upsert(revoked.clone(), stamp(20, 2), Some(Hlc::new(10, 0)))) {
-        Resolution::Write { body: Some(RecordBody::Share(b)), stamp: st, conflict: true, .. } => {
+    match decide(
+        Some(&s),
+        upsert(revoked.clone(), stamp(20, 2), Some(Hlc::new(10, 0))),
+    ) {
+        Resolution::Write {
+            body: Some(RecordBody::Share(b)),
+            stamp: st,
+            conflict: true,
+            ..
+        } => {
             assert!(b.revoked);
             assert!(st > s.stamp);
         }
@@ -528,19 +536,28 @@ fn a_revocation_wins_over_a_concurrent_grant_whatever_the_clocks() {
     // The server holds the revocation; a later grant does not undo it.
     let s = stored(Some(revoked.clone()), stamp(20, 2));
     assert!(matches!(
-        decide(Some(&s), upsert(widened, stamp(40, 1), Some(Hlc::new(10, 0)))),
+        decide(
+            Some(&s),
+            upsert(widened, stamp(40, 1), Some(Hlc::new(10, 0)))
+        ),
         Resolution::Keep { conflict: true, .. }
     ));
     // Nor does a fast-forward on the revoked version.
     assert!(matches!(
-        decide(Some(&s), upsert(granted.clone(), stamp(50, 1), Some(s.stamp.hlc))),
+        decide(
+            Some(&s),
+            upsert(granted.clone(), stamp(50, 1), Some(s.stamp.hlc))
+        ),
         Resolution::Keep { .. }
     ));
     // A deleted share stays deleted.
     let mut gone = stored(None, stamp(20, 2));
     gone.kind = RecordKind::Share;
     assert!(matches!(
-        decide(Some(&gone), upsert(granted, stamp(60, 1), Some(Hlc::new(20, 0)))),
+        decide(
+            Some(&gone),
+            upsert(granted, stamp(60, 1), Some(Hlc::new(20, 0)))
+        ),
         Resolution::Keep { .. }
     ));
     // A delete of a revoked share still deletes it.
@@ -554,14 +571,26 @@ fn a_revocation_wins_over_a_concurrent_grant_whatever_the_clocks() {
 #[test]
 fn shares_are_checked() {
     let t = uuid::Uuid::from_bytes([7; 16]);
-    assert!(crate::records::Share::kinds(t, vec![]).unwrap_err().has("scope.kinds", "length"));
-    assert!(crate::records::Share::kinds(t, vec![RecordKind::Share]).unwrap_err().has("scope.kinds", "not_shareable"));
-    assert!(crate::records::Share::kinds(t, vec![RecordKind::MoodCheckIn, RecordKind::MoodCheckIn])
-        .unwrap_err()
-        .has("scope.kinds", "unique"));
-    assert!(crate::records::Share::kinds(uuid::Uuid::nil(), vec![RecordKind::MoodCheckIn])
-        .unwrap_err()
-        .has("therapistId", "required"));
+    assert!(
+        crate::records::Share::kinds(t, vec![])
+            .unwrap_err()
+            .has("scope.kinds", "length")
+    );
+    assert!(
+        crate::records::Share::kinds(t, vec![RecordKind::Share])
+            .unwrap_err()
+            .has("scope.kinds", "not_shareable")
+    );
+    assert!(
+        crate::records::Share::kinds(t, vec![RecordKind::MoodCheckIn, RecordKind::MoodCheckIn])
+            .unwrap_err()
+            .has("scope.kinds", "unique")
+    );
+    assert!(
+        crate::records::Share::kinds(uuid::Uuid::nil(), vec![RecordKind::MoodCheckIn])
+            .unwrap_err()
+            .has("therapistId", "required")
+    );
     let item = crate::records::Share::item(t, crate::ids::RecordId::new());
     assert!(item.validate().is_ok());
     let json = serde_json::to_value(&item).unwrap();
