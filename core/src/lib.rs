@@ -12,6 +12,7 @@
 //! | [`prompts`] | the library of writing prompts per phase |
 //! | [`query`] | [`query::ListQuery`], cursors and pages: how lists of records are asked for |
 //! | [`comments`] | therapists' comments as the patient's devices receive them |
+//! | [`export`] | the export document: everything a patient wrote |
 //! | [`grounding`] | the catalog of grounding exercises |
 //! | [`safety`] | the safety notice with crisis resources a risk answer brings up |
 //! | [`sync`] | the sync protocol's JSON and the conflict rules |
@@ -21,6 +22,7 @@
 //! which never opens a phone database, does not compile it.
 
 pub mod comments;
+pub mod export;
 pub mod grounding;
 pub mod hlc;
 pub mod ids;

@@ -136,6 +136,22 @@ pub struct Config {
         global = true
     )]
     pub auth_attempts_per_minute: u32,
+    /// What the app shows patients before they share anything: whether and
+    /// how shared entries are watched.
+    #[arg(
+        long,
+        env = "JOURNAL_MONITORING_STATEMENT",
+        global = true,
+        default_value = "Your therapist reads what you share at your next session or when they review \
+                           your journal. Entries are not monitored in real time: if you are in crisis, \
+                           call your local emergency number or a crisis line."
+    )]
+    pub monitoring_statement: String,
+    /// A JSON file with this deployment's crisis resources (headline,
+    /// message, contacts), shown with a risk answer; an international
+    /// default when absent.
+    #[arg(long, env = "JOURNAL_CRISIS_RESOURCES_FILE", global = true)]
+    pub crisis_resources_file: Option<PathBuf>,
     /// Log filter (tracing's env-filter syntax).
     #[arg(long, env = "JOURNAL_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -158,6 +174,21 @@ impl Config {
     /// Invitation lifetime.
     pub fn invitation_lifetime(&self) -> Duration {
         Duration::from_secs(self.invitation_hours * 3600)
+    }
+
+    /// The crisis resources: from the configured file, or the default.
+    pub fn crisis_resources(&self) -> Result<journal_core::safety::CrisisResources, String> {
+        let Some(path) = &self.crisis_resources_file else {
+            return Ok(journal_core::safety::CrisisResources::default());
+        };
+        let text =
+            fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let resources: journal_core::safety::CrisisResources = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not crisis resources JSON: {e}", path.display()))?;
+        if resources.contacts.is_empty() {
+            return Err(format!("{} lists no contacts", path.display()));
+        }
+        Ok(resources)
     }
 
     /// The signing secret's bytes: decoded from configuration, or for

@@ -61,6 +61,8 @@ pub fn build_state(config: &Config) -> Result<AppState, String> {
         guard: AddressLimiter::new(config.auth_attempts_per_minute, Duration::from_secs(60)),
         refresh_lifetime: config.refresh_lifetime(),
         invitation_lifetime: config.invitation_lifetime(),
+        monitoring_statement: config.monitoring_statement.clone(),
+        crisis_resources: config.crisis_resources()?,
         clock: std::sync::Mutex::new(journal_core::hlc::HlcClock::new(
             journal_core::hlc::SystemClock,
         )),

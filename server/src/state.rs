@@ -27,6 +27,10 @@ pub struct AppState {
     pub refresh_lifetime: Duration,
     /// How long a care invitation code stays valid.
     pub invitation_lifetime: Duration,
+    /// Shown to patients before they share anything.
+    pub monitoring_statement: String,
+    /// Shown with a risk answer.
+    pub crisis_resources: journal_core::safety::CrisisResources,
     /// Stamps edits made through the REST API, so they order with the
     /// devices' edits by the same rules.
     pub clock: Mutex<HlcClock<SystemClock>>,

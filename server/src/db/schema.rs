@@ -134,7 +134,55 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Therapists' comments on patients' records.
+    comments (id) {
+        id -> Text,
+        owner_id -> Text,
+        record_id -> Text,
+        therapist_id -> Text,
+        text -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted -> Bool,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Every therapist read of patient data (append-only).
+    audit_log (id) {
+        id -> Text,
+        patient_id -> Text,
+        therapist_id -> Text,
+        action -> Text,
+        record_id -> Nullable<Text>,
+        record_kind -> Nullable<Text>,
+        share_id -> Nullable<Text>,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Risk answers shared with a linked therapist.
+    alerts (id) {
+        id -> Text,
+        patient_id -> Text,
+        therapist_id -> Text,
+        record_id -> Text,
+        reason -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        acknowledged_at -> Nullable<BigInt>,
+        resolved_at -> Nullable<BigInt>,
+        note -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    comments,
+    audit_log,
+    alerts,
     users,
     login_throttle,
     refresh_tokens,

@@ -1,0 +1,3 @@
+DROP TABLE alerts;
+DROP TABLE audit_log;
+DROP TABLE comments;
