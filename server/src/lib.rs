@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`config`] | flags, environment, the signing secret |
 //! | [`db`] | the two backends behind one connection type, pool, migrations |
+//! | [`access`] | who may read what: care links and shares, checked on every request |
 //! | [`auth`] | access and refresh tokens, passwords, throttling, [`auth::AuthUser`] |
 //! | [`error`] | [`error::ApiError`] and RFC 9457 problem documents |
 //! | [`routes`] | handlers: accounts, care links, records, health |
@@ -22,6 +23,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{ErrorHandlers, NormalizePath, TrailingSlash};
 use actix_web::{App, HttpServer, web};
 
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -1,0 +1,153 @@
+//! Who may read what: the one place that decides whether a therapist may
+//! see a patient's record.
+//!
+//! A therapist sees a record only while (a) an active care link joins them
+//! to the patient, and (b) a live, unrevoked share of the patient's names
+//! this therapist and covers the record — the record itself, or its kind.
+//! Both are read from the database on every request, never from a token,
+//! so ending a link or revoking a share takes effect on the next request.
+
+use diesel::prelude::*;
+use journal_core::RecordId;
+use journal_core::records::{RecordBody, RecordKind, Share};
+
+use crate::db::DbConnection;
+use crate::db::schema::{care_links, records};
+use crate::error::ApiError;
+
+/// The shares through which one therapist may read one patient's records
+/// right now.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    shares: Vec<(RecordId, Share)>,
+}
+
+impl Grants {
+    /// The share that allows reading this record, if any.
+    pub fn allowing(&self, kind: RecordKind, id: RecordId) -> Option<RecordId> {
+        if kind == RecordKind::Share {
+            return None;
+        }
+        self.shares
+            .iter()
+            .find(|(_, share)| share.covers(kind, id))
+            .map(|(share_id, _)| *share_id)
+    }
+
+    /// Whether anything is shared at all.
+    pub fn is_empty(&self) -> bool {
+        self.shares.is_empty()
+    }
+
+    /// The kinds shared as a whole.
+    pub fn kinds(&self) -> Vec<RecordKind> {
+        let mut kinds: Vec<RecordKind> = self
+            .shares
+            .iter()
+            .filter_map(|(_, share)| match &share.scope {
+                journal_core::records::ShareScope::Kinds { kinds } => Some(kinds.clone()),
+                journal_core::records::ShareScope::Item { .. } => None,
+            })
+            .flatten()
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+
+    /// The records shared one by one.
+    pub fn items(&self) -> Vec<RecordId> {
+        self.shares
+            .iter()
+            .filter_map(|(_, share)| match &share.scope {
+                journal_core::records::ShareScope::Item { record_id } => Some(*record_id),
+                journal_core::records::ShareScope::Kinds { .. } => None,
+            })
+            .collect()
+    }
+}
+
+/// Whether an active care link joins the therapist and the patient.
+pub fn linked(conn: &mut DbConnection, therapist: &str, patient: &str) -> Result<bool, ApiError> {
+    let count: i64 = care_links::table
+        .filter(care_links::therapist_id.eq(therapist))
+        .filter(care_links::patient_id.eq(patient))
+        .filter(care_links::ended_at.is_null())
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+/// What `therapist` may read of `patient`'s records now: nothing without an
+/// active care link; otherwise the patient's live, unrevoked shares naming
+/// this therapist.
+pub fn grants(conn: &mut DbConnection, therapist: &str, patient: &str) -> Result<Grants, ApiError> {
+    if !linked(conn, therapist, patient)? {
+        return Ok(Grants::default());
+    }
+    let therapist_id = uuid::Uuid::parse_str(therapist)
+        .map_err(|_| ApiError::Internal(format!("therapist id {therapist:?} is not a UUID")))?;
+    let rows: Vec<(String, String)> = records::table
+        .filter(records::owner_id.eq(patient))
+        .filter(records::kind.eq(RecordKind::Share.as_str()))
+        .filter(records::deleted.eq(false))
+        .select((records::id, records::body))
+        .load(conn)?;
+    let mut shares = Vec::new();
+    for (id, body) in rows {
+        // A share that cannot be read grants nothing (and is logged): never
+        // fail open.
+        let parsed = id
+            .parse::<RecordId>()
+            .ok()
+            .zip(RecordBody::from_json(RecordKind::Share, &body).ok());
+        match parsed {
+            Some((share_id, RecordBody::Share(share)))
+                if share.therapist_id == therapist_id && !share.revoked =>
+            {
+                shares.push((share_id, share));
+            }
+            Some(_) => {}
+            None => tracing::warn!(share = %id, "unreadable share ignored"),
+        }
+    }
+    Ok(Grants { shares })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_cover_items_and_kinds_but_never_shares() {
+        let therapist = uuid::Uuid::now_v7();
+        let item = RecordId::new();
+        let by_item = RecordId::new();
+        let by_kind = RecordId::new();
+        let grants = Grants {
+            shares: vec![
+                (by_item, Share::item(therapist, item)),
+                (
+                    by_kind,
+                    Share::kinds(therapist, vec![RecordKind::MoodCheckIn]).unwrap(),
+                ),
+            ],
+        };
+        assert_eq!(
+            grants.allowing(RecordKind::JournalEntry, item),
+            Some(by_item)
+        );
+        assert_eq!(
+            grants.allowing(RecordKind::JournalEntry, RecordId::new()),
+            None
+        );
+        assert_eq!(
+            grants.allowing(RecordKind::MoodCheckIn, RecordId::new()),
+            Some(by_kind)
+        );
+        assert_eq!(grants.allowing(RecordKind::Share, by_item), None);
+        assert_eq!(grants.kinds(), vec![RecordKind::MoodCheckIn]);
+        assert_eq!(grants.items(), vec![item]);
+        assert!(Grants::default().is_empty());
+    }
+}
