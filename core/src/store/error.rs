@@ -41,6 +41,12 @@ pub enum StoreError {
         /// How many live records link to it.
         linked: u64,
     },
+    /// An export can only be imported into a journal with no records yet.
+    #[error("this journal already holds {records} record(s); import into a new, empty journal")]
+    NotEmpty {
+        /// How many records it holds.
+        records: u64,
+    },
     /// No revision kept on this device has this id.
     #[error("no revision with id {id}")]
     RevisionNotFound {

@@ -31,6 +31,9 @@ use diesel::sqlite::SqliteConnection;
 
 mod comments;
 mod error;
+mod import;
+#[cfg(test)]
+mod import_tests;
 mod list;
 mod open;
 mod outbox;
@@ -45,6 +48,7 @@ mod tests;
 
 pub use crate::query::{ListCursor, ListQuery, RecordPage};
 pub use error::StoreError;
+pub use import::ImportReport;
 pub use outbox::{ChangeOp, OutboxChange};
 pub use pull::ApplyReport;
 pub use search::{SearchHit, SearchQuery};
@@ -112,6 +116,16 @@ struct RecordValues<'a> {
 }
 
 const DEVICE_ID_KEY: &str = "device_id";
+const CRISIS_RESOURCES_KEY: &str = "crisis_resources";
+
+/// A record just saved, with the safety notice it calls for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saved {
+    /// The record as stored.
+    pub record: Record,
+    /// Crisis resources to show at once, when the record signals risk.
+    pub safety_notice: Option<crate::safety::SafetyNotice>,
+}
 
 impl JournalStore {
     /// Opens the journal at `path`, creating it if the file does not exist,
@@ -384,6 +398,88 @@ impl JournalStore {
         let report = conn.immediate_transaction(|conn| pull::apply(conn, &mut observed, page))?;
         *clock = observed;
         Ok(report)
+    }
+
+    /// Brings an export document (everything a patient wrote, as the server
+    /// exports it) into this journal, which must hold no records yet
+    /// ([`StoreError::NotEmpty`] otherwise). Records, revisions and comments
+    /// are stored exactly as a pull would store them, in one transaction.
+    ///
+    /// With `queue_for_sync`, every record is also queued to be pushed —
+    /// for moving a journal to a new account or server. Without it, nothing
+    /// is queued (the records are already on the server they came from).
+    pub fn import(
+        &self,
+        document: &crate::export::ExportDocument,
+        queue_for_sync: bool,
+    ) -> Result<ImportReport, StoreError> {
+        document.check()?;
+        let mut guard = self.lock();
+        let Inner { conn, clock } = &mut *guard;
+        let mut observed = clock.clone();
+        let report = conn.immediate_transaction(|conn| {
+            import::run(conn, &mut observed, document, queue_for_sync)
+        })?;
+        *clock = observed;
+        Ok(report)
+    }
+
+    /// The crisis resources shown with a risk answer: the deployment's own
+    /// (see [`JournalStore::set_crisis_resources`]) or the default.
+    pub fn crisis_resources(&self) -> Result<crate::safety::CrisisResources, StoreError> {
+        let mut guard = self.lock();
+        let stored: Option<String> = journal_meta::table
+            .find(CRISIS_RESOURCES_KEY)
+            .select(journal_meta::value)
+            .first(&mut guard.conn)
+            .optional()?;
+        match stored {
+            None => Ok(crate::safety::CrisisResources::default()),
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("stored crisis resources: {e}"))),
+        }
+    }
+
+    /// Keeps this deployment's crisis resources (from the server's
+    /// `/api/v1/policy`) on the device, so they show offline too.
+    pub fn set_crisis_resources(
+        &self,
+        resources: &crate::safety::CrisisResources,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(resources)
+            .map_err(|e| StoreError::Corrupt(format!("crisis resources: {e}")))?;
+        let mut guard = self.lock();
+        diesel::replace_into(journal_meta::table)
+            .values((
+                journal_meta::key.eq(CRISIS_RESOURCES_KEY),
+                journal_meta::value.eq(json),
+            ))
+            .execute(&mut guard.conn)?;
+        Ok(())
+    }
+
+    /// Saves a new record like [`JournalStore::create`], and says at once
+    /// whether it calls for a safety notice: a PHQ-9 with a risk answer on
+    /// item 9 returns crisis resources to show before anything else,
+    /// online or offline.
+    pub fn save_new(&self, body: RecordBody) -> Result<Saved, StoreError> {
+        let record = self.create(body)?;
+        self.saved(record)
+    }
+
+    /// Saves an edit like [`JournalStore::update`], with the safety notice
+    /// the new content calls for.
+    pub fn save_edit(&self, id: RecordId, body: RecordBody) -> Result<Saved, StoreError> {
+        let record = self.update(id, body)?;
+        self.saved(record)
+    }
+
+    fn saved(&self, record: Record) -> Result<Saved, StoreError> {
+        let safety_notice = crate::safety::safety_notice(&record.body, &self.crisis_resources()?);
+        Ok(Saved {
+            record,
+            safety_notice,
+        })
     }
 
     /// Where the next pull starts: the cursor of the last page applied

@@ -135,7 +135,7 @@ fn set_meta(conn: &mut SqliteConnection, key: &str, value: &str) -> Result<(), S
 }
 
 /// Makes the local copy of a record what the server holds.
-fn write_record(
+pub(super) fn write_record(
     conn: &mut SqliteConnection,
     version: OwnerVersion,
     state: &RecordState,
@@ -275,7 +275,7 @@ fn release_held(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
 }
 
 /// Keeps a revision unless it is already here. Whether it was new.
-fn keep_revision(
+pub(super) fn keep_revision(
     conn: &mut SqliteConnection,
     version: OwnerVersion,
     revision: &Revision,
