@@ -7,9 +7,10 @@
 //! | [`config`] | flags, environment, the signing secret |
 //! | [`db`] | the two backends behind one connection type, pool, migrations |
 //! | [`access`] | who may read what: care links and shares, checked on every request |
+//! | [`review`] | therapist review's shared parts: reading shared records, the audit log, safety alerts, measurement-based care |
 //! | [`auth`] | access and refresh tokens, passwords, throttling, [`auth::AuthUser`] |
 //! | [`error`] | [`error::ApiError`] and RFC 9457 problem documents |
-//! | [`routes`] | handlers: accounts, care links, records, health |
+//! | [`routes`] | handlers: accounts (export and erasure in `me`), care links, records, sync, therapists' comments, health |
 //! | [`openapi`] | the generated OpenAPI document |
 //! | [`state`] | [`state::AppState`], shared by handlers |
 //!
@@ -29,6 +30,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod openapi;
+pub mod review;
 pub mod routes;
 pub mod state;
 
@@ -102,10 +104,16 @@ pub fn build_app(
         .service(web::resource("/api/v1/openapi.json").route(web::get().to(openapi::serve)))
         .service(
             web::scope("/api/v1")
+                // Tokens of erased accounts answer 401 (see the function).
+                .wrap(actix_web::middleware::from_fn(auth::refuse_gone_accounts))
                 .configure(routes::accounts::configure)
                 .configure(routes::care::configure)
                 .configure(routes::records::configure)
-                .configure(routes::sync::configure),
+                .configure(routes::therapist::configure)
+                .configure(routes::alerts::configure)
+                .configure(routes::sync::configure)
+                .configure(routes::comments::configure)
+                .configure(routes::me::configure),
         )
 }
 

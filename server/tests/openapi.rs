@@ -31,6 +31,31 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/records/{id}/revisions"),
     ("post", "/api/v1/sync/push"),
     ("get", "/api/v1/sync/pull"),
+    (
+        "post",
+        "/api/v1/therapist/patients/{patientId}/records/{recordId}/comments",
+    ),
+    (
+        "get",
+        "/api/v1/therapist/patients/{patientId}/records/{recordId}/comments",
+    ),
+    ("put", "/api/v1/therapist/comments/{commentId}"),
+    ("delete", "/api/v1/therapist/comments/{commentId}"),
+    ("get", "/api/v1/records/{id}/comments"),
+    ("get", "/api/v1/me/export"),
+    ("delete", "/api/v1/me"),
+    ("get", "/api/v1/therapist/patients"),
+    ("get", "/api/v1/therapist/patients/{patientId}/feed"),
+    (
+        "get",
+        "/api/v1/therapist/patients/{patientId}/records/{recordId}",
+    ),
+    ("get", "/api/v1/therapist/patients/{patientId}/timeline"),
+    ("get", "/api/v1/me/access-log"),
+    ("get", "/api/v1/therapist/alerts"),
+    ("post", "/api/v1/therapist/alerts/{id}/acknowledge"),
+    ("post", "/api/v1/therapist/alerts/{id}/resolve"),
+    ("get", "/api/v1/policy"),
 ];
 
 fn request(method: &str, path: &str) -> TestRequest {

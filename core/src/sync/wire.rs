@@ -155,8 +155,8 @@ pub struct MutationProblem {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PullResponse {
-    /// Changes in version order: records (tombstones included) and conflict
-    /// revisions.
+    /// Changes in version order: records (tombstones included), conflict
+    /// revisions and therapists' comments.
     pub changes: Vec<PulledChange>,
     /// Pass as `since` next time.
     pub cursor: OwnerVersion,

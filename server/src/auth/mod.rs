@@ -7,10 +7,15 @@
 
 use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
+use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db::schema::users;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -105,5 +110,49 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         .ok_or_else(|| {
             ApiError::Unauthorized("expected Authorization: Bearer <token>".to_owned())
         })?;
-    state.tokens.verify(token)
+    let user = state.tokens.verify(token)?;
+    if req.extensions().contains::<AccountGone>() {
+        return Err(ApiError::Unauthorized(
+            "the account no longer exists; sign in again".to_owned(),
+        ));
+    }
+    Ok(user)
+}
+
+/// Marks a request whose access token is valid but whose account no longer
+/// exists (erased) or no longer has the token's role.
+#[derive(Debug, Clone, Copy)]
+struct AccountGone;
+
+/// Middleware of the API's scope: a request with a valid access token has
+/// its account looked up, so that a token which outlives its account (an
+/// erased patient's, valid until it expires) is refused with 401 by every
+/// route that asks for a signed-in user — instead of reading an empty
+/// account, or failing on a missing one. Routes that need no sign-in are
+/// unaffected. One primary-key lookup per signed-in request; tokens alone
+/// cannot say it, since they stay valid until they expire and instances
+/// share nothing but the database.
+pub async fn refuse_gone_accounts(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Ok(user) = authenticate(req.request())
+        && let Some(state) = req.app_data::<web::Data<AppState>>().cloned()
+    {
+        let id = user.id.to_string();
+        let role: Option<String> = state
+            .db
+            .run(move |conn| -> Result<Option<String>, ApiError> {
+                Ok(users::table
+                    .find(id)
+                    .select(users::role)
+                    .first(conn)
+                    .optional()?)
+            })
+            .await?;
+        if role.as_deref() != Some(user.role.as_str()) {
+            req.extensions_mut().insert(AccountGone);
+        }
+    }
+    next.call(req).await
 }

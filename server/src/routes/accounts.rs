@@ -33,7 +33,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/login").route(web::post().to(login)))
         .service(web::resource("/auth/refresh").route(web::post().to(refresh)))
         .service(web::resource("/auth/logout").route(web::post().to(logout)))
-        .service(web::resource("/me").route(web::get().to(me)));
+        .service(
+            web::resource("/me")
+                .route(web::get().to(me))
+                // Erasure lives in `super::me`; one path is one resource.
+                .route(web::delete().to(super::me::erase_account)),
+        );
 }
 
 /// A new patient account.
@@ -329,7 +334,9 @@ async fn login(
     Ok(HttpResponse::Ok().json(start_session(&state, auth).await?))
 }
 
-fn record_failure(conn: &mut DbConnection, email_hash: &str) -> Result<(), ApiError> {
+/// Counts a wrong password for a (hashed) email: sign-in and erasure share
+/// the lock it leads to.
+pub(crate) fn record_failure(conn: &mut DbConnection, email_hash: &str) -> Result<(), ApiError> {
     conn.transaction(|conn| {
         let now = now_micros();
         let row: Option<(i32, i64)> = login_throttle::table

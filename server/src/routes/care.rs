@@ -471,6 +471,9 @@ pub async fn accept_invitation(
                         ApiError::Conflict(_) => already(),
                         other => other,
                     })?;
+                // Re-linking a therapist who already holds a share of a risk
+                // answer raises the alert now, not at the patient's next write.
+                crate::review::raise_alerts(conn, &me)?;
                 let row = LinkRow {
                     id: id.to_string(),
                     patient_id: me,

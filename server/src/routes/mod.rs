@@ -8,10 +8,14 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub mod accounts;
+pub mod alerts;
 pub mod care;
+pub mod comments;
 pub mod health;
+pub mod me;
 pub mod records;
 pub mod sync;
+pub mod therapist;
 
 /// Microseconds since the Unix epoch: how every timestamp is stored.
 pub(crate) fn now_micros() -> i64 {

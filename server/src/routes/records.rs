@@ -283,6 +283,7 @@ pub async fn create_record(
                 diesel::insert_into(records::table)
                     .values(new_row(&record, &owner, version)?)
                     .execute(conn)?;
+                crate::review::raise_alerts(conn, &owner)?;
                 Ok(record)
             })
         })
@@ -441,6 +442,7 @@ pub async fn update_record(
                     updated_at: updated_at.timestamp_micros(),
                 };
                 write_resolution(conn, &target, &resolution, &mut Versions::block(version, 1))?;
+                crate::review::raise_alerts(conn, &owner)?;
                 match resolution {
                     Resolution::Write {
                         body: Some(body),

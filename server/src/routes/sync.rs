@@ -16,8 +16,9 @@
 //!   patient's record, another kind) and never holds up the ones behind it.
 //! - Every statement on records names the owner: another patient's record
 //!   is never read, and never written.
-//! - **Pull** reads records and revisions in one snapshot, merged in version
-//!   order, so a page never skips a change committed meanwhile.
+//! - **Pull** reads records, revisions and therapists' comments in one
+//!   snapshot, merged in version order, so a page never skips a change
+//!   committed meanwhile.
 //!
 //! Edits made through the REST records API go through [`resolve`] too (with
 //! the nil device id), so field stamps and revisions stay right whichever
@@ -43,10 +44,11 @@ use journal_core::validation::{FieldViolation, InvalidInput};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::comments::{CommentRow, with_authors};
 use super::now_micros;
 use super::records::{NOT_FOUND, Patient, bump_version_by};
 use crate::db::DbConnection;
-use crate::db::schema::{mutation_outcomes, record_revisions, records, sync_devices};
+use crate::db::schema::{comments, mutation_outcomes, record_revisions, records, sync_devices};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -364,6 +366,7 @@ fn apply_push(
         sync_devices::last_seen_at.eq(now),
     ))
     .execute(conn)?;
+    crate::review::raise_alerts(conn, owner)?;
     Ok(PushResponse {
         results,
         last_applied_mutation: applied_mutation(highest),
@@ -902,8 +905,10 @@ pub struct PullParams {
 }
 
 /// Pulls the signed-in patient's changes after a cursor: their records as
-/// the server now holds them (tombstones included, without content) and the
-/// revisions of text that lost a conflict, in version order.
+/// the server now holds them (tombstones included, without content), the
+/// revisions of text that lost a conflict, and therapists' comments on
+/// their records (new, edited or deleted — a deleted one comes with
+/// `deleted: true` and no text), in version order.
 ///
 /// Pass `cursor` as `since` next time; keep pulling while `hasMore`. With
 /// `deviceId`, the answer says the last mutation of that device the server
@@ -967,10 +972,10 @@ fn check_pull(params: &PullParams) -> Result<(i64, u32), ApiError> {
     }
 }
 
-/// A record's row as pull sends it.
+/// A record's row as pull (and the export) sends it.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = records)]
-struct PulledRow {
+pub(crate) struct PulledRow {
     id: String,
     kind: String,
     created_at: i64,
@@ -983,6 +988,14 @@ struct PulledRow {
 
 impl PulledRow {
     fn into_change(self) -> Result<PulledChange, ApiError> {
+        Ok(PulledChange::Record {
+            version: owner_version(self.version)?,
+            record: self.into_state()?,
+        })
+    }
+
+    /// The record as the server holds it.
+    pub(crate) fn into_state(self) -> Result<RecordState, ApiError> {
         let corrupt = |what: String| ApiError::Internal(format!("record {}: {what}", self.id));
         let body = if self.deleted {
             None
@@ -992,23 +1005,20 @@ impl PulledRow {
                     .map_err(|e| corrupt(format!("unreadable body: {e}")))?,
             )
         };
-        Ok(PulledChange::Record {
-            version: owner_version(self.version)?,
-            record: RecordState {
-                id: self
-                    .id
-                    .parse()
-                    .map_err(|e| corrupt(format!("bad id: {e}")))?,
-                kind: self
-                    .kind
-                    .parse()
-                    .map_err(|e: journal_core::records::UnknownKind| corrupt(e.to_string()))?,
-                created_at: micros_to_time(self.created_at)?,
-                updated_at: micros_to_time(self.updated_at)?,
-                hlc: Hlc::from_i64(self.hlc).map_err(|e| corrupt(e.to_string()))?,
-                deleted: self.deleted,
-                body,
-            },
+        Ok(RecordState {
+            id: self
+                .id
+                .parse()
+                .map_err(|e| corrupt(format!("bad id: {e}")))?,
+            kind: self
+                .kind
+                .parse()
+                .map_err(|e: journal_core::records::UnknownKind| corrupt(e.to_string()))?,
+            created_at: micros_to_time(self.created_at)?,
+            updated_at: micros_to_time(self.updated_at)?,
+            hlc: Hlc::from_i64(self.hlc).map_err(|e| corrupt(e.to_string()))?,
+            deleted: self.deleted,
+            body,
         })
     }
 }
@@ -1016,7 +1026,7 @@ impl PulledRow {
 /// A revision's row.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = record_revisions)]
-struct RevisionRow {
+pub(crate) struct RevisionRow {
     id: String,
     record_id: String,
     kind: String,
@@ -1028,7 +1038,8 @@ struct RevisionRow {
 }
 
 impl RevisionRow {
-    fn into_revision(self) -> Result<Revision, ApiError> {
+    /// The revision as pull and the export send it.
+    pub(crate) fn into_revision(self) -> Result<Revision, ApiError> {
         let corrupt = |what: String| ApiError::Internal(format!("revision {}: {what}", self.id));
         Ok(Revision {
             id: self
@@ -1076,10 +1087,10 @@ fn pull_page(
     device: Option<DeviceId>,
 ) -> Result<PullResponse, ApiError> {
     conn.transaction(|conn| {
-        // Records and revisions are read in two statements: one snapshot
-        // for both, or a push committing between them could put a revision
-        // on this page above a record version the page missed, and the
-        // cursor would pass that record for good. (SQLite's read
+        // Records, revisions and comments are read in separate statements:
+        // one snapshot for all, or a write committing between them could
+        // put a change on this page above a version the page missed, and
+        // the cursor would pass that change for good. (SQLite's read
         // transaction is a snapshot already.)
         if matches!(conn, DbConnection::Postgresql(_)) {
             conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
@@ -1088,6 +1099,9 @@ fn pull_page(
             Some(device) => device_of(conn, owner, &device.to_string())?.unwrap_or(0),
             None => 0,
         };
+        // Each kind of change is read up to one past the page: the page's
+        // changes are the first `limit` of the three merged, and no change
+        // among them can lie beyond its own kind's first `limit + 1`.
         let fetch = i64::from(limit) + 1;
         let rows: Vec<PulledRow> = records::table
             .filter(records::owner_id.eq(owner))
@@ -1103,32 +1117,49 @@ fn pull_page(
             .limit(fetch)
             .select(RevisionRow::as_select())
             .load(conn)?;
+        let comment_rows: Vec<CommentRow> = comments::table
+            .filter(comments::owner_id.eq(owner))
+            .filter(comments::version.gt(since))
+            .order(comments::version.asc())
+            .limit(fetch)
+            .select(CommentRow::as_select())
+            .load(conn)?;
 
         let limit = limit as usize;
-        let mut changes = Vec::with_capacity(limit.min(rows.len() + revisions.len()));
-        let mut rows = rows.into_iter().peekable();
-        let mut revisions = revisions.into_iter().peekable();
-        let mut has_more = false;
-        loop {
-            let take_row = match (rows.peek(), revisions.peek()) {
-                (Some(row), Some(revision)) => row.version < revision.version,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            if changes.len() == limit {
-                has_more = true;
-                break;
-            }
-            let change = if take_row {
-                rows.next().map(PulledRow::into_change)
-            } else {
-                revisions.next().map(RevisionRow::into_change)
-            };
-            if let Some(change) = change {
-                changes.push(change?);
-            }
-        }
+        let mut pending: Vec<Pending> = rows
+            .into_iter()
+            .map(Pending::Record)
+            .chain(revisions.into_iter().map(Pending::Revision))
+            .chain(comment_rows.into_iter().map(Pending::Comment))
+            .collect();
+        // Every version of an owner is drawn once, by one row of one table.
+        pending.sort_by_key(Pending::version);
+        let has_more = pending.len() > limit;
+        pending.truncate(limit);
+        let page_comments: Vec<CommentRow> = pending
+            .iter()
+            .filter_map(|p| match p {
+                Pending::Comment(row) => Some(row.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut authored = with_authors(conn, &page_comments)?.into_iter();
+        let changes = pending
+            .into_iter()
+            .map(|p| match p {
+                Pending::Record(row) => row.into_change(),
+                Pending::Revision(row) => row.into_change(),
+                Pending::Comment(row) => {
+                    let comment = authored.next().ok_or_else(|| {
+                        ApiError::Internal(format!("comment {} lost its author", row.id))
+                    })?;
+                    Ok(PulledChange::Comment {
+                        version: owner_version(row.version)?,
+                        comment,
+                    })
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let cursor = changes
             .last()
             .map(PulledChange::version)
@@ -1140,6 +1171,23 @@ fn pull_page(
             last_applied_mutation: applied_mutation(last_applied),
         })
     })
+}
+
+/// A row read for a pull page, before it is sent.
+enum Pending {
+    Record(PulledRow),
+    Revision(RevisionRow),
+    Comment(CommentRow),
+}
+
+impl Pending {
+    fn version(&self) -> i64 {
+        match self {
+            Pending::Record(row) => row.version,
+            Pending::Revision(row) => row.version,
+            Pending::Comment(row) => row.version,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1217,6 +1265,7 @@ pub async fn list_revisions(
         journal_core::sync::Revision,
         journal_core::sync::RevisionReason,
         journal_core::sync::OwnerVersion,
+        journal_core::comments::Comment,
         journal_core::ids::DeviceId,
         journal_core::ids::MutationId,
         journal_core::ids::RecordId,

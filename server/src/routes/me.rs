@@ -1,0 +1,337 @@
+//! What a patient can do with their account as a whole: take everything
+//! they wrote with them (the export), and erase the account.
+//!
+//! - The export is journal-core's [`ExportDocument`], the one documented
+//!   shape a phone can import: every live record of every kind (shares
+//!   included), every revision, and the therapists' comments on their live
+//!   records. It is read in one snapshot.
+//! - Erasure asks for the password again (a stolen access token alone must
+//!   not be enough), counts a wrong one like a failed sign-in, and removes
+//!   in one transaction everything kept about the patient: records and
+//!   revisions, comments on their records, alerts, sign-in sessions, care
+//!   links and the invitations they used, sync devices and their outcomes,
+//!   the version counter, the sign-in throttle of their email, and the
+//!   account. Only the audit log stays: it holds ids and kinds, never
+//!   content, and records what therapists read while they could.
+//! - Therapists are not erased here (403): an operator removes them, since
+//!   their comments and alerts concern their patients.
+
+use actix_web::http::header::{
+    self, CacheControl, CacheDirective, ContentDisposition, DispositionParam, DispositionType,
+};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use journal_core::export::{EXPORT_FORMAT, EXPORT_VERSION, ExportDocument, ExportedAccount};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::comments::{CommentRow, with_authors};
+use super::records::Patient;
+use super::sync::{PulledRow, RevisionRow};
+use super::{guard_attempt, now_micros};
+use crate::auth::passwords::MAX_PASSWORD_CHARS;
+use crate::auth::tokens::secret_hash;
+use crate::db::DbConnection;
+use crate::db::schema::{
+    alerts, care_invitations, care_links, comments, login_throttle, mutation_outcomes,
+    owner_versions, record_revisions, records, refresh_tokens, sync_devices, users,
+};
+use crate::error::ApiError;
+use crate::routes::accounts::record_failure;
+use crate::state::AppState;
+
+/// Registers the routes. (`DELETE /me` sits on the accounts' `/me`
+/// resource, beside `GET /me`: one path is one resource.)
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Resources (not bare routes) so a known path with the wrong method
+    // answers 405, not 404.
+    cfg.service(web::resource("/me/export").route(web::get().to(export)));
+}
+
+/// The password, asked again before the account is erased.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Reauthentication {
+    /// The account's password.
+    pub password: String,
+}
+
+fn account_gone() -> ApiError {
+    ApiError::Unauthorized("the account no longer exists".to_owned())
+}
+
+fn wrong_password() -> ApiError {
+    ApiError::Unauthorized("wrong password".to_owned())
+}
+
+fn time(micros: i64) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| ApiError::Internal(format!("timestamp {micros} is out of range")))
+}
+
+/// Everything the signed-in patient wrote, as one JSON document to keep,
+/// read, or import into an empty journal on a phone
+/// (`format` `kap-journal-export`, `version` 1): the account, every live
+/// record of every kind (shares included; deleted records are left out,
+/// they keep no content), every revision kept from conflicts and deletes,
+/// and the therapists' comments on the live records (deleted comments left
+/// out). Sent as an attachment.
+#[utoipa::path(get, path = "/api/v1/me/export", tag = "accounts",
+    responses(
+        (status = 200, description = "The export document", body = ExportDocument,
+            headers(("Content-Disposition" = String,
+                description = "attachment; filename=\"kap-journal-export-<date>.json\""))),
+        (status = 401, description = "Not signed in, or the account no longer exists",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a patient", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn export(
+    state: web::Data<AppState>,
+    patient: Patient,
+) -> Result<HttpResponse, ApiError> {
+    let owner = patient.owner();
+    let document = state
+        .db
+        .run(move |conn| export_document(conn, &owner))
+        .await?
+        .ok_or_else(account_gone)?;
+    // Sent even when a record breaks today's rules (written under older
+    // ones): the patient's words are theirs to take either way.
+    if let Err(invalid) = document.check() {
+        tracing::warn!(account = %document.account.id, %invalid, "export does not pass its own check");
+    }
+    let file_name = format!(
+        "kap-journal-export-{}.json",
+        document.exported_at.format("%Y-%m-%d")
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header(ContentDisposition {
+            disposition: DispositionType::Attachment,
+            parameters: vec![DispositionParam::Filename(file_name)],
+        })
+        // Mental-health data: no cache along the way keeps a copy.
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .json(document))
+}
+
+/// The export of one patient, read in one snapshot; `None` when the account
+/// is gone.
+fn export_document(
+    conn: &mut DbConnection,
+    owner: &str,
+) -> Result<Option<ExportDocument>, ApiError> {
+    conn.transaction(|conn| {
+        if matches!(conn, DbConnection::Postgresql(_)) {
+            conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        let account: Option<(String, String, Option<String>, i64)> = users::table
+            .find(owner)
+            .select((
+                users::id,
+                users::email,
+                users::display_name,
+                users::created_at,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((id, email, display_name, created_at)) = account else {
+            return Ok(None);
+        };
+        let live = records::table
+            .filter(records::owner_id.eq(owner))
+            .filter(records::deleted.eq(false));
+        let exported_records = live
+            .order((records::created_at.asc(), records::id.asc()))
+            .select(PulledRow::as_select())
+            .load::<PulledRow>(conn)?
+            .into_iter()
+            .map(PulledRow::into_state)
+            .collect::<Result<Vec<_>, _>>()?;
+        let revisions = record_revisions::table
+            .filter(record_revisions::owner_id.eq(owner))
+            .order(record_revisions::version.asc())
+            .select(RevisionRow::as_select())
+            .load::<RevisionRow>(conn)?
+            .into_iter()
+            .map(RevisionRow::into_revision)
+            .collect::<Result<Vec<_>, _>>()?;
+        // Comments on deleted records are left out with their records: an
+        // import would keep them about nothing.
+        let comment_rows: Vec<CommentRow> = comments::table
+            .filter(comments::owner_id.eq(owner))
+            .filter(comments::deleted.eq(false))
+            .filter(comments::record_id.eq_any(live.select(records::id)))
+            .order((comments::created_at.asc(), comments::id.asc()))
+            .select(CommentRow::as_select())
+            .load(conn)?;
+        let comments = with_authors(conn, &comment_rows)?;
+        Ok(Some(ExportDocument {
+            format: EXPORT_FORMAT.to_owned(),
+            version: EXPORT_VERSION,
+            exported_at: time(now_micros())?,
+            account: ExportedAccount {
+                id: uuid::Uuid::parse_str(&id)
+                    .map_err(|_| ApiError::Internal(format!("stored id {id:?} is not a UUID")))?,
+                email,
+                display_name,
+                created_at: time(created_at)?,
+            },
+            records: exported_records,
+            revisions,
+            comments,
+        }))
+    })
+}
+
+/// Erases the signed-in patient's account and everything kept about them,
+/// for good, after asking for the password again.
+///
+/// Removed in one transaction: every record (shares included) and revision,
+/// the therapists' comments on them, alerts, sign-in sessions, care links
+/// and the invitations used to make them, sync devices, the sign-in
+/// throttle of the email, and the account; the email can register again.
+/// Only the audit log of therapist reads stays (ids and kinds, no content).
+/// Access tokens issued before are refused from then on (401). Export
+/// first (`GET /me/export`) to keep a copy.
+///
+/// A wrong password counts as a failed sign-in for the email (five lock it
+/// for 15 minutes, 429) and changes nothing else.
+#[utoipa::path(delete, path = "/api/v1/me", tag = "accounts",
+    request_body(content = Reauthentication, description = "The account's password"),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 400, description = "Unreadable body or unknown fields", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, the account no longer exists, or a wrong password",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a patient: therapists are removed by an operator",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not JSON", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address, or too many wrong passwords for this account",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn erase_account(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    patient: Patient,
+    body: web::Json<Reauthentication>,
+) -> Result<HttpResponse, ApiError> {
+    guard_attempt(&state, &req)?;
+    let password = body.into_inner().password;
+    let owner = patient.owner();
+    let lookup = owner.clone();
+    let (email, stored, locked_until) = state
+        .db
+        .run(move |conn| -> Result<_, ApiError> {
+            let account: Option<(String, String)> = users::table
+                .find(&lookup)
+                .select((users::email, users::password_hash))
+                .first(conn)
+                .optional()?;
+            let Some((email, hash)) = account else {
+                return Ok(None);
+            };
+            let locked: Option<Option<i64>> = login_throttle::table
+                .find(secret_hash(&email))
+                .select(login_throttle::locked_until)
+                .first(conn)
+                .optional()?;
+            Ok(Some((email, hash, locked.flatten())))
+        })
+        .await?
+        .ok_or_else(account_gone)?;
+    let now = now_micros();
+    if let Some(until) = locked_until.filter(|&until| until > now) {
+        let seconds = (until - now) / 1_000_000;
+        return Err(ApiError::TooManyRequests(seconds.max(1).unsigned_abs()));
+    }
+    let email_hash = secret_hash(&email);
+    // Refused before hashing: a megabyte-long password must not cost a hash.
+    let matches = password.chars().count() <= MAX_PASSWORD_CHARS
+        && state.passwords.verify(password, Some(stored)).await?;
+    if !matches {
+        state
+            .db
+            .run(move |conn| record_failure(conn, &email_hash))
+            .await?;
+        return Err(wrong_password());
+    }
+    let erased = owner.clone();
+    state
+        .db
+        .run(move |conn| erase_patient(conn, &erased, &email_hash))
+        .await?;
+    tracing::info!(account = %owner, "patient account erased");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes a patient and everything kept about them but the audit log, in
+/// one transaction.
+fn erase_patient(conn: &mut DbConnection, owner: &str, email_hash: &str) -> Result<(), ApiError> {
+    conn.transaction(|conn| {
+        // First write: the version counter, whose row lock (PostgreSQL) or
+        // the write lock (SQLite) waits for a push or comment in flight
+        // and holds the next ones back until the account is gone; they then
+        // fail on the missing account. (The foreign keys cascade too, for
+        // anything a racing writer slipped in.)
+        diesel::delete(owner_versions::table.filter(owner_versions::owner_id.eq(owner)))
+            .execute(conn)?;
+        diesel::delete(comments::table.filter(comments::owner_id.eq(owner))).execute(conn)?;
+        diesel::delete(alerts::table.filter(alerts::patient_id.eq(owner))).execute(conn)?;
+        diesel::delete(record_revisions::table.filter(record_revisions::owner_id.eq(owner)))
+            .execute(conn)?;
+        diesel::delete(records::table.filter(records::owner_id.eq(owner))).execute(conn)?;
+        let devices = sync_devices::table
+            .filter(sync_devices::owner_id.eq(owner))
+            .select(sync_devices::device_id);
+        diesel::delete(
+            mutation_outcomes::table.filter(mutation_outcomes::device_id.eq_any(devices)),
+        )
+        .execute(conn)?;
+        diesel::delete(sync_devices::table.filter(sync_devices::owner_id.eq(owner)))
+            .execute(conn)?;
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::user_id.eq(owner)))
+            .execute(conn)?;
+        diesel::delete(care_links::table.filter(care_links::patient_id.eq(owner))).execute(conn)?;
+        diesel::delete(care_invitations::table.filter(care_invitations::used_by.eq(owner)))
+            .execute(conn)?;
+        diesel::delete(login_throttle::table.find(email_hash)).execute(conn)?;
+        let removed = diesel::delete(
+            users::table
+                .filter(users::id.eq(owner))
+                .filter(users::role.eq(crate::auth::Role::Patient.as_str())),
+        )
+        .execute(conn)?;
+        if removed == 1 {
+            Ok(())
+        } else {
+            // Erased meanwhile by another request: roll back, and answer
+            // as for any account that is gone.
+            Err(account_gone())
+        }
+    })
+}
+
+/// The account routes of this module in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(export, erase_account),
+    components(schemas(
+        Reauthentication,
+        journal_core::export::ExportDocument,
+        journal_core::export::ExportedAccount,
+        journal_core::sync::RecordState,
+        journal_core::sync::Revision,
+        journal_core::sync::RevisionReason,
+        journal_core::comments::Comment,
+        crate::error::Problem
+    ))
+)]
+pub struct MeApi;

@@ -1,0 +1,889 @@
+//! Therapist review: what a therapist reads of their patients — the list
+//! of linked patients, a patient's shared feed, one shared item, the trends
+//! timeline — and the patient's own log of those reads.
+//!
+//! - Every read asks [`access::grants`] on the request, never a token: a
+//!   revoked share or an ended link hides the data on the next request.
+//!   Only records [`access::Grants::allowing`] names a share for are
+//!   served; shares themselves never are.
+//! - A patient who is not (or no longer) linked to the therapist answers
+//!   404 exactly like an unknown id; so does an item that is unshared,
+//!   revoked, deleted, another patient's or unknown.
+//! - Every record served is written to the audit log (one row per record,
+//!   with the share that allowed it) in the transaction of the read, before
+//!   the answer: a read that is answered is a read that is logged. The
+//!   patient reads that log at `GET /me/access-log`.
+//! - The list of patients returns counts, not records, and is not logged.
+
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use journal_core::ids::RecordId;
+use journal_core::query::{ListCursor, ListQuery};
+use journal_core::records::{
+    Instrument, Record, RecordBody, RecordKind, Route, SessionStatus, Severity,
+};
+use journal_core::validation::{FieldViolation, InvalidInput};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::records::{ListParams, NOT_FOUND, Patient};
+use crate::access;
+use crate::auth::AuthUser;
+use crate::db::DbConnection;
+use crate::db::schema::{alerts, audit_log, care_links, records, users};
+use crate::error::ApiError;
+use crate::review::{
+    self, AuditedRead, MbcSummary, RecordRow, ScorePoint, TimeCursor, micros_to_time,
+};
+use crate::state::AppState;
+
+/// What an unknown, unlinked or no longer linked patient answers.
+const NO_SUCH_PATIENT: &str = "no such patient";
+
+/// Entries of the access log per page when no limit is given.
+const DEFAULT_LOG_PAGE: u32 = 50;
+/// The most entries of the access log one page may hold.
+const MAX_LOG_PAGE: u32 = 200;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Resources (not bare routes) so a known path with the wrong method
+    // answers 405, not 404.
+    cfg.service(web::resource("/therapist/patients").route(web::get().to(list_patients)))
+        .service(web::resource("/therapist/patients/{patientId}/feed").route(web::get().to(feed)))
+        .service(
+            web::resource("/therapist/patients/{patientId}/records/{recordId}")
+                .route(web::get().to(shared_item)),
+        )
+        .service(
+            web::resource("/therapist/patients/{patientId}/timeline")
+                .route(web::get().to(timeline)),
+        )
+        .service(web::resource("/me/access-log").route(web::get().to(access_log)));
+}
+
+/// The signed-in therapist of a request: 401 without valid credentials, 403
+/// for a patient. Taken before anything else of the request, so a patient
+/// is refused as such whatever they send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Therapist(pub AuthUser);
+
+impl Therapist {
+    /// The therapist's id as the tables store it.
+    pub fn id(&self) -> String {
+        self.0.id.to_string()
+    }
+}
+
+impl FromRequest for Therapist {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = AuthUser::from_request(req, payload).into_inner();
+        ready(user.and_then(AuthUser::require_therapist).map(Therapist))
+    }
+}
+
+fn no_such_patient() -> ApiError {
+    ApiError::NotFound(NO_SUCH_PATIENT.to_owned())
+}
+
+fn no_such_record() -> ApiError {
+    ApiError::NotFound(NOT_FOUND.to_owned())
+}
+
+/// A patient id from the path, as the tables store it; one that is not a
+/// UUID names nobody.
+fn parse_patient(text: &str) -> Option<String> {
+    Uuid::parse_str(text).ok().map(|id| id.to_string())
+}
+
+// ---------------------------------------------------------------------------
+// Linked patients
+// ---------------------------------------------------------------------------
+
+/// One of the therapist's actively linked patients, with what they share.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkedPatient {
+    /// The patient's account id.
+    pub id: Uuid,
+    /// The name they chose, if any.
+    pub display_name: Option<String>,
+    /// Their email address.
+    pub email: String,
+    /// When the patient accepted the therapist's invitation.
+    pub linked_at: DateTime<Utc>,
+    /// The kinds the patient shares as a whole with this therapist.
+    pub shared_kinds: Vec<RecordKind>,
+    /// How many of the patient's records are shared one by one (live
+    /// records named by an item share).
+    pub shared_items: i64,
+    /// How many of this therapist's alerts about the patient are open.
+    pub open_alerts: i64,
+}
+
+/// Lists the signed-in therapist's actively linked patients, newest link
+/// first, with the kinds each shares as a whole, how many items they share
+/// one by one, and the open alerts about them.
+#[utoipa::path(get, path = "/api/v1/therapist/patients", tag = "therapist",
+    responses(
+        (status = 200, description = "The linked patients, newest link first", body = Vec<LinkedPatient>),
+        (status = 401, description = "Not signed in", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "Not a therapist", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_patients(
+    state: web::Data<AppState>,
+    therapist: Therapist,
+) -> Result<HttpResponse, ApiError> {
+    let me = therapist.id();
+    let patients = state
+        .db
+        .run(move |conn| {
+            conn.transaction(|conn| -> Result<Vec<LinkedPatient>, ApiError> {
+                let rows: Vec<(String, i64, String, Option<String>)> = care_links::table
+                    .inner_join(users::table.on(users::id.eq(care_links::patient_id)))
+                    .filter(care_links::therapist_id.eq(&me))
+                    .filter(care_links::ended_at.is_null())
+                    .order((care_links::created_at.desc(), care_links::id.desc()))
+                    .select((
+                        care_links::patient_id,
+                        care_links::created_at,
+                        users::email,
+                        users::display_name,
+                    ))
+                    .load(conn)?;
+                rows.into_iter()
+                    .map(|(patient, linked_at, email, display_name)| {
+                        let grants = access::grants(conn, &me, &patient)?;
+                        let items: Vec<String> =
+                            grants.items().iter().map(ToString::to_string).collect();
+                        let shared_items = if items.is_empty() {
+                            0
+                        } else {
+                            records::table
+                                .filter(records::owner_id.eq(&patient))
+                                .filter(records::deleted.eq(false))
+                                .filter(records::kind.ne(RecordKind::Share.as_str()))
+                                .filter(records::id.eq_any(items))
+                                .count()
+                                .get_result(conn)?
+                        };
+                        let open_alerts: i64 = alerts::table
+                            .filter(alerts::therapist_id.eq(&me))
+                            .filter(alerts::patient_id.eq(&patient))
+                            .filter(alerts::status.eq("open"))
+                            .count()
+                            .get_result(conn)?;
+                        Ok(LinkedPatient {
+                            id: Uuid::parse_str(&patient).map_err(|_| {
+                                ApiError::Internal(format!("care link names user {patient:?}"))
+                            })?,
+                            display_name,
+                            email,
+                            linked_at: micros_to_time(linked_at)?,
+                            shared_kinds: grants
+                                .kinds()
+                                .into_iter()
+                                .filter(|k| *k != RecordKind::Share)
+                                .collect(),
+                            shared_items,
+                            open_alerts,
+                        })
+                    })
+                    .collect()
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(patients))
+}
+
+// ---------------------------------------------------------------------------
+// Feed and items
+// ---------------------------------------------------------------------------
+
+/// A record a patient shared, with the share that allows reading it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedRecord {
+    /// The record, exactly as the patient's own API returns it.
+    pub record: Record,
+    /// The id of the share that allows this therapist to read it.
+    pub shared_by: RecordId,
+}
+
+/// One page of what a patient shared.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedFeedPage {
+    /// The shared records, newest first.
+    pub items: Vec<SharedRecord>,
+    /// Pass this as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<ListCursor>,
+}
+
+/// What a patient shared with the signed-in therapist, newest first (by
+/// the moment each record is about, ties broken by id), one page at a time,
+/// with the same filters and cursors as the patient's own list. Each record
+/// served is written to the patient's access log (action `feed`).
+///
+/// A patient who is not linked to this therapist answers 404 exactly like
+/// an unknown id; a linked patient who shares nothing gives an empty page.
+#[utoipa::path(get, path = "/api/v1/therapist/patients/{patientId}/feed", tag = "therapist",
+    params(("patientId" = Uuid, Path, description = "The patient's account id"), ListParams),
+    responses(
+        (status = 200, description = "One page of shared records", body = SharedFeedPage),
+        (status = 400, description = "Unreadable parameters: an unknown kind or phase, a bad date, id or cursor, an unknown parameter",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "Not a therapist", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such patient linked to you", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "A limit outside 1–200, or `to` not after `from`",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn feed(
+    state: web::Data<AppState>,
+    therapist: Therapist,
+    path: web::Path<String>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let patient = parse_patient(&path).ok_or_else(no_such_patient)?;
+    let query = params.into_inner().into_query()?;
+    let me = therapist.id();
+    let page = state
+        .db
+        .run(move |conn| {
+            conn.transaction(|conn| -> Result<SharedFeedPage, ApiError> {
+                if !access::linked(conn, &me, &patient)? {
+                    return Err(no_such_patient());
+                }
+                let grants = access::grants(conn, &me, &patient)?;
+                let page = feed_page(conn, &patient, &grants, &query)?;
+                let reads: Vec<AuditedRead> = page.items.iter().map(audited).collect();
+                review::write_audit(conn, &me, &patient, "feed", &reads)?;
+                Ok(page)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+fn audited(item: &SharedRecord) -> AuditedRead {
+    AuditedRead {
+        record_id: item.record.id,
+        kind: item.record.kind(),
+        share_id: item.shared_by,
+    }
+}
+
+/// One page of the shared records: narrowed in SQL to the shared kinds and
+/// items, each row checked again with [`access::Grants::allowing`].
+fn feed_page(
+    conn: &mut DbConnection,
+    patient: &str,
+    grants: &access::Grants,
+    query: &ListQuery,
+) -> Result<SharedFeedPage, ApiError> {
+    let Some(mut sql) = review::shared_scope(patient, grants) else {
+        return Ok(SharedFeedPage {
+            items: Vec::new(),
+            next_cursor: None,
+        });
+    };
+    let limit = query.page_size();
+    if !query.kinds.is_empty() {
+        let kinds: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
+        sql = sql.filter(records::kind.eq_any(kinds));
+    }
+    if let Some(phase) = query.phase {
+        sql = sql.filter(records::phase.eq(phase.as_str()));
+    }
+    if let Some(from) = query.from {
+        sql = sql.filter(records::occurred_at.ge(from.timestamp_micros()));
+    }
+    if let Some(to) = query.to {
+        sql = sql.filter(records::occurred_at.lt(to.timestamp_micros()));
+    }
+    if let Some(session) = query.dosing_session_id {
+        sql = sql.filter(records::dosing_session_id.eq(session.to_string()));
+    }
+    if let Some(cursor) = query.cursor {
+        let at = cursor.occurred_at_micros();
+        sql = sql.filter(
+            records::occurred_at.lt(at).or(records::occurred_at
+                .eq(at)
+                .and(records::id.lt(cursor.id().to_string()))),
+        );
+    }
+    let mut rows: Vec<RecordRow> = sql
+        .order((records::occurred_at.desc(), records::id.desc()))
+        .limit(i64::from(limit) + 1)
+        .select(RecordRow::as_select())
+        .load(conn)?;
+    let has_more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let records = rows
+        .into_iter()
+        .map(RecordRow::into_record)
+        .collect::<Result<Vec<_>, _>>()?;
+    // The cursor follows the last row read, served or not, so a page can
+    // never loop.
+    let next_cursor = if has_more {
+        records.last().map(ListCursor::after)
+    } else {
+        None
+    };
+    let items = records
+        .into_iter()
+        .filter_map(|record| {
+            let share = grants.allowing(record.kind(), record.id);
+            if share.is_none() {
+                tracing::warn!(record = %record.id, "a row of the shared scope is not allowed");
+            }
+            share.map(|shared_by| SharedRecord { record, shared_by })
+        })
+        .collect();
+    Ok(SharedFeedPage { items, next_cursor })
+}
+
+/// One record a patient shared with the signed-in therapist. Written to the
+/// patient's access log (action `item`).
+///
+/// Anything not shared with this therapist right now — never shared, a
+/// revoked share, an ended link, a deleted or unknown record, another
+/// patient's — answers the same 404.
+#[utoipa::path(get, path = "/api/v1/therapist/patients/{patientId}/records/{recordId}",
+    tag = "therapist",
+    params(
+        ("patientId" = Uuid, Path, description = "The patient's account id"),
+        ("recordId" = RecordId, Path, description = "The record's id"),
+    ),
+    responses(
+        (status = 200, description = "The shared record", body = SharedRecord),
+        (status = 401, description = "Not signed in", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "Not a therapist", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such record shared with you", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn shared_item(
+    state: web::Data<AppState>,
+    therapist: Therapist,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (patient, record) = path.into_inner();
+    let patient = parse_patient(&patient).ok_or_else(no_such_record)?;
+    let record: RecordId = record.parse().map_err(|_| no_such_record())?;
+    let me = therapist.id();
+    let item = state
+        .db
+        .run(move |conn| {
+            conn.transaction(|conn| -> Result<SharedRecord, ApiError> {
+                let grants = access::grants(conn, &me, &patient)?;
+                let (record, shared_by) = review::shared_record(conn, &patient, &grants, record)?
+                    .ok_or_else(no_such_record)?;
+                let item = SharedRecord { record, shared_by };
+                review::write_audit(conn, &me, &patient, "item", &[audited(&item)])?;
+                Ok(item)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(item))
+}
+
+// ---------------------------------------------------------------------------
+// Timeline
+// ---------------------------------------------------------------------------
+
+/// The window of `GET /therapist/patients/{patientId}/timeline`. Unknown
+/// parameters are refused.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TimelineParams {
+    /// Only what happened at this moment or later (RFC 3339; percent-encode
+    /// the `+` of an offset as `%2B`).
+    pub from: Option<DateTime<Utc>>,
+    /// Only what happened before this moment (RFC 3339); must be later than
+    /// `from`.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A mood check-in on the timeline.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MoodPoint {
+    /// The check-in's record.
+    pub record_id: RecordId,
+    /// When the patient checked in.
+    pub recorded_at: DateTime<Utc>,
+    /// Mood, 0–10.
+    pub mood: u8,
+    /// Anxiety, 0–10.
+    pub anxiety: u8,
+    /// Energy, 0–10.
+    pub energy: u8,
+    /// Hours slept, when given.
+    pub sleep_hours: Option<f64>,
+}
+
+/// A questionnaire on the timeline, scored by journal-core.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssessmentPoint {
+    /// The questionnaire's record.
+    pub record_id: RecordId,
+    /// When it was answered.
+    pub taken_at: DateTime<Utc>,
+    /// PHQ-9 or GAD-7.
+    pub instrument: Instrument,
+    /// The total.
+    pub total: u8,
+    /// The severity band of the total.
+    pub severity: Severity,
+    /// Whether an answer signals risk (PHQ-9 item 9 answered 1 or more).
+    pub risk_flag: bool,
+}
+
+/// A dosing session marked on the timeline.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionMark {
+    /// The session's record.
+    pub record_id: RecordId,
+    /// When it starts (or started).
+    pub scheduled_at: DateTime<Utc>,
+    /// How the medicine is given.
+    pub route: Route,
+    /// Where it stands.
+    pub status: SessionStatus,
+}
+
+/// The measurement-based-care summary per questionnaire; `null` for one
+/// without any shared score in the window.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MbcSummaries {
+    /// PHQ-9 (depression).
+    #[schema(required = true)]
+    pub phq9: Option<MbcSummary>,
+    /// GAD-7 (anxiety).
+    #[schema(required = true)]
+    pub gad7: Option<MbcSummary>,
+}
+
+/// A patient's trends: what they shared of check-ins, questionnaires and
+/// dosing sessions, oldest first, and the measurement-based-care summary.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeline {
+    /// Shared mood check-ins, oldest first.
+    pub mood_check_ins: Vec<MoodPoint>,
+    /// Shared PHQ-9 and GAD-7 totals, oldest first.
+    pub assessments: Vec<AssessmentPoint>,
+    /// Shared dosing sessions, oldest first.
+    pub dosing_sessions: Vec<SessionMark>,
+    /// Baseline, latest, change, response and remission per questionnaire,
+    /// over the shared scores in the window.
+    pub summary: MbcSummaries,
+}
+
+/// A patient's trends for the signed-in therapist: the mood check-ins,
+/// PHQ-9 and GAD-7 totals (scored by journal-core) and dosing sessions the
+/// patient shares, oldest first, in the window `[from, to)` (everything
+/// when absent), and per questionnaire the measurement-based-care summary
+/// over the window's shared scores: baseline (earliest), latest, change,
+/// percent change, response (latest at most half a baseline above 0) and
+/// remission (latest below 5). Each record used is written to the patient's
+/// access log (action `timeline`).
+///
+/// A patient who is not linked to this therapist answers 404 exactly like
+/// an unknown id.
+#[utoipa::path(get, path = "/api/v1/therapist/patients/{patientId}/timeline", tag = "therapist",
+    params(("patientId" = Uuid, Path, description = "The patient's account id"), TimelineParams),
+    responses(
+        (status = 200, description = "The patient's shared trends", body = Timeline),
+        (status = 400, description = "Unreadable parameters: a bad date, an unknown parameter",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "Not a therapist", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such patient linked to you", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "`to` not after `from`", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn timeline(
+    state: web::Data<AppState>,
+    therapist: Therapist,
+    path: web::Path<String>,
+    params: web::Query<TimelineParams>,
+) -> Result<HttpResponse, ApiError> {
+    let patient = parse_patient(&path).ok_or_else(no_such_patient)?;
+    let window = params.into_inner();
+    if let (Some(from), Some(to)) = (window.from, window.to)
+        && to <= from
+    {
+        return Err(InvalidInput::single("to", "after_from", "must be later than from").into());
+    }
+    let me = therapist.id();
+    let timeline = state
+        .db
+        .run(move |conn| {
+            conn.transaction(|conn| -> Result<Timeline, ApiError> {
+                if !access::linked(conn, &me, &patient)? {
+                    return Err(no_such_patient());
+                }
+                let grants = access::grants(conn, &me, &patient)?;
+                let shared = timeline_records(conn, &patient, &grants, &window)?;
+                let reads: Vec<AuditedRead> = shared.iter().map(audited).collect();
+                let timeline = build_timeline(shared);
+                review::write_audit(conn, &me, &patient, "timeline", &reads)?;
+                Ok(timeline)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(timeline))
+}
+
+/// The shared check-ins, questionnaires and sessions in the window, oldest
+/// first.
+fn timeline_records(
+    conn: &mut DbConnection,
+    patient: &str,
+    grants: &access::Grants,
+    window: &TimelineParams,
+) -> Result<Vec<SharedRecord>, ApiError> {
+    let Some(mut sql) = review::shared_scope(patient, grants) else {
+        return Ok(Vec::new());
+    };
+    let kinds = [
+        RecordKind::MoodCheckIn.as_str(),
+        RecordKind::Assessment.as_str(),
+        RecordKind::DosingSession.as_str(),
+    ];
+    sql = sql.filter(records::kind.eq_any(kinds));
+    if let Some(from) = window.from {
+        sql = sql.filter(records::occurred_at.ge(from.timestamp_micros()));
+    }
+    if let Some(to) = window.to {
+        sql = sql.filter(records::occurred_at.lt(to.timestamp_micros()));
+    }
+    let rows: Vec<RecordRow> = sql
+        .order((records::occurred_at.asc(), records::id.asc()))
+        .select(RecordRow::as_select())
+        .load(conn)?;
+    let mut shared = Vec::with_capacity(rows.len());
+    for row in rows {
+        let record = row.into_record()?;
+        if let Some(shared_by) = grants.allowing(record.kind(), record.id) {
+            shared.push(SharedRecord { record, shared_by });
+        }
+    }
+    Ok(shared)
+}
+
+fn build_timeline(shared: Vec<SharedRecord>) -> Timeline {
+    let mut timeline = Timeline {
+        mood_check_ins: Vec::new(),
+        assessments: Vec::new(),
+        dosing_sessions: Vec::new(),
+        summary: MbcSummaries {
+            phq9: None,
+            gad7: None,
+        },
+    };
+    let mut scores: HashMap<Instrument, Vec<ScorePoint>> = HashMap::new();
+    for SharedRecord { record, .. } in shared {
+        let record_id = record.id;
+        match record.body {
+            RecordBody::MoodCheckIn(check_in) => timeline.mood_check_ins.push(MoodPoint {
+                record_id,
+                recorded_at: check_in.recorded_at,
+                mood: check_in.mood,
+                anxiety: check_in.anxiety,
+                energy: check_in.energy,
+                sleep_hours: check_in.sleep_hours,
+            }),
+            RecordBody::Assessment(assessment) => match assessment.score() {
+                Ok(score) => {
+                    scores
+                        .entry(assessment.instrument)
+                        .or_default()
+                        .push(ScorePoint {
+                            record_id,
+                            taken_at: assessment.taken_at,
+                            total: score.total,
+                        });
+                    timeline.assessments.push(AssessmentPoint {
+                        record_id,
+                        taken_at: assessment.taken_at,
+                        instrument: assessment.instrument,
+                        total: score.total,
+                        severity: score.severity,
+                        risk_flag: score.risk_flag,
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(record = %record_id, %error, "a stored questionnaire cannot be scored");
+                }
+            },
+            RecordBody::DosingSession(session) => timeline.dosing_sessions.push(SessionMark {
+                record_id,
+                scheduled_at: session.scheduled_at,
+                route: session.route,
+                status: session.status,
+            }),
+            _ => {}
+        }
+    }
+    let summary = |instrument| {
+        scores
+            .get(&instrument)
+            .and_then(|points| review::mbc_summary(instrument, points))
+    };
+    timeline.summary = MbcSummaries {
+        phq9: summary(Instrument::Phq9),
+        gad7: summary(Instrument::Gad7),
+    };
+    timeline
+}
+
+// ---------------------------------------------------------------------------
+// The patient's access log
+// ---------------------------------------------------------------------------
+
+/// The page of `GET /me/access-log`. Unknown parameters are refused.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessLogParams {
+    /// Page size, 1–200; 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
+    #[param(value_type = Option<String>)]
+    pub cursor: Option<TimeCursor>,
+}
+
+/// Who read.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessLogTherapist {
+    /// The therapist's account id.
+    pub id: Uuid,
+    /// Their name; `null` when they gave none or the account is gone.
+    pub display_name: Option<String>,
+}
+
+/// One record a therapist read.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessLogEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub therapist: AccessLogTherapist,
+    /// How: `feed` (a page of the shared feed), `item` (one record),
+    /// `timeline` (the trends), or another read the API adds later.
+    pub action: String,
+    /// Which record.
+    pub record_id: Option<RecordId>,
+    /// Its kind.
+    pub record_kind: Option<RecordKind>,
+    /// The share that allowed the read.
+    pub share_id: Option<RecordId>,
+}
+
+/// One page of the access log.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessLogPage {
+    /// The reads, newest first.
+    pub entries: Vec<AccessLogEntry>,
+    /// Pass this as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true, value_type = Option<String>)]
+    pub next_cursor: Option<TimeCursor>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+struct AuditRow {
+    id: String,
+    therapist_id: String,
+    action: String,
+    record_id: Option<String>,
+    record_kind: Option<String>,
+    share_id: Option<String>,
+    at: i64,
+}
+
+/// The signed-in patient's access log: every record a therapist read, who
+/// read it, how, when, and through which share; newest first, one page at
+/// a time. Nobody can change or delete an entry.
+#[utoipa::path(get, path = "/api/v1/me/access-log", tag = "privacy",
+    params(AccessLogParams),
+    responses(
+        (status = 200, description = "One page of the access log", body = AccessLogPage),
+        (status = 400, description = "Unreadable parameters: a bad cursor, an unknown parameter",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "Not a patient", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "A limit outside 1–200", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn access_log(
+    state: web::Data<AppState>,
+    patient: Patient,
+    params: web::Query<AccessLogParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    let limit = params.limit.unwrap_or(DEFAULT_LOG_PAGE);
+    if !(1..=MAX_LOG_PAGE).contains(&limit) {
+        return Err(InvalidInput {
+            violations: vec![FieldViolation {
+                field: "limit".to_owned(),
+                rule: "range".to_owned(),
+                message: format!("must be between 1 and {MAX_LOG_PAGE}"),
+            }],
+        }
+        .into());
+    }
+    let me = patient.owner();
+    let cursor = params.cursor;
+    let page = state
+        .db
+        .run(move |conn| -> Result<AccessLogPage, ApiError> {
+            let mut sql = audit_log::table
+                .filter(audit_log::patient_id.eq(me))
+                .select(AuditRow::as_select())
+                .into_boxed();
+            if let Some(cursor) = cursor {
+                sql = sql.filter(
+                    audit_log::at.lt(cursor.at).or(audit_log::at
+                        .eq(cursor.at)
+                        .and(audit_log::id.lt(cursor.id.to_string()))),
+                );
+            }
+            let mut rows: Vec<AuditRow> = sql
+                .order((audit_log::at.desc(), audit_log::id.desc()))
+                .limit(i64::from(limit) + 1)
+                .load(conn)?;
+            let has_more = rows.len() > limit as usize;
+            rows.truncate(limit as usize);
+            let mut therapists: Vec<&str> = rows.iter().map(|r| r.therapist_id.as_str()).collect();
+            therapists.sort_unstable();
+            therapists.dedup();
+            let names: HashMap<String, Option<String>> = if therapists.is_empty() {
+                HashMap::new()
+            } else {
+                users::table
+                    .filter(users::id.eq_any(therapists))
+                    .select((users::id, users::display_name))
+                    .load::<(String, Option<String>)>(conn)?
+                    .into_iter()
+                    .collect()
+            };
+            let next_cursor = match rows.last() {
+                Some(last) if has_more => Some(TimeCursor {
+                    at: last.at,
+                    id: Uuid::parse_str(&last.id).map_err(|_| {
+                        ApiError::Internal(format!("audit row id {:?} is not a UUID", last.id))
+                    })?,
+                }),
+                _ => None,
+            };
+            let entries = rows
+                .into_iter()
+                .map(|row| log_entry(row, &names))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(AccessLogPage {
+                entries,
+                next_cursor,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+fn log_entry(
+    row: AuditRow,
+    names: &HashMap<String, Option<String>>,
+) -> Result<AccessLogEntry, ApiError> {
+    let id = Uuid::parse_str(&row.therapist_id).map_err(|_| {
+        ApiError::Internal(format!(
+            "audit row {} names therapist {:?}",
+            row.id, row.therapist_id
+        ))
+    })?;
+    Ok(AccessLogEntry {
+        at: micros_to_time(row.at)?,
+        therapist: AccessLogTherapist {
+            id,
+            display_name: names.get(&row.therapist_id).cloned().flatten(),
+        },
+        action: row.action,
+        // Rows hold what was read when it was read; one unreadable column
+        // must not hide the rest of the log from the patient.
+        record_id: row.record_id.and_then(|r| r.parse().ok()),
+        record_kind: row.record_kind.and_then(|k| k.parse().ok()),
+        share_id: row.share_id.and_then(|s| s.parse().ok()),
+    })
+}
+
+/// Therapist review's part of the OpenAPI document: the therapist's reads
+/// and the patient's access log.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(list_patients, feed, shared_item, timeline, access_log),
+    components(schemas(
+        LinkedPatient,
+        SharedRecord,
+        SharedFeedPage,
+        MoodPoint,
+        AssessmentPoint,
+        SessionMark,
+        MbcSummaries,
+        MbcSummary,
+        ScorePoint,
+        Timeline,
+        AccessLogTherapist,
+        AccessLogEntry,
+        AccessLogPage,
+        journal_core::records::Record,
+        journal_core::records::RecordKind,
+        journal_core::records::Instrument,
+        journal_core::records::Severity,
+        journal_core::records::Route,
+        journal_core::records::SessionStatus,
+        journal_core::query::ListCursor,
+        journal_core::ids::RecordId,
+        crate::error::Problem
+    )),
+    tags(
+        (name = "therapist", description = "What therapists read of their patients' shared records, and their alerts"),
+        (name = "privacy", description = "What the patient sees of who read their records, and what the service tells them before they share")
+    )
+)]
+pub struct ReviewApi;
