@@ -67,6 +67,7 @@ macro_rules! on_both_backends {
 /// The server, listening on a free loopback port.
 pub struct LiveServer {
     server: Option<RunningServer>,
+    database_url: String,
     /// The database it runs on.
     pub backend: Backend,
     _database: TestDatabase,
@@ -157,6 +158,7 @@ impl LiveServer {
         let server = journal_server::start(cli.config).unwrap();
         Some(Self {
             server: Some(server),
+            database_url: url,
             backend,
             _database: database,
         })
@@ -178,6 +180,77 @@ impl LiveServer {
             .send(serde_json::to_vec(&body).unwrap())
             .unwrap();
         assert_eq!(response.status().as_u16(), 201);
+    }
+
+    /// Creates a therapist account, as the operator command does; returns
+    /// the account id.
+    pub fn create_therapist(&self, email: &str, password: &str, name: &str) -> String {
+        let db = journal_server::db::Database::open(&self.database_url, 1).unwrap();
+        let hash = actix_web::rt::System::new()
+            .block_on(async {
+                journal_server::auth::passwords::Passwords::new(1)
+                    .unwrap()
+                    .hash(password.to_owned())
+                    .await
+            })
+            .unwrap();
+        let mut conn = db.get().unwrap();
+        journal_server::routes::accounts::insert_account(
+            &mut conn,
+            email,
+            &hash,
+            journal_server::auth::Role::Therapist,
+            Some(name),
+        )
+        .unwrap()
+        .to_string()
+    }
+
+    /// Signs in over HTTP and returns the access token.
+    pub fn token(&self, email: &str, password: &str) -> String {
+        HttpTransport::new(&self.url())
+            .unwrap()
+            .sign_in(email, password)
+            .unwrap()
+            .access_token
+    }
+
+    /// Sends a JSON request with a bearer token; returns status and body.
+    pub fn call(&self, method: &str, path: &str, token: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let url = format!("{}{path}", self.url());
+        let auth = format!("Bearer {token}");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let response = match (method, body) {
+            ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
+            ("DELETE", _) => agent.delete(&url).header("Authorization", &auth).call(),
+            (m, body) => {
+                let bytes = serde_json::to_vec(&body.unwrap_or(serde_json::Value::Null)).unwrap();
+                let request = match m {
+                    "PUT" => agent.put(&url),
+                    _ => agent.post(&url),
+                };
+                request
+                    .header("Authorization", &auth)
+                    .header("content-type", "application/json")
+                    .send(bytes)
+            }
+        }
+        .unwrap();
+        let status = response.status().as_u16();
+        let text = response.into_body().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Links a patient and a therapist through an invitation code.
+    pub fn link(&self, therapist_token: &str, patient_token: &str) {
+        let (status, invitation) = self.call("POST", "/api/v1/care/invitations", therapist_token, Some(serde_json::json!({})));
+        assert_eq!(status, 201, "{invitation}");
+        let code = invitation["code"].as_str().unwrap().to_owned();
+        let (status, link) = self.call("POST", "/api/v1/care/links", patient_token, Some(serde_json::json!({"code": code})));
+        assert_eq!(status, 201, "{link}");
     }
 
     /// Everything the server holds for a patient: records (tombstones

@@ -11,7 +11,7 @@ use journal_core::export::ExportDocument;
 use journal_core::records::{JournalEntry, MoodCheckIn, RecordBody};
 use journal_core::store::JournalStore;
 use journal_core::sync::{HttpTransport, Transport};
-use journal_e2e::{Phone, on_both_backends};
+use journal_e2e::{LiveServer, Phone, on_both_backends};
 
 const PASSWORD: &str = "a long passphrase";
 
@@ -58,5 +58,54 @@ on_both_backends! {
         let kept = fresh.revisions(shared.id).unwrap();
         assert_eq!(kept.len(), 1);
         assert!(kept[0].body.to_string().contains("the phone's words"));
+    }
+}
+
+mod therapist_comments {
+    use super::*;
+
+    on_both_backends! {
+        fn a_comment_on_a_shared_entry_reaches_the_phone(server: LiveServer) {
+            let email = "bo@example.org";
+            server.register(email, PASSWORD);
+            let therapist_id = server.create_therapist("lee@clinic.example", "therapist password", "Dr. Lee");
+            let therapist = server.token("lee@clinic.example", "therapist password");
+            let patient = server.token(email, PASSWORD);
+            server.link(&therapist, &patient);
+
+            // The phone writes two entries and shares one, offline; then syncs.
+            let phone = Phone::new(&server, email, PASSWORD);
+            let shared = phone.store.create(entry("I want you to read this")).unwrap();
+            let private = phone.store.create(entry("This one is mine")).unwrap();
+            let share = journal_core::records::Share::item(therapist_id.parse().unwrap(), shared.id);
+            phone.store.create(share.into()).unwrap();
+            phone.client.sync().unwrap();
+
+            let me = phone_account(&server, &patient);
+            let feed_path = format!("/api/v1/therapist/patients/{me}/feed");
+            let (status, feed) = server.call("GET", &feed_path, &therapist, None);
+            assert_eq!(status, 200, "{feed}");
+            let seen: Vec<String> = feed["items"].as_array().unwrap().iter()
+                .map(|i| i["record"]["id"].as_str().unwrap().to_owned()).collect();
+            assert_eq!(seen, vec![shared.id.to_string()], "the shared entry and nothing else");
+            let (status, _) = server.call("GET", &format!("/api/v1/therapist/patients/{me}/records/{}", private.id), &therapist, None);
+            assert_eq!(status, 404);
+
+            let path = format!("/api/v1/therapist/patients/{me}/records/{}/comments", shared.id);
+            let (status, comment) = server.call("POST", &path, &therapist, Some(serde_json::json!({"text": "Thank you for sharing this."})));
+            assert_eq!(status, 201, "{comment}");
+            let report = phone.client.sync().unwrap();
+            let _ = report;
+            let comments = phone.store.comments(shared.id).unwrap();
+            assert_eq!(comments.len(), 1);
+            assert_eq!(comments[0].text, "Thank you for sharing this.");
+            assert_eq!(comments[0].author, "Dr. Lee");
+        }
+    }
+
+    fn phone_account(server: &LiveServer, token: &str) -> String {
+        let (status, me) = server.call("GET", "/api/v1/me", token, None);
+        assert_eq!(status, 200);
+        me["id"].as_str().unwrap().to_owned()
     }
 }
