@@ -70,7 +70,7 @@ impl Hlc {
     }
 
     /// The smallest stamp greater than this one.
-    fn successor(self) -> Self {
+    pub fn successor(self) -> Self {
         match self.counter().checked_add(1) {
             Some(counter) => Hlc::new(self.millis(), counter),
             // 65,536 stamps in one millisecond: borrow the next millisecond,

@@ -712,11 +712,23 @@ on_both_backends! {
         // A deleted record's revisions can still be read, to restore.
         let listed = call(&app, revisions_of(&t, &a)).await;
         assert_eq!(listed.body.as_array().unwrap().len(), 1, "{:?}", listed.body);
-        // A second delete of a deleted record changes nothing.
+        // A later second delete keeps the record deleted and moves the
+        // tombstone's stamp on (so an edit made between the two deletes,
+        // arriving last, stays beaten): one tombstone, no content.
+        let since = changes.last().unwrap()["version"].as_u64().unwrap();
         let again = call(&app, push(&t, &batch(&tablet, vec![delete(5, &a, "journalEntry", 9, Some(3))]))).await;
         assert_eq!(outcomes(&again), vec![applied(5, false)]);
-        let (after, _) = pull_all(&app, &t, changes.last().unwrap()["version"].as_u64().unwrap(), 500).await;
-        assert!(after.is_empty(), "{after:?}");
+        let (after, _) = pull_all(&app, &t, since, 500).await;
+        assert_eq!(after.len(), 1, "{after:?}");
+        assert_eq!(after[0]["record"]["deleted"], true);
+        assert_eq!(after[0]["record"]["hlc"], hlc(9));
+        assert!(after[0]["record"].get("body").is_none());
+        // An earlier one changes nothing.
+        let since = after[0]["version"].as_u64().unwrap();
+        let older = call(&app, push(&t, &batch(&tablet, vec![delete(6, &a, "journalEntry", 2, Some(1))]))).await;
+        assert_eq!(outcomes(&older), vec![applied(6, false)]);
+        let (none, _) = pull_all(&app, &t, since, 500).await;
+        assert!(none.is_empty(), "{none:?}");
     }
 
     async fn intention_fields_merge_from_two_devices(server: TestServer) {

@@ -122,16 +122,11 @@ pub enum Resolution {
 /// server has never seen it). The caller has already checked that both are
 /// of the same kind and owner.
 ///
-/// `fresh(after)` must return a stamp later than `after`, of the caller's
-/// own (the server's clock and device). It is asked for only when a field
-/// merge takes fields from an incoming change older than the stored
-/// version: the merged content is new and must not keep the stored stamp,
-/// or a later fast-forward on that stamp could not tell the two apart.
-pub fn resolve(
-    stored: Option<&Stored>,
-    incoming: Incoming,
-    mut fresh: impl FnMut(Hlc) -> Stamp,
-) -> Resolution {
+/// A version the rules make out of two (a field merge, or a revocation
+/// that wins over a later grant) gets [`merged_stamp`]: the smallest stamp
+/// later than both, so any change made after them, anywhere, still orders
+/// after it.
+pub fn resolve(stored: Option<&Stored>, incoming: Incoming) -> Resolution {
     let Some(stored) = stored else {
         let (body, fields) = match incoming.op {
             IncomingOp::Upsert { body, .. } => (Some(body), FieldStamps::new()),
@@ -153,18 +148,32 @@ pub fn resolve(
     let concurrent =
         incoming.base != Some(stored.stamp.hlc) || incoming.stamp.hlc <= stored.stamp.hlc;
     if stored.kind == RecordKind::Share
-        && let Some(decided) = resolve_share(stored, &incoming, concurrent, &mut fresh)
+        && let Some(decided) = resolve_share(stored, &incoming, concurrent)
     {
         return decided;
     }
     let incoming_later = incoming.stamp > stored.stamp;
     let is_entry = stored.kind == RecordKind::JournalEntry;
     match (incoming.op, &stored.body) {
-        // A delete of a record already deleted changes nothing.
-        (IncomingOp::Delete, None) => Resolution::Keep {
-            lost: None,
-            conflict: false,
-        },
+        // A delete of a record already deleted keeps it deleted; when it is
+        // the later delete, the tombstone takes its stamp, so that an edit
+        // made between the two deletes, arriving last, stays beaten.
+        (IncomingOp::Delete, None) => {
+            if incoming_later {
+                Resolution::Write {
+                    body: None,
+                    stamp: incoming.stamp,
+                    fields: FieldStamps::new(),
+                    lost: None,
+                    conflict: false,
+                }
+            } else {
+                Resolution::Keep {
+                    lost: None,
+                    conflict: false,
+                }
+            }
+        }
         (IncomingOp::Delete, Some(current)) => {
             if !concurrent || incoming_later {
                 // Text the deleting device never saw is kept.
@@ -244,14 +253,8 @@ pub fn resolve(
                 };
             }
             if per_field
-                && let Some(write) = merge_fields(
-                    stored,
-                    current,
-                    &body,
-                    changed.as_deref(),
-                    incoming.stamp,
-                    &mut fresh,
-                )
+                && let Some(write) =
+                    merge_fields(stored, current, &body, changed.as_deref(), incoming.stamp)
             {
                 return write;
             }
@@ -288,12 +291,7 @@ pub fn resolve(
 
 /// Shares: taking consent back must never be undone by a change made
 /// elsewhere at the same time. `None`: the general rules apply.
-fn resolve_share(
-    stored: &Stored,
-    incoming: &Incoming,
-    concurrent: bool,
-    mut fresh: impl FnMut(Hlc) -> Stamp,
-) -> Option<Resolution> {
+fn resolve_share(stored: &Stored, incoming: &Incoming, concurrent: bool) -> Option<Resolution> {
     let stored_revoked = match &stored.body {
         None => true,
         Some(RecordBody::Share(share)) => share.revoked,
@@ -323,7 +321,7 @@ fn resolve_share(
         let stamp = if incoming.stamp > stored.stamp {
             incoming.stamp
         } else {
-            fresh(stored.stamp.hlc.max(incoming.stamp.hlc))
+            merged_stamp(stored.stamp.hlc.max(incoming.stamp.hlc))
         };
         let body = match &incoming.op {
             IncomingOp::Upsert { body, .. } => Some(body.clone()),
@@ -338,6 +336,17 @@ fn resolve_share(
         });
     }
     None
+}
+
+/// The stamp of a version the rules made out of two: the smallest stamp
+/// later than `after` (the later of the two), written by no device (the nil
+/// id). Not the server's clock: a merge computed when a device syncs must
+/// not order after changes other devices made before that, offline.
+pub fn merged_stamp(after: Hlc) -> Stamp {
+    Stamp {
+        hlc: after.successor(),
+        device: DeviceId::from_uuid(uuid::Uuid::nil()),
+    }
 }
 
 fn newest(a: Stamp, b: Stamp) -> Stamp {
@@ -406,7 +415,6 @@ fn merge_fields(
     incoming: &RecordBody,
     changed: Option<&[String]>,
     stamp: Stamp,
-    mut fresh: impl FnMut(Hlc) -> Stamp,
 ) -> Option<Resolution> {
     let cur = as_object(current)?;
     let inc = as_object(incoming)?;
@@ -437,7 +445,7 @@ fn merge_fields(
     let stamp = if stamp > stored.stamp {
         stamp
     } else {
-        fresh(stored.stamp.hlc.max(stamp.hlc))
+        merged_stamp(stored.stamp.hlc.max(stamp.hlc))
     };
     Some(Resolution::Write {
         body: Some(body),

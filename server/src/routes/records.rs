@@ -428,10 +428,7 @@ pub async fn update_record(
                         changed: None,
                     },
                 };
-                let resolution = resolve(Some(&stored), incoming, |after| Stamp {
-                    hlc: clock.stamp_after(after),
-                    device: rest_device(),
-                });
+                let resolution = resolve(Some(&stored), incoming);
                 let updated_at = now_time()?;
                 let target = WriteTarget {
                     owner: &owner,
@@ -530,10 +527,7 @@ pub async fn delete_record(
                     base: Some(stored.stamp.hlc),
                     op: IncomingOp::Delete,
                 };
-                let resolution = resolve(Some(&stored), incoming, |after| Stamp {
-                    hlc: clock.stamp_after(after),
-                    device: rest_device(),
-                });
+                let resolution = resolve(Some(&stored), incoming);
                 let target = WriteTarget {
                     owner: &owner,
                     id,

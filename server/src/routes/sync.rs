@@ -122,10 +122,9 @@ pub async fn push(
     let request = body.into_inner();
     let ids = check_push(&request)?;
     let owner = patient.owner();
-    let clock = state.clone();
     let response = state
         .db
-        .run(move |conn| push_mutations(conn, &clock, &owner, &request, &ids))
+        .run(move |conn| push_mutations(conn, &owner, &request, &ids))
         .await?;
     Ok(HttpResponse::Ok().json(response))
 }
@@ -200,7 +199,6 @@ fn violation(field: &str, rule: &str, message: &str) -> FieldViolation {
 /// Applies a checked push.
 fn push_mutations(
     conn: &mut DbConnection,
-    clock: &AppState,
     owner: &str,
     request: &PushRequest,
     ids: &[i64],
@@ -212,7 +210,7 @@ fn push_mutations(
     if let Some(response) = replayed {
         return Ok(response);
     }
-    conn.transaction(|conn| apply_push(conn, clock, owner, request, ids))
+    conn.transaction(|conn| apply_push(conn, owner, request, ids))
 }
 
 /// The answer to a push whose every mutation is a replay, or `None` when
@@ -311,7 +309,6 @@ fn replayed_outcome(
 /// The push's one transaction.
 fn apply_push(
     conn: &mut DbConnection,
-    clock: &AppState,
     owner: &str,
     request: &PushRequest,
     ids: &[i64],
@@ -333,14 +330,7 @@ fn apply_push(
             results.push(replayed_outcome(conn, &device, mutation, id)?);
             continue;
         }
-        let outcome = apply_mutation(
-            conn,
-            clock,
-            owner,
-            request.device_id,
-            mutation,
-            &mut versions,
-        )?;
+        let outcome = apply_mutation(conn, owner, request.device_id, mutation, &mut versions)?;
         let json = serde_json::to_string(&outcome)
             .map_err(|e| ApiError::Internal(format!("outcome cannot be written: {e}")))?;
         diesel::insert_into(mutation_outcomes::table)
@@ -426,7 +416,6 @@ fn device_of(conn: &mut DbConnection, owner: &str, device: &str) -> Result<Optio
 /// outcome.
 fn apply_mutation(
     conn: &mut DbConnection,
-    clock: &AppState,
     owner: &str,
     device: DeviceId,
     mutation: &Mutation,
@@ -455,10 +444,7 @@ fn apply_mutation(
         base: mutation.base_hlc,
         op,
     };
-    let resolution = resolve(stored.as_ref(), incoming, |after| Stamp {
-        hlc: clock.stamp_after(after),
-        device: rest_device(),
-    });
+    let resolution = resolve(stored.as_ref(), incoming);
     let target = WriteTarget {
         owner,
         id: mutation.record_id,

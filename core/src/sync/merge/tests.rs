@@ -4,18 +4,11 @@ use chrono::{TimeZone, Utc};
 
 use super::*;
 
-/// `resolve` with the test server's clock.
+/// `resolve`, by a shorter name.
 fn decide(stored: Option<&Stored>, incoming: Incoming) -> Resolution {
-    resolve(stored, incoming, fresh)
+    resolve(stored, incoming)
 }
 
-/// The server's clock in these tests: a fixed later stamp of device 9.
-fn fresh(after: Hlc) -> Stamp {
-    Stamp {
-        hlc: Hlc::new(after.millis() + 1_000, 0),
-        device: device(9),
-    }
-}
 use crate::phase::Phase;
 use crate::records::{
     DosingSession, Intention, IntentionStatus, JournalEntry, MoodCheckIn, Reflection, Route,
@@ -256,13 +249,38 @@ fn edit_versus_earlier_delete() {
         } => assert_eq!(lost.reason, RevisionReason::Deleted),
         other => panic!("{other:?}"),
     }
-    // Deleting twice changes nothing.
+    // A later delete of the deleted record keeps it deleted and takes the
+    // later stamp; an earlier one changes nothing.
     assert!(matches!(
         decide(Some(&s), delete(stamp(40, 2), Some(Hlc::new(20, 0)))),
+        Resolution::Write { body: None, stamp: st, conflict: false, .. } if st == stamp(40, 2)
+    ));
+    assert!(matches!(
+        decide(Some(&s), delete(stamp(10, 2), None)),
         Resolution::Keep {
             conflict: false,
             ..
         }
+    ));
+    // Found by the property test: deleted at 20, deleted again at 40, and
+    // an edit made at 30 arrives last: it stays beaten.
+    let twice = match decide(Some(&s), delete(stamp(40, 2), Some(Hlc::new(20, 0)))) {
+        Resolution::Write { stamp: st, .. } => Stored {
+            stamp: st,
+            ..s.clone()
+        },
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        decide(
+            Some(&twice),
+            upsert(
+                entry("edited in between"),
+                stamp(30, 3),
+                Some(Hlc::new(10, 0))
+            )
+        ),
+        Resolution::Keep { .. }
     ));
 }
 
@@ -421,7 +439,11 @@ fn a_merge_gets_a_stamp_of_its_own_and_fast_forwards_keep_it() {
         merged_stamp > s.stamp,
         "a merged version has a stamp of its own"
     );
-    assert_eq!(merged_stamp.device, device(9), "made by the server");
+    assert_eq!(
+        merged_stamp,
+        super::merged_stamp(stamp(5, 2).hlc),
+        "just after what it merged"
+    );
     let RecordBody::DosingSession(m) = &merged else {
         panic!()
     };
@@ -596,4 +618,51 @@ fn shares_are_checked() {
     let json = serde_json::to_value(&item).unwrap();
     assert_eq!(json["scope"]["type"], "item");
     assert!(json["scope"]["recordId"].is_string());
+}
+
+#[test]
+fn a_delete_made_after_two_merged_edits_still_wins() {
+    // Found by the property test: two phones edit a dosing session offline
+    // (at 4 and 5), then one deletes it (at 7). The server merges the edits
+    // when the phones sync — later in wall time than the delete — and the
+    // delete must still order after the merge.
+    let at = Utc.with_ymd_and_hms(2026, 1, 1, 8, 0, 0).unwrap();
+    let base = DosingSession::new(at, Route::Lozenge).unwrap();
+    let created = stamp(1, 1);
+    let mut tablet = base.clone();
+    tablet.notes = Some("tablet".into());
+    let mut s = stored(Some(tablet.clone().into()), stamp(5, 2));
+    s.created = created;
+    s.fields.insert("notes".into(), stamp(5, 2));
+    let mut phone = base.clone();
+    phone.status = crate::records::SessionStatus::Completed;
+    let merged = match decide(
+        Some(&s),
+        Incoming {
+            stamp: stamp(4, 1),
+            base: Some(created.hlc),
+            op: IncomingOp::Upsert {
+                body: phone.into(),
+                changed: Some(vec!["status".into()]),
+            },
+        },
+    ) {
+        Resolution::Write {
+            body,
+            stamp: st,
+            fields,
+            ..
+        } => Stored {
+            stamp: st,
+            body,
+            fields,
+            ..s.clone()
+        },
+        other => panic!("{other:?}"),
+    };
+    // The phone's delete, made at 7 on its own version (its edit at 4).
+    match decide(Some(&merged), delete(stamp(7, 1), Some(Hlc::new(4, 0)))) {
+        Resolution::Write { body: None, .. } => {}
+        other => panic!("the later delete must win: {other:?}"),
+    }
 }
