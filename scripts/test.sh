@@ -70,6 +70,94 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-features --all-targets 2>&1 | tee "$log"
 cargo test --workspace --all-features --doc 2>&1 | tee -a "$log"
 
+# ---------------------------------------------------------------------------
+# Mobile bindings (journal-mobile): the generated code, called as apps call
+# it. Builds the debug library and its bindings (scripts/build-bindings.sh),
+# runs the Python suite (tests/python: two phones and a real server) with
+# pytest from a virtualenv under target/, then compiles the generated Kotlin
+# with a tiny program (tests/kotlin/Main.kt) and runs it on the JVM. Swift is
+# generated but not compiled: no Swift compiler can be installed here. Counts
+# join the closing line; any failure fails the run after it.
+mobile_passed=0
+mobile_failed=0
+as_root_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+apt_install() {
+  say "installing $*"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+say "mobile bindings: build the library, the bindings and the server"
+bindings=target/bindings-debug
+./scripts/build-bindings.sh --debug --out "$bindings"
+cargo build -p journal-server
+
+say "mobile bindings: Python (pytest, through the generated module)"
+pytest_version=8.4.2
+venv=target/pytest-venv
+if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/pytest" --version 2>&1 | grep -q "$pytest_version"; then
+  if ! python3 -c 'import ensurepip' >/dev/null 2>&1 && as_root_apt; then apt_install python3-venv; fi
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "pytest==$pytest_version"
+fi
+pytest_log="$(mktemp)"
+trap 'rm -f "$log" "$pytest_log"' EXIT
+pytest_status=0
+JOURNAL_BINDINGS_DIR="$bindings/python" JOURNAL_SERVER_BIN=target/debug/journal-server \
+  "$venv/bin/pytest" -p no:cacheprovider tests/python 2>&1 | tee "$pytest_log" || pytest_status=$?
+# pytest's closing line, e.g. "==== 15 passed, 1 failed in 3.2s ====".
+summary=$(grep -E '^=+ .* in [0-9.]+s' "$pytest_log" | tail -1 || true)
+pytest_count() { echo "$summary" | grep -oE "[0-9]+ ($1)" | awk '{s += $1} END {print s + 0}' || true; }
+py_passed=$(pytest_count 'passed')
+py_failed=$(pytest_count 'failed|errors?')
+if [ "$pytest_status" -ne 0 ] && [ "$py_failed" -eq 0 ]; then py_failed=1; fi
+mobile_passed=$((mobile_passed + py_passed))
+mobile_failed=$((mobile_failed + py_failed))
+
+say "mobile bindings: Kotlin (compile the generated code and a small program, run it)"
+kotlin_version=2.3.21
+kotlin_home="target/kotlin-compiler-$kotlin_version/node_modules/kotlin-compiler"
+jna=/usr/share/java/jna.jar
+kotlin_ok=true
+if ! command -v java >/dev/null 2>&1 && as_root_apt; then apt_install default-jre-headless; fi
+if [ ! -f "$jna" ] && as_root_apt; then apt_install libjna-java; fi
+if [ ! -x "$kotlin_home/bin/kotlinc" ]; then
+  if ! command -v npm >/dev/null 2>&1 && as_root_apt; then apt_install npm; fi
+  npm install --prefix "target/kotlin-compiler-$kotlin_version" --no-save --no-audit --no-fund \
+    "kotlin-compiler@$kotlin_version" >/dev/null || kotlin_ok=false
+fi
+if [ "$kotlin_ok" = true ] && [ -x "$kotlin_home/bin/kotlinc" ] && [ -f "$jna" ] && command -v java >/dev/null 2>&1; then
+  kotlin_out=target/kotlin-test
+  mkdir -p "$kotlin_out"
+  # Compiling takes about a minute: reuse the jar while its sources are the same.
+  sources_hash=$(cat "$bindings/kotlin/uniffi/journal/journal.kt" tests/kotlin/Main.kt \
+    | sha256sum | cut -c1-16)-$kotlin_version
+  if [ ! -f "$kotlin_out/app-$sources_hash.jar" ]; then
+    rm -f "$kotlin_out"/app-*.jar
+    "$kotlin_home/bin/kotlinc" -nowarn "$bindings/kotlin/uniffi/journal/journal.kt" tests/kotlin/Main.kt \
+      -cp "$jna" -d "$kotlin_out/app-$sources_hash.jar" || kotlin_ok=false
+  fi
+  if [ "$kotlin_ok" = true ]; then
+    kotlin_log="$kotlin_out/run.log"
+    java -Djna.library.path="$bindings/lib" \
+      -cp "$kotlin_out/app-$sources_hash.jar:$jna:$kotlin_home/lib/kotlin-stdlib.jar" MainKt \
+      2>&1 | tee "$kotlin_log" || kotlin_ok=false
+    grep -q '^kotlin: ok$' "$kotlin_log" || kotlin_ok=false
+  fi
+else
+  echo "cannot run the Kotlin check: it needs java, $jna (libjna-java) and npm (for kotlin-compiler@$kotlin_version)" >&2
+  kotlin_ok=false
+fi
+if [ "$kotlin_ok" = true ]; then
+  echo "kotlin: 1 passed"
+  mobile_passed=$((mobile_passed + 1))
+else
+  echo "kotlin: 1 failed" >&2
+  mobile_failed=$((mobile_failed + 1))
+fi
+echo "swift: bindings generated in $bindings/swift (not compiled: no Swift compiler on this machine)"
+# ---------------------------------------------------------------------------
+
 # One closing line for the whole run: cargo prints one per test binary, and
 # the last of those may belong to a crate with no tests of its own.
 passed=$(grep -o '[0-9]* passed' "$log" | awk '{s += $1} END {print s + 0}')
@@ -78,5 +166,11 @@ if [ "$passed" -eq 0 ]; then
   echo "no test ran" >&2
   exit 1
 fi
+passed=$((passed + mobile_passed))
+failed=$((failed + mobile_failed))
 echo
 echo "all: $passed passed, $failed failed"
+if [ "$mobile_failed" -ne 0 ]; then
+  echo "the mobile bindings' checks failed (see above)" >&2
+  exit 1
+fi

@@ -216,7 +216,13 @@ impl LiveServer {
     }
 
     /// Sends a JSON request with a bearer token; returns status and body.
-    pub fn call(&self, method: &str, path: &str, token: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let url = format!("{}{path}", self.url());
         let auth = format!("Bearer {token}");
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -241,15 +247,28 @@ impl LiveServer {
         .unwrap();
         let status = response.status().as_u16();
         let text = response.into_body().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Links a patient and a therapist through an invitation code.
     pub fn link(&self, therapist_token: &str, patient_token: &str) {
-        let (status, invitation) = self.call("POST", "/api/v1/care/invitations", therapist_token, Some(serde_json::json!({})));
+        let (status, invitation) = self.call(
+            "POST",
+            "/api/v1/care/invitations",
+            therapist_token,
+            Some(serde_json::json!({})),
+        );
         assert_eq!(status, 201, "{invitation}");
         let code = invitation["code"].as_str().unwrap().to_owned();
-        let (status, link) = self.call("POST", "/api/v1/care/links", patient_token, Some(serde_json::json!({"code": code})));
+        let (status, link) = self.call(
+            "POST",
+            "/api/v1/care/links",
+            patient_token,
+            Some(serde_json::json!({"code": code})),
+        );
         assert_eq!(status, 201, "{link}");
     }
 
@@ -580,11 +599,6 @@ impl LiveServer {
     /// The URL of the server's database, for benchmarks that write to it
     /// directly (`journal_server::db::Database::open`).
     pub fn database_url(&self) -> String {
-        match &self._database {
-            TestDatabase::Sqlite { _dir } => {
-                format!("sqlite://{}", _dir.path().join("server.db").display())
-            }
-            TestDatabase::Postgres { admin_url, name } => with_database(admin_url, name),
-        }
+        self.database_url.clone()
     }
 }

@@ -1,0 +1,51 @@
+// A tiny app of the journal, in Kotlin: proves the generated bindings
+// compile and call the library (scripts/test.sh runs it; see docs/mobile.md).
+import java.nio.file.Files
+import java.time.Instant
+import java.util.concurrent.ConcurrentHashMap
+import kotlin.system.exitProcess
+import uniffi.journal.*
+
+/** The secret store an app would back with the Android Keystore. */
+class MemorySecrets : SecretStore {
+    private val secrets = ConcurrentHashMap<String, String>()
+    override fun get(key: String): String? = secrets[key]
+    override fun set(key: String, value: String) { secrets[key] = value }
+    override fun remove(key: String) { secrets.remove(key) }
+}
+
+fun main() {
+    val dir = Files.createTempDirectory("journal-kotlin")
+    Journal.open(dir.resolve("journal.db").toString(), MemorySecrets()).use { journal ->
+        val saved = journal.create(
+            RecordContent.JournalEntry(
+                JournalEntry(body = "I saw the sea.", phase = Phase.INTEGRATION, title = "After the first session"),
+            ),
+        )
+        println("saved ${saved.record.kind} ${saved.record.id}")
+
+        val page = journal.list(RecordFilter(kinds = listOf(RecordKind.JOURNAL_ENTRY)))
+        for (record in page.records) {
+            val entry = (record.content as RecordContent.JournalEntry).entry
+            println("listed ${entry.title}: ${entry.body}")
+        }
+
+        val result = journal.recordAssessment(
+            Assessment(instrument = Instrument.PHQ9, takenAt = Instant.now(), answers = listOf(1, 1, 1, 1, 1, 1, 1, 1, 1)),
+        )
+        println("PHQ-9 total ${result.score.total} (${result.score.severity}), safety notice: ${result.safetyNotice?.resources?.headline}")
+
+        try {
+            journal.create(RecordContent.MoodCheckIn(MoodCheckIn(recordedAt = Instant.now(), mood = 11, anxiety = 2, energy = 5)))
+            println("an invalid check-in was saved")
+            exitProcess(1)
+        } catch (e: JournalException.Invalid) {
+            println("refused: ${e.detail} (fields: ${e.violations.map { it.field }})")
+        }
+
+        println("prompts: ${prompts(Phase.PREPARATION).size} for preparation; exercises: ${groundingExercises().map { it.id }}")
+        println("pending changes: ${journal.pendingChangeCount()}")
+    }
+    dir.toFile().deleteRecursively()
+    println("kotlin: ok")
+}
