@@ -19,6 +19,8 @@
 #
 # Android and iOS builds (cargo-ndk, xcframework): docs/mobile.md.
 set -euo pipefail
+# Where cargo builds (CARGO_TARGET_DIR when set, as cargo itself does).
+target="${CARGO_TARGET_DIR:-target}"
 cd "$(dirname "$0")/.."
 
 profile=release
@@ -51,7 +53,7 @@ cargo build -p journal-mobile "${cargo_profile[@]}"
 echo "==> building uniffi-bindgen"
 cargo build -p uniffi-bindgen
 
-library="target/$profile/$lib"
+library="$target/$profile/$lib"
 [ -f "$library" ] || { echo "$library was not built" >&2; exit 1; }
 
 rm -rf "$out/lib" "$out/kotlin" "$out/swift" "$out/python"
@@ -61,7 +63,7 @@ cp "$library" "$out/lib/"
 generate() {
   language="$1"
   echo "==> generating $language bindings"
-  target/debug/uniffi-bindgen generate "$library" \
+  $target/debug/uniffi-bindgen generate "$library" \
     --language "$language" --out-dir "$out/$language" --no-format --metadata-no-deps
 }
 generate kotlin

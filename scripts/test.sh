@@ -8,6 +8,8 @@
 # (Debian/Ubuntu, as root), and exports TEST_DATABASE_URL. Under CI=true an
 # unreachable PostgreSQL fails the run: those tests must run there, not skip.
 set -euo pipefail
+# Where cargo builds (CARGO_TARGET_DIR when set, as cargo itself does).
+target="${CARGO_TARGET_DIR:-target}"
 cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -87,13 +89,13 @@ apt_install() {
 }
 
 say "mobile bindings: build the library, the bindings and the server"
-bindings=target/bindings-debug
+bindings=$target/bindings-debug
 ./scripts/build-bindings.sh --debug --out "$bindings"
 cargo build -p journal-server
 
 say "mobile bindings: Python (pytest, through the generated module)"
 pytest_version=8.4.2
-venv=target/pytest-venv
+venv=$target/pytest-venv
 if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/pytest" --version 2>&1 | grep -q "$pytest_version"; then
   if ! python3 -c 'import ensurepip' >/dev/null 2>&1 && as_root_apt; then apt_install python3-venv; fi
   rm -rf "$venv"
@@ -103,7 +105,7 @@ fi
 pytest_log="$(mktemp)"
 trap 'rm -f "$log" "$pytest_log"' EXIT
 pytest_status=0
-JOURNAL_BINDINGS_DIR="$bindings/python" JOURNAL_SERVER_BIN=target/debug/journal-server \
+JOURNAL_BINDINGS_DIR="$bindings/python" JOURNAL_SERVER_BIN=$target/debug/journal-server \
   "$venv/bin/pytest" -p no:cacheprovider tests/python 2>&1 | tee "$pytest_log" || pytest_status=$?
 # pytest's closing line, e.g. "==== 15 passed, 1 failed in 3.2s ====".
 summary=$(grep -E '^=+ .* in [0-9.]+s' "$pytest_log" | tail -1 || true)
@@ -116,18 +118,18 @@ mobile_failed=$((mobile_failed + py_failed))
 
 say "mobile bindings: Kotlin (compile the generated code and a small program, run it)"
 kotlin_version=2.3.21
-kotlin_home="target/kotlin-compiler-$kotlin_version/node_modules/kotlin-compiler"
+kotlin_home="$target/kotlin-compiler-$kotlin_version/node_modules/kotlin-compiler"
 jna=/usr/share/java/jna.jar
 kotlin_ok=true
 if ! command -v java >/dev/null 2>&1 && as_root_apt; then apt_install default-jre-headless; fi
 if [ ! -f "$jna" ] && as_root_apt; then apt_install libjna-java; fi
 if [ ! -x "$kotlin_home/bin/kotlinc" ]; then
   if ! command -v npm >/dev/null 2>&1 && as_root_apt; then apt_install npm; fi
-  npm install --prefix "target/kotlin-compiler-$kotlin_version" --no-save --no-audit --no-fund \
+  npm install --prefix "$target/kotlin-compiler-$kotlin_version" --no-save --no-audit --no-fund \
     "kotlin-compiler@$kotlin_version" >/dev/null || kotlin_ok=false
 fi
 if [ "$kotlin_ok" = true ] && [ -x "$kotlin_home/bin/kotlinc" ] && [ -f "$jna" ] && command -v java >/dev/null 2>&1; then
-  kotlin_out=target/kotlin-test
+  kotlin_out=$target/kotlin-test
   mkdir -p "$kotlin_out"
   # Compiling takes about a minute: reuse the jar while its sources are the same.
   sources_hash=$(cat "$bindings/kotlin/uniffi/journal/journal.kt" tests/kotlin/Main.kt \
