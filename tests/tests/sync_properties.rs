@@ -903,8 +903,9 @@ impl World {
     }
 
     /// (d) Deletes stick: a record every phone that changed it deleted last
-    /// is deleted. Strict (`SYNC_PROPERTIES_STRICT=1`): so is a record whose
-    /// latest change by clock stamp, on any phone, was a delete.
+    /// is deleted. Strict (the default; `SYNC_PROPERTIES_STRICT=0` turns it
+    /// off): so is a record whose latest change by clock stamp, on any phone,
+    /// was a delete.
     fn check_deletes_stick(&self, holdings: &Holdings) {
         let strict = strict();
         for (id, changes) in &self.changes {
@@ -915,13 +916,12 @@ impl World {
             }
             let deleted_last_everywhere = last_on_each.values().all(|deleted| *deleted);
             let latest = changes.iter().max_by_key(|c| c.stamp).unwrap();
+            // The strict form implies the first: the latest change of all
+            // is the last change of the phone that made it.
             let must_be_deleted = if strict {
                 latest.deleted
             } else {
-                // Known bugs, see the ignored tests below: a field merge
-                // outlives deletes (intentions, sessions), and a delete that
-                // reaches a tombstone loses to an earlier edit.
-                deleted_last_everywhere && !matches!(kind, Kind::Intention | Kind::Session)
+                deleted_last_everywhere
             };
             if !must_be_deleted {
                 continue;
