@@ -39,7 +39,8 @@ use crate::error::ApiError;
 use crate::routes::now_micros;
 
 /// The backend type queries are boxed for.
-type Db = <DbConnection as diesel::Connection>::Backend;
+/// The backend boxed queries run on (either database).
+pub(crate) type Db = <DbConnection as diesel::Connection>::Backend;
 
 /// The reason stored on an alert raised by a PHQ-9 risk answer (the
 /// camelCase name of journal-core's [`journal_core::safety::RiskReason`]).

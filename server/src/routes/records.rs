@@ -42,6 +42,7 @@ use crate::auth::AuthUser;
 use crate::db::DbConnection;
 use crate::db::schema::{owner_versions, records};
 use crate::error::ApiError;
+use crate::review::{Db, RecordRow};
 use crate::state::AppState;
 
 /// The one answer for an id that names no live record of the caller's, be
@@ -145,40 +146,6 @@ impl ListParams {
         };
         query.validate()?;
         Ok(query)
-    }
-}
-
-/// The columns a [`Record`] is read from.
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = records)]
-struct RecordRow {
-    id: String,
-    kind: String,
-    created_at: i64,
-    updated_at: i64,
-    hlc: i64,
-    body: String,
-}
-
-impl RecordRow {
-    fn into_record(self) -> Result<Record, ApiError> {
-        let corrupt = |what: String| ApiError::Internal(format!("record {}: {what}", self.id));
-        let kind: RecordKind = self
-            .kind
-            .parse()
-            .map_err(|e: journal_core::records::UnknownKind| corrupt(e.to_string()))?;
-        let body = RecordBody::from_json(kind, &self.body)
-            .map_err(|e| corrupt(format!("unreadable body: {e}")))?;
-        Ok(Record {
-            id: self
-                .id
-                .parse()
-                .map_err(|e| corrupt(format!("bad id: {e}")))?,
-            created_at: micros_to_time(self.created_at)?,
-            updated_at: micros_to_time(self.updated_at)?,
-            hlc: Hlc::from_i64(self.hlc).map_err(|e| corrupt(e.to_string()))?,
-            body,
-        })
     }
 }
 
@@ -650,14 +617,30 @@ fn list_page(
     owner: &str,
     query: &ListQuery,
 ) -> Result<RecordPage, ApiError> {
-    let limit = query.page_size();
-    let mut sql = records::table
+    let live = records::table
         .filter(records::owner_id.eq(owner.to_owned()))
         .filter(records::deleted.eq(false))
-        .select(RecordRow::as_select())
         .into_boxed();
+    let rows: Vec<RecordRow> = narrowed(live, query)
+        .select(RecordRow::as_select())
+        .load(conn)?;
+    let (records, next_cursor) = cut_page(rows, query)?;
+    Ok(RecordPage {
+        records,
+        next_cursor,
+    })
+}
+
+/// Narrows a query of records to what a list asks for — kinds, phase,
+/// dates, dosing session, the rows after the cursor — newest first, one
+/// page plus one row (which tells whether more follow). The owner's list
+/// and the therapist's feed both page through it, so they page alike.
+pub(crate) fn narrowed<'a>(
+    mut sql: records::BoxedQuery<'a, Db>,
+    query: &ListQuery,
+) -> records::BoxedQuery<'a, Db> {
     if !query.kinds.is_empty() {
-        let kinds: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
+        let kinds: Vec<&'static str> = query.kinds.iter().map(|k| k.as_str()).collect();
         sql = sql.filter(records::kind.eq_any(kinds));
     }
     if let Some(phase) = query.phase {
@@ -680,12 +663,19 @@ fn list_page(
                 .and(records::id.lt(cursor.id().to_string()))),
         );
     }
-    let mut rows: Vec<RecordRow> = sql
-        .order((records::occurred_at.desc(), records::id.desc()))
-        .limit(i64::from(limit) + 1)
-        .load(conn)?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
+    sql.order((records::occurred_at.desc(), records::id.desc()))
+        .limit(i64::from(query.page_size()) + 1)
+}
+
+/// Cuts the rows [`narrowed`] read into a page: its records and, when more
+/// follow, the cursor after the last one.
+pub(crate) fn cut_page(
+    mut rows: Vec<RecordRow>,
+    query: &ListQuery,
+) -> Result<(Vec<Record>, Option<ListCursor>), ApiError> {
+    let limit = query.page_size() as usize;
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
     let records = rows
         .into_iter()
         .map(RecordRow::into_record)
@@ -695,10 +685,7 @@ fn list_page(
     } else {
         None
     };
-    Ok(RecordPage {
-        records,
-        next_cursor,
-    })
+    Ok((records, next_cursor))
 }
 
 fn new_row<'a>(record: &Record, owner: &'a str, version: i64) -> Result<NewRecord<'a>, ApiError> {

@@ -298,55 +298,18 @@ fn feed_page(
     grants: &access::Grants,
     query: &ListQuery,
 ) -> Result<SharedFeedPage, ApiError> {
-    let Some(mut sql) = review::shared_scope(patient, grants) else {
+    let Some(sql) = review::shared_scope(patient, grants) else {
         return Ok(SharedFeedPage {
             items: Vec::new(),
             next_cursor: None,
         });
     };
-    let limit = query.page_size();
-    if !query.kinds.is_empty() {
-        let kinds: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
-        sql = sql.filter(records::kind.eq_any(kinds));
-    }
-    if let Some(phase) = query.phase {
-        sql = sql.filter(records::phase.eq(phase.as_str()));
-    }
-    if let Some(from) = query.from {
-        sql = sql.filter(records::occurred_at.ge(from.timestamp_micros()));
-    }
-    if let Some(to) = query.to {
-        sql = sql.filter(records::occurred_at.lt(to.timestamp_micros()));
-    }
-    if let Some(session) = query.dosing_session_id {
-        sql = sql.filter(records::dosing_session_id.eq(session.to_string()));
-    }
-    if let Some(cursor) = query.cursor {
-        let at = cursor.occurred_at_micros();
-        sql = sql.filter(
-            records::occurred_at.lt(at).or(records::occurred_at
-                .eq(at)
-                .and(records::id.lt(cursor.id().to_string()))),
-        );
-    }
-    let mut rows: Vec<RecordRow> = sql
-        .order((records::occurred_at.desc(), records::id.desc()))
-        .limit(i64::from(limit) + 1)
+    let rows: Vec<RecordRow> = super::records::narrowed(sql, query)
         .select(RecordRow::as_select())
         .load(conn)?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let records = rows
-        .into_iter()
-        .map(RecordRow::into_record)
-        .collect::<Result<Vec<_>, _>>()?;
     // The cursor follows the last row read, served or not, so a page can
     // never loop.
-    let next_cursor = if has_more {
-        records.last().map(ListCursor::after)
-    } else {
-        None
-    };
+    let (records, next_cursor) = super::records::cut_page(rows, query)?;
     let items = records
         .into_iter()
         .filter_map(|record| {
