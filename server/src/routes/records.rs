@@ -37,6 +37,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::now_micros;
+use super::sync::NewRow;
 use super::sync::{StoredRow, Versions, WriteTarget, load_stored, rest_device, write_resolution};
 use crate::auth::AuthUser;
 use crate::db::DbConnection;
@@ -147,28 +148,6 @@ impl ListParams {
         query.validate()?;
         Ok(query)
     }
-}
-
-/// A row to insert.
-#[derive(Insertable)]
-#[diesel(table_name = records)]
-struct NewRecord<'a> {
-    id: String,
-    owner_id: &'a str,
-    kind: &'static str,
-    phase: Option<&'static str>,
-    dosing_session_id: Option<String>,
-    occurred_at: i64,
-    created_at: i64,
-    updated_at: i64,
-    hlc: i64,
-    deleted: bool,
-    body: String,
-    version: i64,
-    origin_device: String,
-    created_hlc: Option<i64>,
-    created_device: Option<String>,
-    field_stamps: &'static str,
 }
 
 /// Why a write transaction ended without committing.
@@ -688,8 +667,8 @@ pub(crate) fn cut_page(
     Ok((records, next_cursor))
 }
 
-fn new_row<'a>(record: &Record, owner: &'a str, version: i64) -> Result<NewRecord<'a>, ApiError> {
-    Ok(NewRecord {
+fn new_row<'a>(record: &Record, owner: &'a str, version: i64) -> Result<NewRow<'a>, ApiError> {
+    Ok(NewRow {
         id: record.id.to_string(),
         owner_id: owner,
         kind: record.kind().as_str(),
@@ -708,7 +687,7 @@ fn new_row<'a>(record: &Record, owner: &'a str, version: i64) -> Result<NewRecor
         origin_device: rest_device().to_string(),
         created_hlc: Some(record.hlc.to_i64()),
         created_device: Some(rest_device().to_string()),
-        field_stamps: "{}",
+        field_stamps: "{}".to_owned(),
     })
 }
 

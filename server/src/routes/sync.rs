@@ -680,26 +680,27 @@ pub(crate) enum Written {
     TakenByAnother,
 }
 
-/// A row to insert.
+/// A record row to insert: by a push here, by the REST API's create in
+/// `records.rs`.
 #[derive(Insertable)]
 #[diesel(table_name = records)]
-struct NewRow<'a> {
-    id: String,
-    owner_id: &'a str,
-    kind: &'static str,
-    phase: Option<&'static str>,
-    dosing_session_id: Option<String>,
-    occurred_at: i64,
-    created_at: i64,
-    updated_at: i64,
-    hlc: i64,
-    deleted: bool,
-    body: String,
-    version: i64,
-    origin_device: String,
-    created_hlc: Option<i64>,
-    created_device: Option<String>,
-    field_stamps: String,
+pub(crate) struct NewRow<'a> {
+    pub(crate) id: String,
+    pub(crate) owner_id: &'a str,
+    pub(crate) kind: &'static str,
+    pub(crate) phase: Option<&'static str>,
+    pub(crate) dosing_session_id: Option<String>,
+    pub(crate) occurred_at: i64,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+    pub(crate) hlc: i64,
+    pub(crate) deleted: bool,
+    pub(crate) body: String,
+    pub(crate) version: i64,
+    pub(crate) origin_device: String,
+    pub(crate) created_hlc: Option<i64>,
+    pub(crate) created_device: Option<String>,
+    pub(crate) field_stamps: String,
 }
 
 /// Writes what [`resolve`] decided: the record's new version and the
