@@ -26,6 +26,7 @@ use actix_web::{App, HttpServer, web};
 
 pub mod access;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
