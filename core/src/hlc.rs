@@ -69,13 +69,19 @@ impl Hlc {
             .map_err(|_| HlcError::OutOfRange(value))
     }
 
-    /// The smallest stamp greater than this one.
+    /// The largest stamp: the last counter of the last millisecond.
+    pub const MAX: Hlc = Hlc((Self::MAX_MILLIS << 16) | 0xffff);
+
+    /// The smallest stamp greater than this one; [`Hlc::MAX`] itself has
+    /// none and stays (never going back, which would order a later event
+    /// before this one).
     pub fn successor(self) -> Self {
         match self.counter().checked_add(1) {
             Some(counter) => Hlc::new(self.millis(), counter),
             // 65,536 stamps in one millisecond: borrow the next millisecond,
             // which is what the counter would have reached anyway.
-            None => Hlc::new(self.millis().saturating_add(1), 0),
+            None if self.millis() < Self::MAX_MILLIS => Hlc::new(self.millis() + 1, 0),
+            None => Self::MAX,
         }
     }
 }
@@ -296,6 +302,19 @@ mod tests {
     fn counter_overflow_borrows_the_next_millisecond() {
         let mut clock = HlcClock::resume(Hlc::new(7, u16::MAX), ManualClock::at(0));
         assert_eq!(clock.tick(), Hlc::new(8, 0));
+    }
+
+    #[test]
+    fn the_largest_stamp_never_goes_back() {
+        // Found by fuzzing: the successor of the largest stamp was the first
+        // stamp of its millisecond, so a device that saw it stamped its next
+        // edit before it.
+        assert_eq!(Hlc::MAX.to_string(), "7fffffffffffffff");
+        assert_eq!(Hlc::MAX.successor(), Hlc::MAX);
+        assert!(Hlc::new(Hlc::MAX_MILLIS, 7).successor() > Hlc::new(Hlc::MAX_MILLIS, 7));
+        let mut clock = HlcClock::new(ManualClock::at(1_000));
+        assert!(clock.observe(Hlc::MAX) >= Hlc::MAX);
+        assert!(clock.tick() >= Hlc::MAX);
     }
 
     #[test]

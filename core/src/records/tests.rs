@@ -195,6 +195,25 @@ fn mood_scale_edges() {
 }
 
 #[test]
+fn valid_sleep_hours_read_back_exactly_from_stored_json() {
+    // Found by fuzzing: a tiny (subnormal) number of hours is valid, and
+    // came back from its stored JSON as another number.
+    let mut m = MoodCheckIn::new(at(), 5, 5, 5).unwrap();
+    for hours in [
+        f64::from_bits(0x0000_7a75_2b6c_1f00),
+        6.59779337413797e-310,
+        0.1 + 0.2,
+    ] {
+        m.sleep_hours = Some(hours);
+        assert!(m.validate().is_ok(), "{hours}");
+        let body = RecordBody::MoodCheckIn(m.clone());
+        let back =
+            RecordBody::from_json(RecordKind::MoodCheckIn, &body.to_json().unwrap()).unwrap();
+        assert_eq!(back, body, "{hours}");
+    }
+}
+
+#[test]
 fn mood_sleep_emotion_and_note_edges() {
     let mut m = MoodCheckIn::new(at(), 5, 5, 5).unwrap();
     for ok in [0.0, 7.5, 24.0] {

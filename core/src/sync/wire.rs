@@ -3,7 +3,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::hlc::Hlc;
 use crate::ids::{DeviceId, MutationId, RecordId};
@@ -68,7 +68,10 @@ pub struct Mutation {
     pub kind: RecordKind,
     /// Upsert or delete.
     pub op: ChangeOp,
-    /// The clock stamp of the change.
+    /// The clock stamp of the change: before the last millisecond a stamp
+    /// can carry ([`MAX_CHANGE_MILLIS`]), so that a merge of it still has
+    /// a later stamp to take.
+    #[serde(deserialize_with = "change_stamp")]
     pub hlc: Hlc,
     /// The stamp of the version the change was made on (`None` for a new
     /// record). Differs from the server's current stamp when another device
@@ -89,6 +92,23 @@ pub struct Mutation {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub body: Option<serde_json::Value>,
+}
+
+/// The latest millisecond a device may stamp one of its changes with: one
+/// before [`Hlc::MAX_MILLIS`] (the year 6429). A change stamped in the last
+/// millisecond would leave the conflict rules no later stamp for a merge of
+/// it, and the merged version would order before the one it replaces.
+pub const MAX_CHANGE_MILLIS: u64 = Hlc::MAX_MILLIS - 1;
+
+/// Reads a change's own stamp, refusing one in the last millisecond.
+fn change_stamp<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Hlc, D::Error> {
+    let hlc = Hlc::deserialize(deserializer)?;
+    if hlc.millis() > MAX_CHANGE_MILLIS {
+        return Err(serde::de::Error::custom(format!(
+            "clock stamp {hlc} is too far in the future for a change"
+        )));
+    }
+    Ok(hlc)
 }
 
 /// What became of each mutation of a push.
@@ -271,4 +291,30 @@ pub struct Revision {
     pub body: serde_json::Value,
     /// When it was kept.
     pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push_with_hlc(hlc: &str) -> String {
+        format!(
+            r#"{{"deviceId":"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","mutations":[{{"mutationId":1,
+            "recordId":"0190a1b2-c3d4-7e5f-8a9b-000000000006","kind":"share","op":"delete",
+            "hlc":"{hlc}","createdAt":"2026-03-01T09:30:00Z","updatedAt":"2026-03-01T09:30:00Z"}}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_change_stamped_in_the_last_millisecond_is_refused() {
+        // Found by fuzzing: a share granted at the largest stamp and revoked
+        // concurrently was merged under a stamp ordering before the grant.
+        let last = Hlc::new(MAX_CHANGE_MILLIS, u16::MAX).to_string();
+        let push: PushRequest = serde_json::from_str(&push_with_hlc(&last)).unwrap();
+        assert_eq!(push.mutations[0].hlc.millis(), MAX_CHANGE_MILLIS);
+        for refused in ["7fffffffffff0000", "7fffffffffffffff"] {
+            let err = serde_json::from_str::<PushRequest>(&push_with_hlc(refused)).unwrap_err();
+            assert!(err.to_string().contains("too far in the future"), "{err}");
+        }
+    }
 }
