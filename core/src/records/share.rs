@@ -14,7 +14,12 @@ use crate::validation::{FieldViolation, InvalidInput};
 /// What a share covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    try_from = "WireScope"
+)]
 pub enum ShareScope {
     /// One record (an entry, intention, check-in, questionnaire, practice or
     /// dosing session).
@@ -29,6 +34,42 @@ pub enum ShareScope {
         /// The kinds shared: at least one, no repeats, not shares.
         kinds: Vec<RecordKind>,
     },
+}
+
+/// A scope as read from JSON. Read through this rather than serde's tagged
+/// enum, which would also take a variant's number (`"type": 0`) for its
+/// name: `type` must be `"item"` or `"kinds"`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WireScope {
+    r#type: ScopeType,
+    #[serde(default)]
+    record_id: Option<RecordId>,
+    #[serde(default)]
+    kinds: Option<Vec<RecordKind>>,
+}
+
+/// The names a scope's `type` may take.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum ScopeType {
+    Item,
+    Kinds,
+}
+
+impl TryFrom<WireScope> for ShareScope {
+    type Error = &'static str;
+
+    fn try_from(wire: WireScope) -> Result<Self, Self::Error> {
+        match (wire.r#type, wire.record_id, wire.kinds) {
+            (ScopeType::Item, Some(record_id), None) => Ok(ShareScope::Item { record_id }),
+            (ScopeType::Item, None, _) => Err("an item scope needs `recordId`"),
+            (ScopeType::Item, Some(_), Some(_)) => Err("an item scope has no `kinds`"),
+            (ScopeType::Kinds, None, Some(kinds)) => Ok(ShareScope::Kinds { kinds }),
+            (ScopeType::Kinds, _, None) => Err("a kinds scope needs `kinds`"),
+            (ScopeType::Kinds, Some(_), Some(_)) => Err("a kinds scope has no `recordId`"),
+        }
+    }
 }
 
 /// Permission for one therapist to read what the scope covers.
@@ -113,5 +154,52 @@ impl Share {
                 ShareScope::Item { record_id } => *record_id == id,
                 ShareScope::Kinds { kinds } => kinds.contains(&kind),
             }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(json: &str) -> Result<ShareScope, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn scopes_read_by_name_and_write_the_same_way() {
+        let id = RecordId::new();
+        let item = scope(&format!(r#"{{"type": "item", "recordId": "{id}"}}"#)).unwrap();
+        assert_eq!(item, ShareScope::Item { record_id: id });
+        let kinds = scope(r#"{"kinds": ["moodCheckIn"], "type": "kinds"}"#).unwrap();
+        assert_eq!(
+            kinds,
+            ShareScope::Kinds {
+                kinds: vec![RecordKind::MoodCheckIn]
+            }
+        );
+        for value in [item, kinds] {
+            let text = serde_json::to_string(&value).unwrap();
+            assert_eq!(scope(&text).unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn a_scope_type_must_be_a_name_with_its_own_fields() {
+        let id = RecordId::new();
+        for bad in [
+            format!(r#"{{"type": 0, "recordId": "{id}"}}"#),
+            r#"{"type": 1, "kinds": ["moodCheckIn"]}"#.to_owned(),
+            format!(r#"{{"type": "Item", "recordId": "{id}"}}"#),
+            r#"{"type": "item"}"#.to_owned(),
+            r#"{"type": "kinds"}"#.to_owned(),
+            format!(r#"{{"type": "item", "recordId": "{id}", "kinds": []}}"#),
+            format!(r#"{{"type": "kinds", "recordId": "{id}", "kinds": []}}"#),
+            format!(r#"{{"type": "item", "recordId": "{id}", "extra": 1}}"#),
+            format!(r#"{{"recordId": "{id}"}}"#),
+        ] {
+            assert!(scope(&bad).is_err(), "{bad} should be refused");
+        }
+        let value = serde_json::json!({"type": 0, "recordId": id.to_string()});
+        assert!(serde_json::from_value::<ShareScope>(value).is_err());
     }
 }
