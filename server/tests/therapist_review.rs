@@ -1125,4 +1125,42 @@ on_both_backends! {
         }
         assert_eq!(call(&app, TestRequest::post().uri("/api/v1/policy")).await.status, 405);
     }
+
+    async fn concurrent_reviews_and_writes_all_succeed(server: TestServer) {
+        // A therapist's reads write audit rows after reading; on SQLite a
+        // transaction that reads first and writes later could not wait for
+        // another writer and failed ("database is locked"). Many reads and
+        // the patient's writes at once must all succeed on both backends.
+        let app = server.app().await;
+        let p = register(&app, "pat@example.org").await;
+        let (p, p_id) = (token(&p), account_id(&p));
+        let doctor = therapist(&server, &app, "doc@clinic.example").await;
+        let (doctor, doctor_id) = (token(&doctor), account_id(&doctor));
+        link(&app, &doctor, &p).await;
+        let shared = id_of(&create(&app, &p, &entry("Shared", "integration")).await);
+        create(&app, &p, &kinds_share(&doctor_id, &["journalEntry", "moodCheckIn"])).await;
+
+        for round in 0..3 {
+            let mut requests = Vec::new();
+            for i in 0..6 {
+                requests.push(get(&doctor, &feed_uri(&p_id, "limit=20")));
+                requests.push(get(&doctor, &item_uri(&p_id, &shared)));
+                requests.push(get(&doctor, &format!("{PATIENTS}/{p_id}/timeline")));
+                requests.push(post(&p, RECORDS).set_json(entry(&format!("{round}.{i}"), "integration")));
+            }
+            let replies = futures_util::future::join_all(
+                requests.into_iter().map(|request| call(&app, request)),
+            )
+            .await;
+            for reply in &replies {
+                assert!(reply.status == 200 || reply.status == 201, "{} {:?}", reply.status, reply.body);
+            }
+        }
+        // Every read was audited, every write kept.
+        let audited = audit_rows(&server, &p_id).await.len();
+        assert!(audited >= 3 * 6 * 2, "{audited} audit rows");
+        let mine = call(&app, get(&p, &format!("{RECORDS}?kinds=journalEntry&limit=50"))).await;
+        assert_eq!(mine.status, 200, "{:?}", mine.body);
+        assert_eq!(mine.body["records"].as_array().unwrap().len(), 1 + 3 * 6);
+    }
 }

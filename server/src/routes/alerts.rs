@@ -438,7 +438,7 @@ async fn move_alert(
     state
         .db
         .run(move |conn| {
-            conn.transaction(|conn| -> Result<Alert, ApiError> {
+            conn.write_transaction(|conn| -> Result<Alert, ApiError> {
                 let mine = alerts::table
                     .filter(alerts::id.eq(&id))
                     .filter(alerts::therapist_id.eq(&me));

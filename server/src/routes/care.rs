@@ -383,6 +383,10 @@ pub async fn revoke_invitation(
             content_type = "application/problem+json"),
         (status = 410, description = "The code was used, revoked or has expired", body = crate::error::Problem,
             content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 415, description = "Body not JSON", body = crate::error::Problem,
+            content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address", body = crate::error::Problem,
             content_type = "application/problem+json")))]
 pub async fn accept_invitation(
@@ -399,7 +403,7 @@ pub async fn accept_invitation(
     let link = state
         .db
         .run(move |conn| {
-            conn.transaction(|conn| -> Result<CareLink, ApiError> {
+            conn.write_transaction(|conn| -> Result<CareLink, ApiError> {
                 let now = now_micros();
                 let me = patient.id.to_string();
                 // The claim comes first and is conditional: of two patients

@@ -279,7 +279,7 @@ pub async fn create_comment(
             if !access::linked(conn, &me, &patient)? {
                 return Err(record_not_found());
             }
-            conn.transaction(|conn| {
+            conn.write_transaction(|conn| {
                 // First write: the patient's version, which also takes their
                 // lock, so a share revoked meanwhile is seen below.
                 let version = bump_version(conn, &patient)?;
@@ -350,7 +350,7 @@ pub async fn list_own_comments(
     let listed = state
         .db
         .run(move |conn| -> Result<Vec<Comment>, ApiError> {
-            conn.transaction(|conn| {
+            conn.write_transaction(|conn| {
                 check_shared(conn, &me, &patient, record)?;
                 let rows: Vec<CommentRow> = comments::table
                     .filter(comments::owner_id.eq(&patient))
@@ -403,6 +403,10 @@ impl From<diesel::result::Error> for EditError {
             content_type = "application/problem+json"),
         (status = 404, description = "No such comment of yours, or its record is no longer shared with you",
             body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 415, description = "Body not JSON", body = crate::error::Problem,
+            content_type = "application/problem+json"),
         (status = 422, description = "Empty, blank, longer than 2,000 characters, or with control characters",
             body = crate::error::Problem, content_type = "application/problem+json"),
     ),
@@ -425,7 +429,7 @@ pub async fn edit_comment(
             let owner = own_live_comment(conn, &me, id)?
                 .ok_or_else(comment_not_found)?
                 .owner_id;
-            let outcome = conn.transaction(|conn| -> Result<Comment, EditError> {
+            let outcome = conn.write_transaction(|conn| -> Result<Comment, EditError> {
                 let version = bump_version(conn, &owner)?;
                 let row = own_live_comment(conn, &me, id)?.ok_or_else(comment_not_found)?;
                 let record: RecordId = row
@@ -497,7 +501,7 @@ pub async fn delete_comment(
             let owner = own_live_comment(conn, &me, id)?
                 .ok_or_else(comment_not_found)?
                 .owner_id;
-            conn.transaction(|conn| {
+            conn.write_transaction(|conn| {
                 let version = bump_version(conn, &owner)?;
                 let erased = diesel::update(
                     comments::table
@@ -547,7 +551,7 @@ pub async fn list_comments(
     let listed = state
         .db
         .run(move |conn| -> Result<Vec<Comment>, ApiError> {
-            conn.transaction(|conn| {
+            conn.write_transaction(|conn| {
                 let live: i64 = records::table
                     .filter(records::id.eq(id.to_string()))
                     .filter(records::owner_id.eq(&owner))

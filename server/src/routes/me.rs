@@ -211,6 +211,8 @@ fn export_document(
             body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a patient: therapists are removed by an operator",
             body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::Problem,
+            content_type = "application/problem+json"),
         (status = 415, description = "Body not JSON", body = crate::error::Problem,
             content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address, or too many wrong passwords for this account",
@@ -275,7 +277,7 @@ pub async fn erase_account(
 /// Removes a patient and everything kept about them but the audit log, in
 /// one transaction.
 fn erase_patient(conn: &mut DbConnection, owner: &str, email_hash: &str) -> Result<(), ApiError> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         // First write: the version counter, whose row lock (PostgreSQL) or
         // the write lock (SQLite) waits for a push or comment in flight
         // and holds the next ones back until the account is gone; they then

@@ -215,7 +215,7 @@ pub async fn create_record(
     let record = state
         .db
         .run(move |conn| {
-            conn.transaction(|conn| -> Result<Record, ApiError> {
+            conn.write_transaction(|conn| -> Result<Record, ApiError> {
                 let version = bump_version(conn, &owner)?;
                 check_links(conn, &owner, &body)?;
                 let now = now_time()?;
@@ -320,6 +320,10 @@ pub async fn get_record(
             content_type = "application/problem+json"),
         (status = 404, description = "No such record of yours (or it was deleted)",
             body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 415, description = "Body not JSON", body = crate::error::Problem,
+            content_type = "application/problem+json"),
         (status = 422, description = "The content breaks a rule, or names another kind",
             body = crate::error::Problem, content_type = "application/problem+json"),
     ),
@@ -338,7 +342,7 @@ pub async fn update_record(
     let record = state
         .db
         .run(move |conn| {
-            let outcome = conn.transaction(|conn| -> Result<Record, WriteError> {
+            let outcome = conn.write_transaction(|conn| -> Result<Record, WriteError> {
                 let version = bump_version(conn, &owner)?;
                 let row = load_stored(conn, &owner, id)?
                     .filter(|r| !r.deleted)
@@ -444,7 +448,7 @@ pub async fn delete_record(
     state
         .db
         .run(move |conn| {
-            conn.transaction(|conn| -> Result<(), ApiError> {
+            conn.write_transaction(|conn| -> Result<(), ApiError> {
                 let version = bump_version(conn, &owner)?;
                 let row = load_stored(conn, &owner, id)?
                     .filter(|r| !r.deleted)

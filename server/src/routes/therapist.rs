@@ -149,7 +149,7 @@ pub async fn list_patients(
     let patients = state
         .db
         .run(move |conn| {
-            conn.transaction(|conn| -> Result<Vec<LinkedPatient>, ApiError> {
+            conn.write_transaction(|conn| -> Result<Vec<LinkedPatient>, ApiError> {
                 let rows: Vec<(String, i64, String, Option<String>)> = care_links::table
                     .inner_join(users::table.on(users::id.eq(care_links::patient_id)))
                     .filter(care_links::therapist_id.eq(&me))
@@ -267,7 +267,7 @@ pub async fn feed(
     let page = state
         .db
         .run(move |conn| {
-            conn.transaction(|conn| -> Result<SharedFeedPage, ApiError> {
+            conn.write_transaction(|conn| -> Result<SharedFeedPage, ApiError> {
                 if !access::linked(conn, &me, &patient)? {
                     return Err(no_such_patient());
                 }
@@ -357,7 +357,7 @@ pub async fn shared_item(
     let item = state
         .db
         .run(move |conn| {
-            conn.transaction(|conn| -> Result<SharedRecord, ApiError> {
+            conn.write_transaction(|conn| -> Result<SharedRecord, ApiError> {
                 let grants = access::grants(conn, &me, &patient)?;
                 let (record, shared_by) = review::shared_record(conn, &patient, &grants, record)?
                     .ok_or_else(no_such_record)?;
@@ -511,7 +511,7 @@ pub async fn timeline(
     let timeline = state
         .db
         .run(move |conn| {
-            conn.transaction(|conn| -> Result<Timeline, ApiError> {
+            conn.write_transaction(|conn| -> Result<Timeline, ApiError> {
                 if !access::linked(conn, &me, &patient)? {
                     return Err(no_such_patient());
                 }
