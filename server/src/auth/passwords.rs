@@ -3,6 +3,7 @@
 //! milliseconds; a burst of sign-ins must not take the server down).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -23,12 +24,15 @@ pub struct Passwords {
     /// Checked against when the email is unknown, so that sign-in takes as
     /// long as for a wrong password.
     decoy: Arc<String>,
+    /// How many argon2 computations (hashes and checks) have started.
+    runs: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Passwords {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Passwords")
             .field("free_permits", &self.permits.available_permits())
+            .field("argon2_runs", &self.argon2_runs())
             .finish_non_exhaustive()
     }
 }
@@ -51,7 +55,15 @@ impl Passwords {
         Ok(Self {
             permits: Arc::new(Semaphore::new(concurrent.max(1))),
             decoy: Arc::new(decoy),
+            runs: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// How many argon2 computations (hashes and checks, the decoy's
+    /// included) this hasher has started: lets tests and operators see that
+    /// a refused password cost no hash.
+    pub fn argon2_runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
     }
 
     /// Hashes a new password (argon2id, random salt).
@@ -61,6 +73,7 @@ impl Passwords {
             .acquire()
             .await
             .map_err(|_| ApiError::Unavailable)?;
+        self.runs.fetch_add(1, Ordering::Relaxed);
         actix_web::web::block(move || hash_blocking(&password)).await?
     }
 
@@ -73,6 +86,7 @@ impl Passwords {
             .await
             .map_err(|_| ApiError::Unavailable)?;
         let decoy = Arc::clone(&self.decoy);
+        self.runs.fetch_add(1, Ordering::Relaxed);
         actix_web::web::block(move || {
             let known = stored.is_some();
             let hash_text = stored.unwrap_or_else(|| decoy.as_str().to_owned());

@@ -268,6 +268,8 @@ enum ThrottleState {
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 400, description = "Unreadable body", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong email or password", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts for this email or address", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn login(
     state: web::Data<AppState>,
@@ -296,11 +298,18 @@ async fn login(
                 Some(until) if until > now => ThrottleState::Locked(until),
                 _ => ThrottleState::Open,
             };
-            let user: Option<UserRow> = users::table
-                .filter(users::email.eq(&email))
-                .select(UserRow::as_select())
-                .first(conn)
-                .optional()?;
+            // No account's email holds a NUL (registration checks emails),
+            // and PostgreSQL refuses one in a query: answered like any
+            // unknown email, not looked up.
+            let user: Option<UserRow> = if email.contains('\0') {
+                None
+            } else {
+                users::table
+                    .filter(users::email.eq(&email))
+                    .select(UserRow::as_select())
+                    .first(conn)
+                    .optional()?
+            };
             Ok((throttle, user))
         })
         .await?;
@@ -337,7 +346,7 @@ async fn login(
 /// Counts a wrong password for a (hashed) email: sign-in and erasure share
 /// the lock it leads to.
 pub(crate) fn record_failure(conn: &mut DbConnection, email_hash: &str) -> Result<(), ApiError> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         let now = now_micros();
         let row: Option<(i32, i64)> = login_throttle::table
             .find(email_hash)
@@ -451,6 +460,8 @@ enum Rotation {
         (status = 200, description = "New tokens", body = TokenResponse),
         (status = 400, description = "Unreadable body", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn refresh(
     state: web::Data<AppState>,
@@ -465,7 +476,7 @@ async fn refresh(
     let outcome = state
         .db
         .run(move |conn| {
-            conn.transaction(|conn| -> Result<Rotation, ApiError> {
+            conn.write_transaction(|conn| -> Result<Rotation, ApiError> {
                 let now = now_micros();
                 let row: Option<RefreshRow> = refresh_tokens::table
                     .filter(refresh_tokens::token_hash.eq(&presented))
@@ -536,7 +547,9 @@ fn revoke_family(conn: &mut DbConnection, family: &str, now: i64) -> Result<(), 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", request_body = RefreshRequest,
     responses(
         (status = 204, description = "Signed out (also when the token was unknown)"),
-        (status = 400, description = "Unreadable body", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 400, description = "Unreadable body", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn logout(
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,

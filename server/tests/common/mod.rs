@@ -310,3 +310,381 @@ pub fn token(tokens: &Value) -> String {
         .expect("access token")
         .to_owned()
 }
+
+/// The signing secret [`TestServer`] configures (base64 of 32 bytes of 42).
+pub const TEST_SECRET: [u8; 32] = [42u8; 32];
+
+/// Signs `claims` with `key` under `header`, as anyone holding the key
+/// could: for tests that forge access tokens.
+pub fn sign_token(header: &jsonwebtoken::Header, claims: &Value, key: &[u8]) -> String {
+    jsonwebtoken::encode(header, claims, &jsonwebtoken::EncodingKey::from_secret(key))
+        .expect("sign a token")
+}
+
+/// The claims the test server itself would put in an access token for
+/// `sub` with `role`, valid for a minute.
+pub fn access_claims(sub: &str, role: &str) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({"iss": "kap-journal", "aud": "kap-journal-api", "sub": sub, "role": role,
+           "iat": now, "nbf": now, "exp": now + 60, "jti": uuid::Uuid::now_v7().to_string()})
+}
+
+/// A request of `method` (lower case, as the OpenAPI document spells it)
+/// to `uri`.
+pub fn request_of(method: &str, uri: &str) -> TestRequest {
+    let request = match method {
+        "get" => TestRequest::get(),
+        "post" => TestRequest::post(),
+        "put" => TestRequest::put(),
+        "delete" => TestRequest::delete(),
+        "patch" => TestRequest::patch(),
+        other => panic!("unexpected method {other}"),
+    };
+    request.uri(uri)
+}
+
+/// Every row an API request could change, table by table, read straight
+/// from the database: compare two snapshots to prove a request changed
+/// nothing. Sign-in throttling rows are left out (counting failures is
+/// their job), and so are times that only record when a row was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSnapshot(pub Vec<(&'static str, Vec<String>)>);
+
+/// Reads a [`DataSnapshot`].
+pub async fn data_snapshot(server: &TestServer) -> DataSnapshot {
+    use journal_server::db::schema::*;
+    use journal_server::error::ApiError;
+    fn rows<T: std::fmt::Debug>(rows: Vec<T>) -> Vec<String> {
+        let mut out: Vec<String> = rows.iter().map(|r| format!("{r:?}")).collect();
+        out.sort();
+        out
+    }
+    server
+        .state
+        .db
+        .run(|conn| -> Result<DataSnapshot, ApiError> {
+            let tables = vec![
+                (
+                    "users",
+                    rows(
+                        users::table
+                            .select((
+                                users::id,
+                                users::email,
+                                users::password_hash,
+                                users::role,
+                                users::display_name,
+                            ))
+                            .load::<(String, String, String, String, Option<String>)>(conn)?,
+                    ),
+                ),
+                (
+                    "refresh_tokens",
+                    rows(
+                        refresh_tokens::table
+                            .select((
+                                refresh_tokens::id,
+                                refresh_tokens::user_id,
+                                refresh_tokens::family_id,
+                                refresh_tokens::used_at,
+                                refresh_tokens::revoked_at,
+                            ))
+                            .load::<(String, String, String, Option<i64>, Option<i64>)>(conn)?,
+                    ),
+                ),
+                (
+                    "care_invitations",
+                    rows(
+                        care_invitations::table
+                            .select((
+                                care_invitations::id,
+                                care_invitations::therapist_id,
+                                care_invitations::used_by,
+                                care_invitations::revoked_at,
+                            ))
+                            .load::<(String, String, Option<String>, Option<i64>)>(conn)?,
+                    ),
+                ),
+                (
+                    "care_links",
+                    rows(
+                        care_links::table
+                            .select((
+                                care_links::id,
+                                care_links::patient_id,
+                                care_links::therapist_id,
+                                care_links::ended_at,
+                            ))
+                            .load::<(String, String, String, Option<i64>)>(conn)?,
+                    ),
+                ),
+                (
+                    "owner_versions",
+                    rows(owner_versions::table.load::<(String, i64)>(conn)?),
+                ),
+                (
+                    "records",
+                    rows(
+                        records::table
+                            .select((
+                                records::id,
+                                records::owner_id,
+                                records::kind,
+                                records::deleted,
+                                records::body,
+                                records::version,
+                                records::hlc,
+                                records::field_stamps,
+                            ))
+                            .load::<(String, String, String, bool, String, i64, i64, String)>(
+                                conn,
+                            )?,
+                    ),
+                ),
+                (
+                    "record_revisions",
+                    rows(
+                        record_revisions::table
+                            .select((
+                                record_revisions::id,
+                                record_revisions::record_id,
+                                record_revisions::body,
+                            ))
+                            .load::<(String, String, String)>(conn)?,
+                    ),
+                ),
+                (
+                    "sync_devices",
+                    rows(
+                        sync_devices::table
+                            .select((
+                                sync_devices::device_id,
+                                sync_devices::owner_id,
+                                sync_devices::last_mutation_id,
+                            ))
+                            .load::<(String, String, i64)>(conn)?,
+                    ),
+                ),
+                (
+                    "mutation_outcomes",
+                    rows(
+                        mutation_outcomes::table
+                            .select((
+                                mutation_outcomes::device_id,
+                                mutation_outcomes::mutation_id,
+                                mutation_outcomes::outcome,
+                            ))
+                            .load::<(String, i64, String)>(conn)?,
+                    ),
+                ),
+                (
+                    "comments",
+                    rows(
+                        comments::table
+                            .select((
+                                comments::id,
+                                comments::record_id,
+                                comments::therapist_id,
+                                comments::text,
+                                comments::deleted,
+                                comments::version,
+                            ))
+                            .load::<(String, String, String, String, bool, i64)>(conn)?,
+                    ),
+                ),
+                (
+                    "audit_log",
+                    rows(
+                        audit_log::table
+                            .select((audit_log::id, audit_log::record_id))
+                            .load::<(String, Option<String>)>(conn)?,
+                    ),
+                ),
+                (
+                    "alerts",
+                    rows(
+                        alerts::table
+                            .select((alerts::id, alerts::status, alerts::note))
+                            .load::<(String, String, Option<String>)>(conn)?,
+                    ),
+                ),
+            ];
+            Ok(DataSnapshot(tables))
+        })
+        .await
+        .expect("data snapshot")
+}
+
+/// One patient and their therapist with one of everything a path can name:
+/// a journal entry shared with the therapist, a risk answer and the alert it
+/// raised, a comment, the care link, a pending invitation. Abuse tests make
+/// two, to aim one side's tokens at the other side's ids.
+#[derive(Debug, Clone)]
+pub struct Side {
+    /// The patient's token response.
+    pub patient: Value,
+    /// The patient's id.
+    pub patient_id: String,
+    /// The therapist's token response.
+    pub therapist: Value,
+    /// The therapist's id.
+    pub therapist_id: String,
+    /// The patient's journal entry, shared with the therapist.
+    pub record: String,
+    /// The therapist's pending invitation.
+    pub invitation: String,
+    /// The care link between the two.
+    pub link: String,
+    /// The open alert the patient's risk answer raised.
+    pub alert: String,
+    /// The therapist's comment on the entry.
+    pub comment: String,
+}
+
+/// The password [`register`] gives every patient.
+pub const PATIENT_PASSWORD: &str = "correct horse battery";
+
+/// Makes a [`Side`]; `tag` keeps the emails apart.
+pub async fn side<S, B>(server: &TestServer, app: &S, tag: &str) -> Side
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let patient = register(app, &format!("{tag}.patient@example.org")).await;
+    let therapist_tokens = therapist(server, app, &format!("{tag}.therapist@clinic.example")).await;
+    let (p, t) = (token(&patient), token(&therapist_tokens));
+    let therapist_id = therapist_tokens["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = |uri: &str, who: &str, body: Option<Value>| {
+        let request = authed(TestRequest::post().uri(uri), who);
+        match body {
+            Some(body) => request.set_json(body),
+            None => request,
+        }
+    };
+    let invited = call(app, post("/api/v1/care/invitations", &t, None)).await;
+    assert_eq!(invited.status, 201, "{:?}", invited.body);
+    let linked = call(
+        app,
+        post(
+            "/api/v1/care/links",
+            &p,
+            Some(json!({"code": invited.body["code"]})),
+        ),
+    )
+    .await;
+    assert_eq!(linked.status, 201, "{:?}", linked.body);
+    let pending = call(app, post("/api/v1/care/invitations", &t, None)).await;
+    assert_eq!(pending.status, 201, "{:?}", pending.body);
+    let mut made = Vec::new();
+    for body in [
+        json!({"kind": "share", "body": {"therapistId": therapist_id,
+            "scope": {"type": "kinds", "kinds": ["journalEntry", "assessment"]}}}),
+        json!({"kind": "journalEntry", "body": {"body": format!("{tag}'s entry"), "phase": "integration"}}),
+        json!({"kind": "assessment", "body": {"instrument": "phq9", "takenAt": "2026-03-02T09:00:00Z",
+            "answers": [2, 2, 1, 1, 1, 1, 1, 1, 1]}}),
+    ] {
+        let reply = call(app, post("/api/v1/records", &p, Some(body))).await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        made.push(reply.body["id"].as_str().unwrap().to_owned());
+    }
+    let patient_id = patient["account"]["id"].as_str().unwrap().to_owned();
+    let alerts = call(
+        app,
+        authed(TestRequest::get().uri("/api/v1/therapist/alerts"), &t),
+    )
+    .await;
+    assert_eq!(alerts.status, 200, "{:?}", alerts.body);
+    let alert = alerts.body["alerts"][0]["id"]
+        .as_str()
+        .expect("an alert")
+        .to_owned();
+    let commented = call(
+        app,
+        post(
+            &format!(
+                "/api/v1/therapist/patients/{patient_id}/records/{}/comments",
+                made[1]
+            ),
+            &t,
+            Some(json!({"text": "Thank you for sharing this."})),
+        ),
+    )
+    .await;
+    assert_eq!(commented.status, 201, "{:?}", commented.body);
+    Side {
+        patient_id,
+        therapist_id,
+        record: made[1].clone(),
+        invitation: pending.body["id"].as_str().unwrap().to_owned(),
+        link: linked.body["id"].as_str().unwrap().to_owned(),
+        alert,
+        comment: commented.body["id"].as_str().unwrap().to_owned(),
+        patient,
+        therapist: therapist_tokens,
+    }
+}
+
+impl Side {
+    /// `path` (an OpenAPI path template) with this side's ids in place of
+    /// its parameters. Panics on a parameter it does not know, so a new
+    /// route cannot go untested.
+    pub fn fill(&self, path: &str) -> String {
+        let mut previous = "";
+        let mut out = Vec::new();
+        for segment in path.split('/') {
+            let filled = match segment {
+                "{patientId}" => self.patient_id.clone(),
+                "{recordId}" => self.record.clone(),
+                "{commentId}" => self.comment.clone(),
+                "{id}" => match previous {
+                    "records" => self.record.clone(),
+                    "invitations" => self.invitation.clone(),
+                    "links" => self.link.clone(),
+                    "alerts" => self.alert.clone(),
+                    other => panic!("{path}: no id known for {other}/{{id}}; teach Side::fill"),
+                },
+                s if s.starts_with('{') => {
+                    panic!("{path}: unknown parameter {s}; teach Side::fill")
+                }
+                s => s.to_owned(),
+            };
+            previous = segment;
+            out.push(filled);
+        }
+        out.join("/")
+    }
+}
+
+/// The served OpenAPI document's operations: (method, path template,
+/// operation object).
+pub async fn documented_operations<S, B>(app: &S) -> Vec<(String, String, Value)>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let reply = call(app, TestRequest::get().uri("/api/v1/openapi.json")).await;
+    assert_eq!(reply.status, 200);
+    let mut out = Vec::new();
+    for (path, operations) in reply.body["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            out.push((method.clone(), path.clone(), operation.clone()));
+        }
+    }
+    assert!(out.len() > 30, "the document lists the routes");
+    out
+}
+
+/// Whether an operation asks for a bearer token.
+pub fn needs_token(operation: &Value) -> bool {
+    operation["security"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()))
+}
+
+/// Whether the operation documents `status` among its answers.
+pub fn documents(operation: &Value, status: u16) -> bool {
+    operation["responses"].get(status.to_string()).is_some()
+}
