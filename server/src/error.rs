@@ -75,9 +75,15 @@ pub enum ApiError {
     /// Too many attempts; try again after the given number of seconds.
     #[error("too many attempts; try again in {0} seconds")]
     TooManyRequests(u64),
-    /// The database cannot be reached right now.
+    /// The service cannot take the request right now (e.g. the password
+    /// hashers are all busy).
     #[error("the service is temporarily unavailable; try again shortly")]
     Unavailable,
+    /// The database cannot be reached right now (down, restarting, or its
+    /// connection was lost mid-request). Same problem type as
+    /// [`ApiError::Unavailable`]; the detail names the database.
+    #[error("{0}")]
+    DatabaseUnavailable(String),
     /// A fault on our side; the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -98,7 +104,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::TooManyRequests(_) => "too-many-requests",
-            ApiError::Unavailable => "unavailable",
+            ApiError::Unavailable | ApiError::DatabaseUnavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -116,7 +122,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "Request body too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::TooManyRequests(_) => "Too many attempts",
-            ApiError::Unavailable => "Service unavailable",
+            ApiError::Unavailable | ApiError::DatabaseUnavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -157,7 +163,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::DatabaseUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -179,7 +187,7 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests(seconds) => {
                 response.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
-            ApiError::Unavailable => {
+            ApiError::Unavailable | ApiError::DatabaseUnavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
             _ => {}
@@ -194,10 +202,37 @@ impl From<InvalidInput> for ApiError {
     }
 }
 
+/// The detail of every 503 caused by the database.
+pub const DATABASE_UNAVAILABLE: &str =
+    "the database cannot be reached right now; try again shortly";
+
+impl ApiError {
+    /// The database is down or the connection to it was lost.
+    pub fn database_unavailable() -> Self {
+        ApiError::DatabaseUnavailable(DATABASE_UNAVAILABLE.to_owned())
+    }
+}
+
 impl From<PoolError> for ApiError {
     fn from(error: PoolError) -> Self {
         tracing::warn!(%error, "database unavailable");
-        ApiError::Unavailable
+        ApiError::database_unavailable()
+    }
+}
+
+/// Whether a diesel error says the connection itself failed (closed by the
+/// server, lost, or left unusable by a failed transaction) rather than
+/// anything about the query or the data.
+pub fn is_connection_failure(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        | Error::BrokenTransactionManager => true,
+        Error::RollbackErrorOnCommit {
+            rollback_error,
+            commit_error,
+        } => is_connection_failure(rollback_error) || is_connection_failure(commit_error),
+        _ => false,
     }
 }
 
@@ -210,11 +245,11 @@ impl From<actix_web::error::BlockingError> for ApiError {
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
+        if is_connection_failure(&error) {
+            tracing::warn!(%error, "database connection lost");
+            return ApiError::database_unavailable();
+        }
         match &error {
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-                tracing::warn!(%error, "database connection lost");
-                ApiError::Unavailable
-            }
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 ApiError::Conflict("that already exists".to_owned())
             }
@@ -309,4 +344,49 @@ pub fn query_error(
 /// The path extractor's errors as problems.
 pub fn path_error(error: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::NotFound(format!("no such resource ({error})")).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    fn closed() -> Error {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection,
+            Box::new("server closed the connection unexpectedly".to_owned()),
+        )
+    }
+
+    #[test]
+    fn a_lost_database_connection_is_a_503_naming_the_database() {
+        let rollback_failed = Error::RollbackErrorOnCommit {
+            rollback_error: Box::new(closed()),
+            commit_error: Box::new(Error::NotFound),
+        };
+        for error in [closed(), Error::BrokenTransactionManager, rollback_failed] {
+            let api = ApiError::from(error);
+            assert_eq!(
+                api.status_code(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{api:?}"
+            );
+            let problem = api.problem();
+            assert_eq!(problem.problem_type, "urn:kap-journal:problem:unavailable");
+            assert!(problem.detail.contains("database"), "{}", problem.detail);
+        }
+    }
+
+    #[test]
+    fn other_database_errors_keep_their_meaning() {
+        let unique = Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new("duplicate key".to_owned()),
+        );
+        assert_eq!(ApiError::from(unique).status_code(), StatusCode::CONFLICT);
+        assert_eq!(
+            ApiError::from(Error::NotFound).status_code(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 }

@@ -117,8 +117,11 @@ impl diesel::r2d2::ManageConnection for Connector {
             .map_err(diesel::r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A connection left in a failed or open transaction (its query failed
+    /// when the database went away) is dropped on return rather than handed
+    /// out again.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
@@ -155,7 +158,13 @@ impl Database {
         };
         let pool = Pool::builder()
             .max_size(max_size)
+            // Bounds how long a request waits while the database is down
+            // before it is answered 503.
             .connection_timeout(Duration::from_secs(5))
+            // Recovery after a database restart: every pooled connection is
+            // checked before use, so one that died with the old server is
+            // replaced instead of failing a request.
+            .test_on_check_out(true)
             .build(Connector {
                 backend: backend.clone(),
             })
@@ -186,6 +195,13 @@ impl Database {
     /// Borrows a connection, blocking up to the pool's timeout.
     pub fn get(&self) -> Result<Conn, r2d2_error::PoolError> {
         self.pool.get().map_err(r2d2_error::PoolError)
+    }
+
+    /// Whether the database answers, waiting at most `timeout` for a
+    /// connection (blocking: call it off the async workers).
+    pub fn ping(&self, timeout: Duration) -> Result<(), String> {
+        let mut conn = self.pool.get_timeout(timeout).map_err(|e| e.to_string())?;
+        conn.batch_execute("SELECT 1").map_err(|e| e.to_string())
     }
 
     /// Runs `work` on a pooled connection on the blocking thread pool, so the

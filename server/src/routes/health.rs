@@ -1,7 +1,8 @@
 //! Liveness and readiness for load balancers and operators.
 
+use std::time::Duration;
+
 use actix_web::{HttpResponse, web};
-use diesel::connection::SimpleConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -35,7 +36,13 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// The database answers: 503 problem when it does not.
+/// How long `/readyz` waits for a database connection: shorter than the
+/// pool's timeout for requests, so a probe answers promptly while the
+/// database is down.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The database answers: 503 problem naming it when it does not (within
+/// [`READY_TIMEOUT`] for a connection).
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
@@ -43,13 +50,14 @@ pub async fn healthz() -> HttpResponse {
             content_type = "application/problem+json")))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let backend = state.db.backend().name();
-    state
-        .db
-        .run(|conn| {
-            conn.batch_execute("SELECT 1")
-                .map_err(|_| ApiError::Unavailable)
-        })
-        .await?;
+    let db = state.db.clone();
+    let answer = web::block(move || db.ping(READY_TIMEOUT)).await?;
+    if let Err(cause) = answer {
+        tracing::warn!(%cause, database = backend, "not ready");
+        return Err(ApiError::DatabaseUnavailable(format!(
+            "the {backend} database does not answer"
+        )));
+    }
     Ok(HttpResponse::Ok().json(Health {
         status: "ok".to_owned(),
         database: Some(backend.to_owned()),

@@ -1,0 +1,548 @@
+//! Crash and fault tests need the parts to be processes of their own, to be
+//! killed with SIGKILL and started again: the server ([`ServerProcess`],
+//! the `e2e-server` binary), a PostgreSQL cluster of the test's own
+//! ([`PrivatePostgres`], stopped and started under load without touching the
+//! shared one), and the devices ([`Device`] in this process; the `e2e-phone`
+//! binary as a process).
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use journal_core::store::JournalStore;
+use journal_core::sync::{
+    HttpTransport, InMemorySecrets, OwnerVersion, PulledChange, SyncClient, Transport,
+};
+use journal_core::{DeviceId, RecordId};
+
+use crate::{Backend, Holdings, TestDatabase, skip_postgres, with_database};
+
+/// How long a server process or a PostgreSQL cluster may take to come up
+/// before the test gives up on its setup (a deadline, not a measurement).
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A small seeded generator for kill moments, so a failing run can be
+/// repeated with the seed it prints.
+#[derive(Debug, Clone)]
+pub struct Dice(u64);
+
+impl Dice {
+    /// From `FAULT_SEED` when set, otherwise from the clock; the seed is
+    /// printed.
+    pub fn from_env(test: &str) -> Self {
+        let seed = std::env::var("FAULT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        eprintln!("{test}: FAULT_SEED={seed}");
+        Self(seed | 1)
+    }
+
+    /// From a given seed (e.g. one drawn from another generator).
+    pub fn from_seed(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    /// A number in `range` (half open).
+    pub fn below(&mut self, range: std::ops::Range<u64>) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        range.start + self.0 % (range.end - range.start).max(1)
+    }
+
+    /// A pause of `min..max` milliseconds.
+    pub fn millis(&mut self, min: u64, max: u64) -> Duration {
+        Duration::from_millis(self.below(min..max))
+    }
+}
+
+/// How many kill rounds a test makes: `FAULT_ROUNDS`, or `default`.
+pub fn rounds(default: u32) -> u32 {
+    std::env::var("FAULT_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+}
+
+/// A free loopback port (free when asked; the server binds it soon after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// A database for a server process: a SQLite file in a temporary folder,
+/// or a database of its own on a PostgreSQL server (dropped at the end).
+pub struct ScratchDatabase {
+    /// The URL to give the server.
+    pub url: String,
+    _database: TestDatabase,
+}
+
+impl ScratchDatabase {
+    /// A fresh database on `backend`: for PostgreSQL on the shared test
+    /// server (`TEST_DATABASE_URL`); `None` when PostgreSQL is skipped here.
+    pub fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("server.db").display());
+                Some(Self {
+                    url,
+                    _database: TestDatabase::Sqlite { _dir: dir },
+                })
+            }
+            Backend::Postgres => {
+                if skip_postgres() {
+                    eprintln!("PostgreSQL half skipped: JOURNAL_SKIP_POSTGRES=1");
+                    return None;
+                }
+                let admin_url = std::env::var("TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+                Some(Self::on(&admin_url))
+            }
+        }
+    }
+
+    /// A fresh database on the PostgreSQL server `admin_url` points at.
+    pub fn on(admin_url: &str) -> Self {
+        let name = format!("journal_faults_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = diesel::PgConnection::establish(admin_url).unwrap_or_else(|e| {
+            panic!("PostgreSQL at {admin_url} is unreachable ({e}); run ./scripts/test.sh")
+        });
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap();
+        Self {
+            url: with_database(admin_url, &name),
+            _database: TestDatabase::Postgres {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
+        }
+    }
+}
+
+/// The server as a process of its own (`e2e-server serve`), on a fixed
+/// loopback port so it can be killed and started again at the same address.
+pub struct ServerProcess {
+    binary: PathBuf,
+    database_url: String,
+    port: u16,
+    child: Option<Child>,
+    log: tempfile::NamedTempFile,
+    /// How many times it was started.
+    pub starts: u32,
+}
+
+impl ServerProcess {
+    /// Starts `binary` (the test's `env!("CARGO_BIN_EXE_e2e-server")`) on
+    /// `database_url` and a free port; returns once `/healthz` answers.
+    pub fn start(binary: &str, database_url: &str) -> Self {
+        let mut server = Self {
+            binary: PathBuf::from(binary),
+            database_url: database_url.to_owned(),
+            port: free_port(),
+            child: None,
+            log: tempfile::NamedTempFile::new().unwrap(),
+            starts: 0,
+        };
+        server.launch();
+        server
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn launch(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let log = self.log.reopen().unwrap();
+        let child = Command::new(&self.binary)
+            .args(["serve", "--bind"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(["--database-url", &self.database_url])
+            .args(["--jwt-secret", &secret])
+            .args(["--auth-attempts-per-minute", "100000"])
+            .args(["--db-pool-size", "4", "--workers", "2", "--log", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.starts += 1;
+        let agent = agent(Duration::from_secs(5));
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            if let Ok(response) = agent.get(format!("{}/healthz", self.url())).call()
+                && response.status().as_u16() == 200
+            {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("the server exited ({status}) on start: {}", self.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not come up: {}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn log_text(&self) -> String {
+        let mut text = String::new();
+        let _ = self
+            .log
+            .reopen()
+            .and_then(|mut f| f.read_to_string(&mut text));
+        text
+    }
+
+    /// SIGKILL: no shutdown, no flushing, requests cut mid-way.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same database and port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A ureq agent that hands back 4xx/5xx answers instead of errors, giving
+/// up on a request after `timeout`.
+pub fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
+/// Registers a patient on the server at `url`.
+pub fn register(url: &str, email: &str, password: &str) {
+    let body = serde_json::json!({"email": email, "password": password});
+    let response = agent(Duration::from_secs(30))
+        .post(format!("{url}/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .send(serde_json::to_vec(&body).unwrap())
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201, "register {email}");
+}
+
+/// Signs in at `url` and returns an access token.
+pub fn token(url: &str, email: &str, password: &str) -> String {
+    HttpTransport::new(url)
+        .unwrap()
+        .sign_in(email, password)
+        .unwrap()
+        .access_token
+}
+
+/// Everything the server at `url` holds for a patient, read through a full
+/// pull, with every record change the pull sent (so a record sent twice
+/// shows as a duplicate).
+pub fn holdings_at(url: &str, email: &str, password: &str) -> (Holdings, Vec<RecordId>) {
+    let transport = HttpTransport::new(url).unwrap();
+    let tokens = transport.sign_in(email, password).unwrap();
+    let mut holdings = Holdings::default();
+    let mut sent = Vec::new();
+    let mut since = OwnerVersion(0);
+    loop {
+        let page = transport
+            .pull(&tokens.access_token, since, 1_000, DeviceId::new())
+            .unwrap();
+        for change in page.changes {
+            match change {
+                PulledChange::Record { record, .. } => {
+                    sent.push(record.id);
+                    holdings.records.retain(|r| r.id != record.id);
+                    holdings.records.push(record);
+                }
+                PulledChange::Revision { revision, .. } => holdings.revisions.push(revision),
+                PulledChange::Comment { comment, .. } => holdings.comments.push(comment),
+            }
+        }
+        since = page.cursor;
+        if !page.has_more {
+            return (holdings, sent);
+        }
+    }
+}
+
+/// A phone in this process: a journal file, a sync client over HTTP.
+pub struct Device {
+    /// The journal.
+    pub store: Arc<JournalStore>,
+    /// Its sync client.
+    pub client: SyncClient,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Device {
+    /// A new phone with an empty journal, signed in at `url`.
+    pub fn new(url: &str, email: &str, password: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut device = Self::open(&dir.path().join("journal.db"), url, email, password);
+        device._dir = Some(dir);
+        device
+    }
+
+    /// The phone whose journal is the file at `path` (left there by a
+    /// killed `e2e-phone`), signed in at `url`.
+    pub fn open(path: &Path, url: &str, email: &str, password: &str) -> Self {
+        let store = Arc::new(JournalStore::open(path).unwrap());
+        let client = SyncClient::new(
+            Arc::clone(&store),
+            Arc::new(HttpTransport::new(url).unwrap()),
+            Arc::new(InMemorySecrets::new()),
+        );
+        client.sign_in(email, password).unwrap();
+        Self {
+            store,
+            client,
+            _dir: None,
+        }
+    }
+
+    /// The live records' ids and content JSON, sorted by id.
+    pub fn live(&self) -> Vec<(RecordId, serde_json::Value)> {
+        let mut all = Vec::new();
+        let mut query = journal_core::query::ListQuery {
+            limit: Some(200),
+            ..Default::default()
+        };
+        loop {
+            let page = self.store.list(&query).unwrap();
+            all.extend(page.records.into_iter().map(|r| {
+                let body = serde_json::to_value(&r.body).unwrap()["body"].clone();
+                (r.id, body)
+            }));
+            match page.next_cursor {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        all.sort_by_key(|(id, _)| *id);
+        all
+    }
+}
+
+/// Where the PostgreSQL binaries are: `pg_config --bindir`, else the
+/// newest `/usr/lib/postgresql/*/bin` holding `pg_ctl`.
+fn postgres_binaries() -> Option<PathBuf> {
+    let from_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let mut candidates: Vec<PathBuf> = from_config.into_iter().collect();
+    if let Ok(versions) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut found: Vec<PathBuf> = versions
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .collect();
+        found.sort();
+        candidates.extend(found.into_iter().rev());
+    }
+    candidates
+        .into_iter()
+        .find(|dir| dir.join("pg_ctl").is_file() && dir.join("initdb").is_file())
+}
+
+/// A PostgreSQL cluster of the test's own, in a temporary folder, on a free
+/// loopback port: stopped and started by the test while the shared cluster
+/// keeps serving everyone else. As root, its commands run as `postgres`.
+pub struct PrivatePostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    as_postgres: bool,
+}
+
+impl PrivatePostgres {
+    /// Creates and starts the cluster. `None` (with a message) when
+    /// PostgreSQL is skipped here or its binaries are missing, unless
+    /// `CI=true`, where missing binaries fail the test.
+    pub fn start() -> Option<Self> {
+        if skip_postgres() {
+            eprintln!("private PostgreSQL skipped: JOURNAL_SKIP_POSTGRES=1");
+            return None;
+        }
+        let Some(bin) = postgres_binaries() else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "PostgreSQL binaries (initdb, pg_ctl) not found: install the postgresql server package"
+            );
+            eprintln!(
+                "private PostgreSQL skipped: no initdb/pg_ctl (pg_config --bindir, /usr/lib/postgresql/*/bin)"
+            );
+            return None;
+        };
+        let as_postgres = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let dir = tempfile::tempdir().unwrap();
+        if as_postgres {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(
+                status.success(),
+                "cannot hand the cluster folder to postgres"
+            );
+        }
+        let cluster = Self {
+            bin,
+            dir,
+            port: free_port(),
+            as_postgres,
+        };
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                &cluster.data().display().to_string(),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+            ],
+        );
+        cluster.start_again();
+        Some(cluster)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        let output = command
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+        if !output.status.success() {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+            panic!(
+                "{tool} {args:?} failed: {}\n{}\nserver log:\n{log}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the cluster (again) and waits until it accepts connections.
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.path().display()
+        );
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data().display().to_string(),
+                "-l",
+                &self.dir.path().join("server.log").display().to_string(),
+                "-o",
+                &options,
+                "-w",
+                "-t",
+                &START_DEADLINE.as_secs().to_string(),
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the cluster: `immediate` (like a crash: no checkpoint,
+    /// connections cut) or `fast` (connections told to end, then a clean
+    /// shutdown).
+    pub fn stop(&self, mode: &str) {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data().display().to_string(),
+                "-m",
+                mode,
+                "-w",
+                "stop",
+            ],
+        );
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.data().display().to_string();
+        let program = self.bin.join("pg_ctl");
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        let _ = command
+            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
