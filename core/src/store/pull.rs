@@ -11,10 +11,12 @@
 //! are acknowledged and a pull has caught up without bringing anything
 //! newer, the held version is what the server holds, and it is applied.
 
+use std::collections::HashSet;
+
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use super::schema::{held_pulls, journal_meta, records, revisions};
+use super::schema::{held_pulls, journal_meta, outbox as outbox_table, records, revisions};
 use super::{Clock, RecordValues, StoreError, outbox, search, time_to_micros, values};
 use crate::hlc::Hlc;
 use crate::records::{Record, RecordBody};
@@ -59,17 +61,26 @@ pub(super) fn apply(
     if let Some(through) = page.last_applied_mutation {
         report.acknowledged = outbox::acknowledge(conn, through)?;
     }
+    // While the journal has nothing of its own indexed (the first sync),
+    // the search index is built once when the pull has caught up rather
+    // than record by record (search::defer_building).
+    let indexing = if search::defer_building(conn)? {
+        Indexing::Later
+    } else {
+        Indexing::Now
+    };
+    let pending = pending_among(conn, page)?;
     let mut greatest = Hlc::ZERO;
     for change in &page.changes {
         match change {
             PulledChange::Record { version, record } => {
                 clock.observe(record.hlc);
                 greatest = greatest.max(record.hlc);
-                if outbox::has_pending(conn, record.id)? {
+                if pending.contains(&record.id.to_string()) {
                     hold(conn, *version, record)?;
                     report.held += 1;
                 } else {
-                    write_record(conn, *version, record)?;
+                    write_record_indexing(conn, *version, record, indexing)?;
                     report.records += 1;
                 }
             }
@@ -87,7 +98,10 @@ pub(super) fn apply(
         }
     }
     if !page.has_more {
-        report.records += release_held(conn)?;
+        report.records += release_held(conn, indexing)?;
+        if indexing == Indexing::Later {
+            search::rebuild(conn)?;
+        }
     }
     set_meta(conn, PULL_CURSOR_KEY, &page.cursor.to_string())?;
     if greatest > greatest_pulled_stamp(conn)? {
@@ -119,33 +133,86 @@ pub(super) fn greatest_pulled_stamp(conn: &mut SqliteConnection) -> Result<Hlc, 
     }
 }
 
-fn meta(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>, StoreError> {
+pub(super) fn meta(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(journal_meta::table
         .find(key)
         .select(journal_meta::value)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
-fn set_meta(conn: &mut SqliteConnection, key: &str, value: &str) -> Result<(), StoreError> {
+pub(super) fn set_meta(
+    conn: &mut SqliteConnection,
+    key: &str,
+    value: &str,
+) -> Result<(), StoreError> {
     diesel::replace_into(journal_meta::table)
         .values((journal_meta::key.eq(key), journal_meta::value.eq(value)))
         .execute(conn)?;
     Ok(())
 }
 
-/// Makes the local copy of a record what the server holds.
+/// Whether a written record goes into the search index now, or is left to
+/// the build that follows (the journal is marked for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Indexing {
+    Now,
+    Later,
+}
+
+/// The page's records that have local changes waiting to be pushed, in one
+/// query per chunk of ids (acknowledging came first, and applying the page
+/// changes no outbox row).
+fn pending_among(
+    conn: &mut SqliteConnection,
+    page: &PullResponse,
+) -> Result<HashSet<String>, StoreError> {
+    let ids: Vec<String> = page
+        .changes
+        .iter()
+        .filter_map(|change| match change {
+            PulledChange::Record { record, .. } => Some(record.id.to_string()),
+            _ => None,
+        })
+        .collect();
+    let mut pending = HashSet::new();
+    // Below SQLite's limit of bound values per statement.
+    for chunk in ids.chunks(4_000) {
+        let found: Vec<String> = outbox_table::table
+            .filter(outbox_table::record_id.eq_any(chunk))
+            .select(outbox_table::record_id)
+            .distinct()
+            .load(conn)?;
+        pending.extend(found);
+    }
+    Ok(pending)
+}
+
+/// Makes the local copy of a record what the server holds, keeping the
+/// search index in step.
+///
+/// (Look-ups by a unique key here end without `LIMIT`: SQLite plans a
+/// statement with a bound `LIMIT` anew on every call.)
 pub(super) fn write_record(
     conn: &mut SqliteConnection,
     version: OwnerVersion,
     state: &RecordState,
+) -> Result<(), StoreError> {
+    write_record_indexing(conn, version, state, Indexing::Now)
+}
+
+fn write_record_indexing(
+    conn: &mut SqliteConnection,
+    version: OwnerVersion,
+    state: &RecordState,
+    indexing: Indexing,
 ) -> Result<(), StoreError> {
     let unreadable = |reason: String| StoreError::UnreadableChange { version, reason };
     let id = state.id.to_string();
     let existing: Option<i64> = records::table
         .filter(records::id.eq(&id))
         .select(records::seq)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let live = if state.deleted {
         None
@@ -187,7 +254,9 @@ pub(super) fn write_record(
             diesel::update(records::table.find(seq))
                 .set(row)
                 .execute(conn)?;
-            search::unindex(conn, seq)?;
+            if indexing == Indexing::Now {
+                search::unindex(conn, seq)?;
+            }
             seq
         }
         None => diesel::insert_into(records::table)
@@ -195,7 +264,9 @@ pub(super) fn write_record(
             .returning(records::seq)
             .get_result::<i64>(conn)?,
     };
-    if let Some(record) = &live {
+    if let Some(record) = &live
+        && indexing == Indexing::Now
+    {
         search::index(conn, seq, &record.body)?;
     }
     // A version held back earlier is superseded by this one.
@@ -233,7 +304,7 @@ fn hold(
     let held: Option<i64> = held_pulls::table
         .find(&id)
         .select(held_pulls::version)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     if held.is_some_and(|v| v >= version_i64(version)) {
         return Ok(());
@@ -252,7 +323,7 @@ fn hold(
 
 /// Applies the held versions of records that no longer have local changes
 /// waiting. Called when a pull has caught up, so nothing newer is coming.
-fn release_held(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
+fn release_held(conn: &mut SqliteConnection, indexing: Indexing) -> Result<u64, StoreError> {
     let held: Vec<(String, i64, String)> = held_pulls::table
         .select((
             held_pulls::record_id,
@@ -268,7 +339,7 @@ fn release_held(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
         if outbox::has_pending(conn, state.id)? {
             continue;
         }
-        write_record(conn, OwnerVersion(version.unsigned_abs()), &state)?;
+        write_record_indexing(conn, OwnerVersion(version.unsigned_abs()), &state, indexing)?;
         released += 1;
     }
     Ok(released)

@@ -11,8 +11,9 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::SqliteConnection;
 use serde::{Deserialize, Serialize};
 
-use super::{RecordRow, StoreError};
-use crate::records::{Record, RecordBody};
+use super::schema::{journal_meta, records};
+use super::{RecordRow, StoreError, pull};
+use crate::records::{Record, RecordBody, RecordKind};
 use crate::validation::{FieldViolation, InvalidInput};
 
 /// The most hits one search returns.
@@ -138,6 +139,12 @@ pub(super) fn run(
     let Some(expression) = query.match_expression() else {
         return Ok(Vec::new());
     };
+    // A first sync that has not caught up yet (or never will: the app was
+    // closed meanwhile) left records out of the index: finish it first, so
+    // a search never misses them.
+    if is_stale(conn)? {
+        conn.immediate_transaction(rebuild)?;
+    }
     // Rank row numbers alone, then build records and snippets for the best
     // few only: in one query SQLite would make a snippet and carry a whole
     // record body through the sort for every match before the limit applies
@@ -226,6 +233,113 @@ fn split_marks(marked: &str) -> (String, Vec<(u32, u32)>) {
         }
     }
     (text, ranges)
+}
+
+/// `journal_meta` key present while the index lacks records written
+/// without it: from the first page of a first sync until the index is
+/// built. Written in the same transaction as those records, so a crash
+/// never leaves them out unnoticed.
+const STALE_KEY: &str = "search_index_stale";
+
+/// FTS5's in-memory buffer while building the whole index: a large one
+/// writes the index in a few big segments rather than many that must then
+/// be merged (its default is 1 MiB).
+const BUILD_HASH_SIZE: i64 = 16 * 1024 * 1024;
+/// FTS5's default buffer, restored once the index is built.
+const DEFAULT_HASH_SIZE: i64 = 1024 * 1024;
+
+/// Records read per step of a build.
+const BUILD_CHUNK: i64 = 500;
+/// Rows per insert into the index while building (3 values each).
+const ROWS_PER_INSERT: usize = 100;
+
+/// Whether the index is missing records (see [`STALE_KEY`]).
+pub(super) fn is_stale(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+    Ok(pull::meta(conn, STALE_KEY)?.is_some())
+}
+
+/// Whether records written now may leave the index to a later
+/// [`rebuild`]: when it is stale already, or when the journal holds no
+/// record at all (a first sync) — then it is marked stale, in the caller's
+/// transaction.
+pub(super) fn defer_building(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+    if is_stale(conn)? {
+        return Ok(true);
+    }
+    let any: bool = diesel::select(diesel::dsl::exists(records::table.select(records::seq)))
+        .get_result(conn)?;
+    if any {
+        return Ok(false);
+    }
+    pull::set_meta(conn, STALE_KEY, "1")?;
+    Ok(true)
+}
+
+/// Builds the whole index from the records and clears the stale mark, in
+/// the caller's transaction. Text is composed by
+/// [`RecordBody::searchable_text`], as when records are indexed one by one.
+pub(super) fn rebuild(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    // Records written one by one while it was stale (local edits) were
+    // indexed; they are indexed again below with everything else.
+    diesel::sql_query("DELETE FROM search_index").execute(conn)?;
+    set_hash_size(conn, BUILD_HASH_SIZE)?;
+    let mut after = 0_i64;
+    loop {
+        let rows: Vec<(i64, String, String)> = records::table
+            .filter(records::deleted.eq(false))
+            .filter(records::seq.gt(after))
+            .order(records::seq.asc())
+            .limit(BUILD_CHUNK)
+            .select((records::seq, records::kind, records::body))
+            .load(conn)?;
+        let Some(&(last, _, _)) = rows.last() else {
+            break;
+        };
+        after = last;
+        let mut texts = Vec::with_capacity(rows.len());
+        for (seq, kind, body) in rows {
+            let corrupt = |e: String| StoreError::Corrupt(format!("record #{seq}: {e}"));
+            let kind: RecordKind = kind.parse().map_err(|e| corrupt(format!("{e}")))?;
+            let body = RecordBody::from_json(kind, &body).map_err(|e| corrupt(e.to_string()))?;
+            if let Some(text) = body.searchable_text() {
+                texts.push((seq, text));
+            }
+        }
+        for chunk in texts.chunks(ROWS_PER_INSERT) {
+            insert_many(conn, chunk)?;
+        }
+    }
+    set_hash_size(conn, DEFAULT_HASH_SIZE)?;
+    diesel::delete(journal_meta::table.find(STALE_KEY)).execute(conn)?;
+    Ok(())
+}
+
+fn set_hash_size(conn: &mut SqliteConnection, bytes: i64) -> Result<(), StoreError> {
+    diesel::sql_query("INSERT INTO search_index (search_index, rank) VALUES ('hashsize', ?)")
+        .bind::<BigInt, _>(bytes)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Adds several records' text to the index in one statement.
+fn insert_many(
+    conn: &mut SqliteConnection,
+    rows: &[(i64, (String, String))],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from("INSERT INTO search_index (rowid, title, body) VALUES ");
+    sql.push_str(&vec!["(?, ?, ?)"; rows.len()].join(", "));
+    let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
+    for (seq, (title, body)) in rows {
+        query = query
+            .bind::<BigInt, _>(*seq)
+            .bind::<Text, _>(title.as_str())
+            .bind::<Text, _>(body.as_str());
+    }
+    query.execute(conn)?;
+    Ok(())
 }
 
 /// Adds a record's text to the index (kinds that are not searched are

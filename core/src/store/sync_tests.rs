@@ -629,3 +629,158 @@ fn therapist_comments_arrive_change_and_go_with_sync() {
     assert!(store.comments(record.id).unwrap().is_empty());
     assert!(store.comments(RecordId::new()).unwrap().is_empty());
 }
+
+// ---- the search index during a first sync ----
+
+/// The indexed texts (title and body), sorted, and whether the index is
+/// marked as missing records.
+fn index_state(path: &Path) -> (Vec<String>, bool) {
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = Text)]
+        line: String,
+    }
+    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let texts: Vec<Line> =
+        diesel::sql_query("SELECT title || '|' || body AS line FROM search_index ORDER BY line")
+            .load(&mut conn)
+            .unwrap();
+    let marked: Vec<Line> =
+        diesel::sql_query("SELECT key AS line FROM journal_meta WHERE key = 'search_index_stale'")
+            .load(&mut conn)
+            .unwrap();
+    (
+        texts.into_iter().map(|l| l.line).collect(),
+        !marked.is_empty(),
+    )
+}
+
+/// A patient's records on another device, as two pull pages: the first
+/// with more to come.
+fn first_sync_pages(there: &Device) -> (Vec<Record>, PullResponse, PullResponse) {
+    let records = vec![
+        there.store.create(entry("walking by the river")).unwrap(),
+        there
+            .store
+            .create({
+                let mut titled = JournalEntry::new("the cedar grove", Phase::Preparation).unwrap();
+                titled.title = Some("Trees".to_owned());
+                titled.into()
+            })
+            .unwrap(),
+        there.store.create(entry("a quiet harbour")).unwrap(),
+        there.store.create(entry("snow on the river")).unwrap(),
+    ];
+    let mut first = page(
+        vec![rec(1, state(&records[0])), rec(2, state(&records[1]))],
+        None,
+    );
+    first.has_more = true;
+    let second = page(
+        vec![rec(3, state(&records[2])), rec(4, state(&records[3]))],
+        None,
+    );
+    (records, first, second)
+}
+
+#[test]
+fn a_first_sync_builds_the_search_index_once_caught_up() {
+    let here = device();
+    let there = device();
+    let (records, first, second) = first_sync_pages(&there);
+
+    here.store.apply_pull(&first).unwrap();
+    let (texts, stale) = index_state(&here.path);
+    assert!(stale, "the first page is written without the index");
+    assert!(texts.is_empty(), "{texts:?}");
+
+    here.store.apply_pull(&second).unwrap();
+    let (texts, stale) = index_state(&here.path);
+    assert!(!stale);
+    // The same text as indexing record by record gives.
+    assert_eq!(texts, index_state(&there.path).0);
+    assert_eq!(ids_found(&here.store, "river").len(), 2);
+    assert_eq!(ids_found(&here.store, "trees"), vec![records[1].id]);
+    assert_eq!(ids_found(&here.store, "harbour"), vec![records[2].id]);
+
+    // Later pulls index record by record again.
+    let edited = Record {
+        hlc: there.store.last_stamp(),
+        body: entry("a stormy harbour"),
+        ..records[2].clone()
+    };
+    here.store
+        .apply_pull(&page(vec![rec(5, state(&edited))], None))
+        .unwrap();
+    assert!(!index_state(&here.path).1);
+    assert!(ids_found(&here.store, "quiet").is_empty());
+    assert_eq!(ids_found(&here.store, "stormy"), vec![records[2].id]);
+}
+
+#[test]
+fn a_first_sync_cut_short_is_finished_by_the_next_pull() {
+    let mut here = device();
+    let there = device();
+    let (records, first, second) = first_sync_pages(&there);
+    here.store.apply_pull(&first).unwrap();
+    // The app is closed mid-sync and started again.
+    here.store = JournalStore::open(&here.path).unwrap();
+    assert!(index_state(&here.path).1, "the mark survives a restart");
+    here.store.apply_pull(&second).unwrap();
+    let (texts, stale) = index_state(&here.path);
+    assert!(!stale);
+    assert_eq!(texts.len(), records.len());
+    assert_eq!(ids_found(&here.store, "cedar"), vec![records[1].id]);
+    assert_eq!(ids_found(&here.store, "snow"), vec![records[3].id]);
+}
+
+#[test]
+fn searching_mid_first_sync_misses_nothing_already_pulled() {
+    let here = device();
+    let there = device();
+    let (records, first, second) = first_sync_pages(&there);
+    here.store.apply_pull(&first).unwrap();
+    // Written here while the first sync is under way: indexed at once.
+    let mine = here.store.create(entry("a river of my own")).unwrap();
+    assert_eq!(ids_found(&here.store, "cedar"), vec![records[1].id]);
+    let mut river = ids_found(&here.store, "river");
+    river.sort();
+    let mut expected = vec![records[0].id, mine.id];
+    expected.sort();
+    assert_eq!(river, expected);
+    assert!(!index_state(&here.path).1, "searching finished the index");
+
+    here.store.apply_pull(&second).unwrap();
+    let (texts, stale) = index_state(&here.path);
+    assert!(!stale);
+    assert_eq!(texts.len(), records.len() + 1, "each record indexed once");
+    assert_eq!(ids_found(&here.store, "river").len(), 3);
+}
+
+#[test]
+fn local_records_written_mid_first_sync_are_indexed_once() {
+    let here = device();
+    let there = device();
+    let (records, first, second) = first_sync_pages(&there);
+    here.store.apply_pull(&first).unwrap();
+    let mine = here.store.create(entry("lanterns at night")).unwrap();
+    here.store.apply_pull(&second).unwrap();
+    let (texts, stale) = index_state(&here.path);
+    assert!(!stale);
+    assert_eq!(texts.len(), records.len() + 1, "{texts:?}");
+    assert_eq!(ids_found(&here.store, "lanterns"), vec![mine.id]);
+    assert_eq!(ids_found(&here.store, "river").len(), 2);
+}
+
+#[test]
+fn a_journal_with_records_of_its_own_indexes_pulls_at_once() {
+    let here = device();
+    let there = device();
+    here.store.create(entry("already here")).unwrap();
+    let (records, first, _) = first_sync_pages(&there);
+    here.store.apply_pull(&first).unwrap();
+    let (texts, stale) = index_state(&here.path);
+    assert!(!stale);
+    assert_eq!(texts.len(), 3);
+    assert_eq!(ids_found(&here.store, "cedar"), vec![records[1].id]);
+}

@@ -25,9 +25,12 @@
 //! way a change arrives: the row-level helpers here are shared with
 //! [`super::records`].
 
+use std::collections::{HashMap, HashSet};
+
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
+use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use journal_core::hlc::Hlc;
@@ -47,8 +50,11 @@ use utoipa::IntoParams;
 use super::comments::{CommentRow, with_authors};
 use super::now_micros;
 use super::records::{NOT_FOUND, Patient, bump_version_by};
+use crate::auth::AuthUser;
 use crate::db::DbConnection;
-use crate::db::schema::{comments, mutation_outcomes, record_revisions, records, sync_devices};
+use crate::db::schema::{
+    comments, mutation_outcomes, record_revisions, records, sync_devices, users,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -105,6 +111,8 @@ pub(crate) fn rest_device() -> DeviceId {
         (status = 401, description = "Not signed in", body = crate::error::Problem,
             content_type = "application/problem+json"),
         (status = 403, description = "Not a patient, or the device is another patient's",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The device's mutation ids went back (type device-rewound): a mutation id it already used names another change; take a new device id",
             body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = crate::error::Problem,
             content_type = "application/problem+json"),
@@ -196,6 +204,10 @@ fn violation(field: &str, rule: &str, message: &str) -> FieldViolation {
     }
 }
 
+/// How many times a push's transaction is tried when a record id it
+/// inserts is taken meanwhile by another patient's record.
+const PUSH_ATTEMPTS: u32 = 3;
+
 /// Applies a checked push.
 fn push_mutations(
     conn: &mut DbConnection,
@@ -210,7 +222,45 @@ fn push_mutations(
     if let Some(response) = replayed {
         return Ok(response);
     }
-    conn.transaction(|conn| apply_push(conn, owner, request, ids))
+    let mut attempt = 1;
+    loop {
+        match conn.transaction(|conn| apply_push(conn, owner, request, ids)) {
+            Ok(response) => return Ok(response),
+            Err(PushError::Api(error)) => return Err(error),
+            // Tried again from the start, the look-up finds the record that
+            // took the id, and that mutation alone is rejected.
+            Err(PushError::IdTakenMeanwhile) if attempt < PUSH_ATTEMPTS => attempt += 1,
+            Err(PushError::IdTakenMeanwhile) => {
+                return Err(ApiError::Conflict(
+                    "record ids of this push kept being taken meanwhile; push again".to_owned(),
+                ));
+            }
+        }
+    }
+}
+
+/// Why a push's transaction ended without an answer.
+#[derive(Debug)]
+enum PushError {
+    /// The push fails with this error.
+    Api(ApiError),
+    /// A record id the push inserts was taken by another patient's record
+    /// after the push looked it up (only possible on PostgreSQL, where
+    /// writers of different patients run side by side): nothing was
+    /// written, and the transaction is tried again.
+    IdTakenMeanwhile,
+}
+
+impl From<ApiError> for PushError {
+    fn from(error: ApiError) -> Self {
+        PushError::Api(error)
+    }
+}
+
+impl From<DieselError> for PushError {
+    fn from(error: DieselError) -> Self {
+        PushError::Api(error.into())
+    }
 }
 
 /// The answer to a push whose every mutation is a replay, or `None` when
@@ -226,7 +276,7 @@ fn replay_only(
     let Some((device_owner, last)) = sync_devices::table
         .find(&device)
         .select((sync_devices::owner_id, sync_devices::last_mutation_id))
-        .first::<(String, i64)>(conn)
+        .get_result::<(String, i64)>(conn)
         .optional()?
     else {
         return Ok(None);
@@ -237,11 +287,12 @@ fn replay_only(
     if ids.iter().any(|&id| id > last) {
         return Ok(None);
     }
+    let earlier = stored_outcomes(conn, &device, ids)?;
     let results = request
         .mutations
         .iter()
         .zip(ids)
-        .map(|(mutation, &id)| replayed_outcome(conn, &device, mutation, id))
+        .map(|(mutation, &id)| replayed_outcome(&device, mutation, id, earlier.get(&id)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(PushResponse {
         results,
@@ -267,22 +318,13 @@ fn applied_mutation(last: i64) -> Option<MutationId> {
 /// for a replay would drop the change silently; the whole push is refused
 /// instead, and the device takes a new id and pushes again.
 fn replayed_outcome(
-    conn: &mut DbConnection,
     device: &str,
     mutation: &Mutation,
     id: i64,
+    stored: Option<&StoredOutcome>,
 ) -> Result<MutationOutcome, ApiError> {
     let mutation_id = mutation.mutation_id;
-    let stored: Option<(String, Option<String>, Option<i64>)> = mutation_outcomes::table
-        .find((device, id))
-        .select((
-            mutation_outcomes::outcome,
-            mutation_outcomes::record_id,
-            mutation_outcomes::hlc,
-        ))
-        .first(conn)
-        .optional()?;
-    if let Some((_, Some(record_id), Some(hlc))) = &stored
+    if let Some((_, Some(record_id), Some(hlc))) = stored
         && (*record_id != mutation.record_id.to_string() || *hlc != mutation.hlc.to_i64())
     {
         return Err(ApiError::DeviceRewound(format!(
@@ -292,7 +334,7 @@ fn replayed_outcome(
         )));
     }
     match stored.map(|(json, _, _)| json) {
-        Some(json) => serde_json::from_str(&json).map_err(|e| {
+        Some(json) => serde_json::from_str(json).map_err(|e| {
             ApiError::Internal(format!(
                 "stored outcome of mutation {id} of device {device} is unreadable: {e}"
             ))
@@ -306,13 +348,48 @@ fn replayed_outcome(
     }
 }
 
+/// A kept outcome: its JSON, and the record and stamp of the mutation.
+type StoredOutcome = (String, Option<String>, Option<i64>);
+
+/// The kept outcomes of the device's mutations `ids`, by mutation id, in
+/// one query per chunk of ids.
+fn stored_outcomes(
+    conn: &mut DbConnection,
+    device: &str,
+    ids: &[i64],
+) -> Result<HashMap<i64, StoredOutcome>, ApiError> {
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_LOOKUP) {
+        let rows: Vec<(i64, String, Option<String>, Option<i64>)> = mutation_outcomes::table
+            .filter(mutation_outcomes::device_id.eq(device))
+            .filter(mutation_outcomes::mutation_id.eq_any(chunk))
+            .select((
+                mutation_outcomes::mutation_id,
+                mutation_outcomes::outcome,
+                mutation_outcomes::record_id,
+                mutation_outcomes::hlc,
+            ))
+            .load(conn)?;
+        found.extend(
+            rows.into_iter()
+                .map(|(id, json, record, hlc)| (id, (json, record, hlc))),
+        );
+    }
+    Ok(found)
+}
+
 /// The push's one transaction.
+///
+/// Statements are few whatever the push's length: one look-up of all the
+/// records it names, one multi-row insert of the new records and one of
+/// the outcomes; only changes to records already stored (and revisions)
+/// are written one by one.
 fn apply_push(
     conn: &mut DbConnection,
     owner: &str,
     request: &PushRequest,
     ids: &[i64],
-) -> Result<PushResponse, ApiError> {
+) -> Result<PushResponse, PushError> {
     let now = now_micros();
     // First write: the version block, which also takes the owner's lock.
     let count = i64::try_from(request.mutations.len())
@@ -323,27 +400,58 @@ fn apply_push(
     let device = request.device_id.to_string();
     let last = register_device(conn, owner, &device, now)?;
 
+    let replays: Vec<i64> = ids.iter().copied().filter(|&id| id <= last).collect();
+    let earlier = stored_outcomes(conn, &device, &replays)?;
+    // Read and checked before the look-up, so that it asks only for the
+    // records that may be written.
+    let ops: Vec<Option<Result<IncomingOp, ApiError>>> = request
+        .mutations
+        .iter()
+        .zip(ids)
+        .map(|(mutation, &id)| (id > last).then(|| incoming_op(mutation)))
+        .collect();
+    let named: Vec<String> = request
+        .mutations
+        .iter()
+        .zip(&ops)
+        .filter(|(_, op)| matches!(op, Some(Ok(_))))
+        .map(|(mutation, _)| mutation.record_id.to_string())
+        .collect();
+    let mut batch = PushBatch::look_up(conn, owner, named)?;
+
     let mut results = Vec::with_capacity(request.mutations.len());
+    let mut outcomes = Vec::with_capacity(request.mutations.len() - replays.len());
     let mut highest = last;
-    for (mutation, &id) in request.mutations.iter().zip(ids) {
-        if id <= last {
-            results.push(replayed_outcome(conn, &device, mutation, id)?);
+    for ((mutation, &id), op) in request.mutations.iter().zip(ids).zip(ops) {
+        let Some(op) = op else {
+            results.push(replayed_outcome(&device, mutation, id, earlier.get(&id))?);
             continue;
-        }
-        let outcome = apply_mutation(conn, owner, request.device_id, mutation, &mut versions)?;
+        };
+        let outcome = match op {
+            Ok(op) => batch.apply(conn, request.device_id, mutation, op, &mut versions)?,
+            Err(error) => rejected(mutation, &error),
+        };
         let json = serde_json::to_string(&outcome)
             .map_err(|e| ApiError::Internal(format!("outcome cannot be written: {e}")))?;
-        diesel::insert_into(mutation_outcomes::table)
-            .values((
-                mutation_outcomes::device_id.eq(&device),
-                mutation_outcomes::mutation_id.eq(id),
-                mutation_outcomes::outcome.eq(json),
-                mutation_outcomes::record_id.eq(Some(mutation.record_id.to_string())),
-                mutation_outcomes::hlc.eq(Some(mutation.hlc.to_i64())),
-            ))
-            .execute(conn)?;
+        outcomes.push(OutcomeRow {
+            device_id: &device,
+            mutation_id: id,
+            outcome: json,
+            record_id: Some(mutation.record_id.to_string()),
+            hlc: Some(mutation.hlc.to_i64()),
+        });
         highest = highest.max(id);
         results.push(outcome);
+    }
+    batch.insert_new(conn)?;
+    for chunk in outcomes.chunks(MAX_BINDS / OUTCOME_COLUMNS) {
+        // Multi-row inserts are written per backend: diesel's connection
+        // over both cannot build them.
+        let insert = diesel::insert_into(mutation_outcomes::table).values(chunk);
+        match conn {
+            DbConnection::Postgresql(pg) => insert.execute(pg)?,
+            DbConnection::Sqlite(lite) => insert.execute(lite)?,
+        };
     }
 
     diesel::update(
@@ -361,6 +469,232 @@ fn apply_push(
         results,
         last_applied_mutation: applied_mutation(highest),
     })
+}
+
+/// The most values one statement binds: well below SQLite's limit (32,766)
+/// and PostgreSQL's (65,535).
+const MAX_BINDS: usize = 16_000;
+/// Record ids per look-up.
+const IDS_PER_LOOKUP: usize = 4_000;
+/// Columns of a record row.
+const RECORD_COLUMNS: usize = 16;
+/// Columns of an outcome row.
+const OUTCOME_COLUMNS: usize = 5;
+
+/// A mutation's kept outcome, to insert.
+#[derive(Insertable)]
+#[diesel(table_name = mutation_outcomes, treat_none_as_default_value = false)]
+struct OutcomeRow<'a> {
+    device_id: &'a str,
+    mutation_id: i64,
+    outcome: String,
+    record_id: Option<String>,
+    hlc: Option<i64>,
+}
+
+/// What a push knows of the records it names, kept up to date as its
+/// mutations are applied in order: the owner's rows (as found, then as
+/// written), the ids taken by other patients' records, and the new records,
+/// inserted all together at the end.
+struct PushBatch<'a> {
+    owner: &'a str,
+    rows: HashMap<String, Known>,
+    taken: HashSet<String>,
+    new_rows: Vec<NewRow<'a>>,
+}
+
+/// A record of the owner's as the push has it so far.
+struct Known {
+    row: StoredRow,
+    /// Its place in [`PushBatch::new_rows`] when the push creates it.
+    new: Option<usize>,
+}
+
+impl<'a> PushBatch<'a> {
+    /// Looks up every record the push names: the owner's rows, and which of
+    /// the other ids are another patient's (their ids only).
+    fn look_up(
+        conn: &mut DbConnection,
+        owner: &'a str,
+        mut named: Vec<String>,
+    ) -> Result<Self, ApiError> {
+        named.sort_unstable();
+        named.dedup();
+        let mut rows = HashMap::with_capacity(named.len());
+        for chunk in named.chunks(IDS_PER_LOOKUP) {
+            let found: Vec<StoredRow> = records::table
+                .filter(records::owner_id.eq(owner))
+                .filter(records::id.eq_any(chunk))
+                .select(StoredRow::as_select())
+                .load(conn)?;
+            rows.extend(
+                found
+                    .into_iter()
+                    .map(|row| (row.id.clone(), Known { row, new: None })),
+            );
+        }
+        let unknown: Vec<&String> = named.iter().filter(|id| !rows.contains_key(*id)).collect();
+        let mut taken = HashSet::new();
+        for chunk in unknown.chunks(IDS_PER_LOOKUP) {
+            let others: Vec<String> = records::table
+                .filter(records::owner_id.ne(owner))
+                .filter(records::id.eq_any(chunk))
+                .select(records::id)
+                .load(conn)?;
+            taken.extend(others);
+        }
+        Ok(Self {
+            owner,
+            rows,
+            taken,
+            new_rows: Vec::new(),
+        })
+    }
+
+    /// Decides one new mutation and writes it (or queues its new record).
+    /// Errors are the database's; everything wrong with the mutation itself
+    /// is its outcome.
+    fn apply(
+        &mut self,
+        conn: &mut DbConnection,
+        device: DeviceId,
+        mutation: &Mutation,
+        op: IncomingOp,
+        versions: &mut Versions,
+    ) -> Result<MutationOutcome, ApiError> {
+        let key = mutation.record_id.to_string();
+        if self.taken.contains(&key) {
+            return Ok(rejected(
+                mutation,
+                &ApiError::NotFound(NOT_FOUND.to_owned()),
+            ));
+        }
+        let known = self.rows.get(&key);
+        if let Some(known) = known
+            && known.row.kind != mutation.kind.as_str()
+        {
+            let error = ApiError::Conflict(format!(
+                "this record is a {}; a record's kind cannot change",
+                known.row.kind
+            ));
+            return Ok(rejected(mutation, &error));
+        }
+        let stored = known.map(|k| k.row.to_stored()).transpose()?;
+        let incoming = Incoming {
+            stamp: Stamp {
+                hlc: mutation.hlc,
+                device,
+            },
+            base: mutation.base_hlc,
+            op,
+        };
+        let resolution = resolve(stored.as_ref(), incoming);
+        let target = WriteTarget {
+            owner: self.owner,
+            id: mutation.record_id,
+            kind: mutation.kind,
+            existing: known.map(|k| &k.row),
+            created_at: mutation.created_at.timestamp_micros(),
+            updated_at: mutation.updated_at.timestamp_micros(),
+        };
+        let (written, lost) = match &resolution {
+            Resolution::Write {
+                body,
+                stamp,
+                fields,
+                lost,
+                ..
+            } => {
+                let version = versions.take()?;
+                let row = new_row(self.owner, &target, body.as_ref(), *stamp, fields, version)?;
+                (Some(row), lost)
+            }
+            Resolution::Keep { lost, .. } => (None, lost),
+        };
+        if let Some(mut row) = written {
+            match self.rows.get_mut(&key) {
+                Some(known) => {
+                    // Created before: it keeps its creation stamp.
+                    row.created_hlc = known.row.created_hlc;
+                    row.created_device = known.row.created_device.clone();
+                    match known.new {
+                        Some(index) => {
+                            known.row = stored_of(&row);
+                            if let Some(slot) = self.new_rows.get_mut(index) {
+                                *slot = row;
+                            }
+                        }
+                        None => {
+                            update_row(conn, self.owner, mutation.record_id, &row)?;
+                            known.row = stored_of(&row);
+                        }
+                    }
+                }
+                None => {
+                    let known = Known {
+                        row: stored_of(&row),
+                        new: Some(self.new_rows.len()),
+                    };
+                    self.new_rows.push(row);
+                    self.rows.insert(key, known);
+                }
+            }
+        }
+        if let Some(lost) = lost {
+            let version = versions.take()?;
+            insert_revision(
+                conn,
+                self.owner,
+                mutation.record_id,
+                mutation.kind,
+                lost,
+                version,
+            )?;
+        }
+        Ok(MutationOutcome {
+            mutation_id: mutation.mutation_id,
+            status: OutcomeStatus::Applied,
+            conflict: resolution_conflict(&resolution),
+            problem: None,
+        })
+    }
+
+    /// Inserts the push's new records, many rows per statement.
+    fn insert_new(self, conn: &mut DbConnection) -> Result<(), PushError> {
+        for chunk in self.new_rows.chunks(MAX_BINDS / RECORD_COLUMNS) {
+            let insert = diesel::insert_into(records::table).values(chunk);
+            let inserted = match conn {
+                DbConnection::Postgresql(pg) => insert.execute(pg),
+                DbConnection::Sqlite(lite) => insert.execute(lite),
+            };
+            match inserted {
+                Ok(_) => {}
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                    return Err(PushError::IdTakenMeanwhile);
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The stored row a written row becomes.
+fn stored_of(row: &NewRow<'_>) -> StoredRow {
+    StoredRow {
+        id: row.id.clone(),
+        kind: row.kind.to_owned(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        occurred_at: row.occurred_at,
+        hlc: row.hlc,
+        deleted: row.deleted,
+        body: row.body.clone(),
+        origin_device: row.origin_device.clone(),
+        created_hlc: row.created_hlc,
+        created_device: row.created_device.clone(),
+        field_stamps: row.field_stamps.clone(),
+    }
 }
 
 /// The device's last applied mutation id, registering the device to the
@@ -402,68 +736,12 @@ fn device_of(conn: &mut DbConnection, owner: &str, device: &str) -> Result<Optio
     let found: Option<(String, i64)> = sync_devices::table
         .find(device)
         .select((sync_devices::owner_id, sync_devices::last_mutation_id))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     match found {
         Some((device_owner, _)) if device_owner != owner => Err(another_owners_device()),
         Some((_, last)) => Ok(Some(last)),
         None => Ok(None),
-    }
-}
-
-/// Decides and applies one new mutation. Errors are the database's (they
-/// end the push); everything wrong with the mutation itself is its
-/// outcome.
-fn apply_mutation(
-    conn: &mut DbConnection,
-    owner: &str,
-    device: DeviceId,
-    mutation: &Mutation,
-    versions: &mut Versions,
-) -> Result<MutationOutcome, ApiError> {
-    let op = match incoming_op(mutation) {
-        Ok(op) => op,
-        Err(error) => return Ok(rejected(mutation, &error)),
-    };
-    let existing = load_stored(conn, owner, mutation.record_id)?;
-    if let Some(row) = &existing
-        && row.kind != mutation.kind.as_str()
-    {
-        let error = ApiError::Conflict(format!(
-            "this record is a {}; a record's kind cannot change",
-            row.kind
-        ));
-        return Ok(rejected(mutation, &error));
-    }
-    let stored = existing.as_ref().map(StoredRow::to_stored).transpose()?;
-    let incoming = Incoming {
-        stamp: Stamp {
-            hlc: mutation.hlc,
-            device,
-        },
-        base: mutation.base_hlc,
-        op,
-    };
-    let resolution = resolve(stored.as_ref(), incoming);
-    let target = WriteTarget {
-        owner,
-        id: mutation.record_id,
-        kind: mutation.kind,
-        existing: existing.as_ref(),
-        created_at: mutation.created_at.timestamp_micros(),
-        updated_at: mutation.updated_at.timestamp_micros(),
-    };
-    match write_resolution(conn, &target, &resolution, versions)? {
-        Written::Done => Ok(MutationOutcome {
-            mutation_id: mutation.mutation_id,
-            status: OutcomeStatus::Applied,
-            conflict: resolution_conflict(&resolution),
-            problem: None,
-        }),
-        Written::TakenByAnother => Ok(rejected(
-            mutation,
-            &ApiError::NotFound(NOT_FOUND.to_owned()),
-        )),
     }
 }
 
@@ -651,7 +929,7 @@ pub(crate) fn load_stored(
         .filter(records::id.eq(id.to_string()))
         .filter(records::owner_id.eq(owner))
         .select(StoredRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -683,7 +961,7 @@ pub(crate) enum Written {
 /// A record row to insert: by a push here, by the REST API's create in
 /// `records.rs`.
 #[derive(Insertable)]
-#[diesel(table_name = records)]
+#[diesel(table_name = records, treat_none_as_default_value = false)]
 pub(crate) struct NewRow<'a> {
     pub(crate) id: String,
     pub(crate) owner_id: &'a str,
@@ -731,7 +1009,7 @@ pub(crate) fn write_resolution(
     };
     if let Some(lost) = lost {
         let version = versions.take()?;
-        insert_revision(conn, target, lost, version)?;
+        insert_revision(conn, target.owner, target.id, target.kind, lost, version)?;
     }
     Ok(Written::Done)
 }
@@ -744,6 +1022,38 @@ fn write_row(
     fields: &FieldStamps,
     version: i64,
 ) -> Result<Written, ApiError> {
+    let row = new_row(target.owner, target, body, stamp, fields, version)?;
+    if target.existing.is_some() {
+        update_row(conn, target.owner, target.id, &row)?;
+        return Ok(Written::Done);
+    }
+    // In a savepoint: an id taken by another owner's record fails the
+    // insert alone, and that record stays as it was.
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(records::table)
+            .values(&row)
+            .execute(conn)
+    });
+    match inserted {
+        Ok(_) => Ok(Written::Done),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Ok(Written::TakenByAnother)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The record's row once `body` (`None`: a tombstone) is written with
+/// `stamp`, as a new record would be inserted; a record already stored
+/// keeps when it was created.
+fn new_row<'o>(
+    owner: &'o str,
+    target: &WriteTarget<'_>,
+    body: Option<&RecordBody>,
+    stamp: Stamp,
+    fields: &FieldStamps,
+    version: i64,
+) -> Result<NewRow<'o>, ApiError> {
     let content = match body {
         Some(body) => body_json(body)?,
         None => "{}".to_owned(),
@@ -762,36 +1072,9 @@ fn write_row(
             .map_or(created_at, |at| at.timestamp_micros()),
         None => target.existing.map_or(created_at, |r| r.occurred_at),
     };
-    if target.existing.is_some() {
-        let updated = diesel::update(
-            records::table
-                .filter(records::id.eq(target.id.to_string()))
-                .filter(records::owner_id.eq(target.owner)),
-        )
-        .set((
-            records::deleted.eq(body.is_none()),
-            records::body.eq(content),
-            records::phase.eq(phase),
-            records::dosing_session_id.eq(session),
-            records::occurred_at.eq(occurred_at),
-            records::updated_at.eq(target.updated_at),
-            records::hlc.eq(stamp.hlc.to_i64()),
-            records::origin_device.eq(stamp.device.to_string()),
-            records::field_stamps.eq(field_stamps),
-            records::version.eq(version),
-        ))
-        .execute(conn)?;
-        if updated != 1 {
-            return Err(ApiError::Internal(format!(
-                "updating record {} changed {updated} rows",
-                target.id
-            )));
-        }
-        return Ok(Written::Done);
-    }
-    let row = NewRow {
+    Ok(NewRow {
         id: target.id.to_string(),
-        owner_id: target.owner,
+        owner_id: owner,
         kind: target.kind.as_str(),
         phase,
         dosing_session_id: session,
@@ -806,35 +1089,57 @@ fn write_row(
         created_hlc: Some(stamp.hlc.to_i64()),
         created_device: Some(stamp.device.to_string()),
         field_stamps,
-    };
-    // In a savepoint: an id taken by another owner's record fails the
-    // insert alone, and that record stays as it was.
-    let inserted = conn.transaction(|conn| {
-        diesel::insert_into(records::table)
-            .values(&row)
-            .execute(conn)
-    });
-    match inserted {
-        Ok(_) => Ok(Written::Done),
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            Ok(Written::TakenByAnother)
-        }
-        Err(other) => Err(other.into()),
+    })
+}
+
+/// Writes a new version over the owner's stored record (its creation
+/// stamp and kind stay).
+fn update_row(
+    conn: &mut DbConnection,
+    owner: &str,
+    id: RecordId,
+    row: &NewRow<'_>,
+) -> Result<(), ApiError> {
+    let updated = diesel::update(
+        records::table
+            .filter(records::id.eq(id.to_string()))
+            .filter(records::owner_id.eq(owner)),
+    )
+    .set((
+        records::deleted.eq(row.deleted),
+        records::body.eq(&row.body),
+        records::phase.eq(row.phase),
+        records::dosing_session_id.eq(&row.dosing_session_id),
+        records::occurred_at.eq(row.occurred_at),
+        records::updated_at.eq(row.updated_at),
+        records::hlc.eq(row.hlc),
+        records::origin_device.eq(&row.origin_device),
+        records::field_stamps.eq(&row.field_stamps),
+        records::version.eq(row.version),
+    ))
+    .execute(conn)?;
+    if updated != 1 {
+        return Err(ApiError::Internal(format!(
+            "updating record {id} changed {updated} rows"
+        )));
     }
+    Ok(())
 }
 
 fn insert_revision(
     conn: &mut DbConnection,
-    target: &WriteTarget<'_>,
+    owner: &str,
+    id: RecordId,
+    kind: RecordKind,
     lost: &LostText,
     version: i64,
 ) -> Result<(), ApiError> {
     diesel::insert_into(record_revisions::table)
         .values((
             record_revisions::id.eq(uuid::Uuid::now_v7().to_string()),
-            record_revisions::owner_id.eq(target.owner),
-            record_revisions::record_id.eq(target.id.to_string()),
-            record_revisions::kind.eq(target.kind.as_str()),
+            record_revisions::owner_id.eq(owner),
+            record_revisions::record_id.eq(id.to_string()),
+            record_revisions::kind.eq(kind.as_str()),
             record_revisions::hlc.eq(lost.stamp.hlc.to_i64()),
             record_revisions::origin_device.eq(lost.stamp.device.to_string()),
             record_revisions::reason.eq(reason_name(lost.reason)),
@@ -917,16 +1222,15 @@ pub struct PullParams {
     security(("bearer" = [])))]
 pub async fn pull(
     state: web::Data<AppState>,
-    patient: Patient,
+    user: AuthUser,
     params: web::Query<PullParams>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let (since, limit) = check_pull(&params)?;
-    let owner = patient.owner();
     let device = params.device_id;
     let page = state
         .db
-        .run(move |conn| pull_page(conn, &owner, since, limit, device))
+        .run(move |conn| pull_page(conn, user, since, limit, device))
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -1068,11 +1372,65 @@ fn owner_version(version: i64) -> Result<OwnerVersion, ApiError> {
 /// One page of the owner's changes after `since`.
 fn pull_page(
     conn: &mut DbConnection,
-    owner: &str,
+    user: AuthUser,
     since: i64,
     limit: u32,
     device: Option<DeviceId>,
 ) -> Result<PullResponse, ApiError> {
+    // The account middleware (auth::refuse_gone_accounts) leaves this
+    // route to check the account here, in the same database call: a token
+    // that outlived its account, or names a role the account does not
+    // have, gets the 401 it gets everywhere; a therapist gets 403.
+    let owner = user.id.to_string();
+    let owner = owner.as_str();
+    let role: Option<String> = users::table
+        .find(owner)
+        .select(users::role)
+        .get_result(conn)
+        .optional()?;
+    if role.as_deref() != Some(user.role.as_str()) {
+        return Err(ApiError::Unauthorized(
+            "the account no longer exists; sign in again".to_owned(),
+        ));
+    }
+    user.require_patient()?;
+    // The common case, a device that is up to date, is answered without a
+    // transaction: one statement says whether anything lies after the
+    // cursor (and, unlike the page's queries, binds no LIMIT, which SQLite
+    // would plan anew on every call). The device's last applied mutation
+    // is read first: a push that moved it had committed, so its changes
+    // are seen, and the device is never told its changes were dealt with
+    // by a page that says nothing newer exists.
+    let last_applied = match device {
+        Some(device) => device_of(conn, owner, &device.to_string())?.unwrap_or(0),
+        None => 0,
+    };
+    let newer: bool = diesel::select(
+        exists(
+            records::table
+                .filter(records::owner_id.eq(owner))
+                .filter(records::version.gt(since)),
+        )
+        .or(exists(
+            record_revisions::table
+                .filter(record_revisions::owner_id.eq(owner))
+                .filter(record_revisions::version.gt(since)),
+        ))
+        .or(exists(
+            comments::table
+                .filter(comments::owner_id.eq(owner))
+                .filter(comments::version.gt(since)),
+        )),
+    )
+    .get_result(conn)?;
+    if !newer {
+        return Ok(PullResponse {
+            changes: Vec::new(),
+            cursor: OwnerVersion(u64::try_from(since).unwrap_or(0)),
+            has_more: false,
+            last_applied_mutation: applied_mutation(last_applied),
+        });
+    }
     conn.transaction(|conn| {
         // Records, revisions and comments are read in separate statements:
         // one snapshot for all, or a write committing between them could
