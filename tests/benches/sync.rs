@@ -10,7 +10,8 @@
 //!   outbox, sent over HTTP, acknowledged); `raw_insert` writes the same
 //!   rows straight into the server's `records` table with one diesel batch
 //!   insert per 500 rows in one transaction (the floor: no HTTP, JSON,
-//!   conflict rules or outcomes); `phone_sync` is the whole sync the patient
+//!   conflict rules or outcomes; `journal_e2e::load::raw_insert`, which the
+//!   load harness uses too); `phone_sync` is the whole sync the patient
 //!   waits for (push, then pull the 2,000 back). Target: push ≥ 50 % of the
 //!   raw insert's records per second. The ratio is printed at the end.
 //!
@@ -28,19 +29,17 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use diesel::prelude::*;
-use journal_core::Phase;
-use journal_core::records::{JournalEntry, RecordBody};
+use journal_core::records::RecordBody;
 use journal_core::sync::{
     DEFAULT_PULL_LIMIT, HttpTransport, MAX_PUSH_MUTATIONS, MutationOutcome, OutcomeStatus,
     PullResponse, PushRequest, Transport,
 };
+use journal_e2e::load::{Lcg, PASSWORD, RawRow, entries, push_outbox, raw_insert, raw_rows};
 use journal_e2e::{Backend, LiveServer, Phone};
 use journal_server::db::schema::{
     mutation_outcomes, owner_versions, record_revisions, records, sync_devices, users,
 };
 use journal_server::db::{Database, DbConnection};
-
-const PASSWORD: &str = "correct horse battery staple";
 
 /// Sizes: full under `cargo bench`, small under `cargo test`.
 struct Sizes {
@@ -63,42 +62,6 @@ fn sizes() -> Sizes {
     }
 }
 
-/// A deterministic stream of pseudo-random numbers.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) as usize
-    }
-}
-
-#[rustfmt::skip]
-const WORDS: &[&str] = &[
-    "felt", "today", "session", "body", "breath", "calm", "light", "music", "fear", "heavy",
-    "memory", "warmth", "mother", "chest", "grief", "walk", "morning", "tears", "dream",
-    "home", "safe", "held", "open", "notice", "quiet", "space", "kindness", "father", "work",
-    "relief", "sleep", "evening", "voice", "child", "color", "anger", "shame", "forgive",
-    "wave", "forest", "river", "mountain", "sister", "friend", "therapist", "intention",
-];
-
-/// Journal entries of 60–300 words (about 350–1,900 bytes of JSON each).
-fn entries(rng: &mut Lcg, count: usize) -> Vec<RecordBody> {
-    (0..count)
-        .map(|_| {
-            let words = 60 + rng.next() % 240;
-            let text: Vec<&str> = (0..words)
-                .map(|_| WORDS[rng.next() % WORDS.len()])
-                .collect();
-            let phase = Phase::ALL[rng.next() % 3];
-            JournalEntry::new(text.join(" "), phase).unwrap().into()
-        })
-        .collect()
-}
-
 fn new_patient(server: &LiveServer) -> String {
     let email = format!("bench-{}@example.org", uuid::Uuid::new_v4().simple());
     server.register(&email, PASSWORD);
@@ -106,9 +69,7 @@ fn new_patient(server: &LiveServer) -> String {
 }
 
 fn write(phone: &Phone, bodies: Vec<RecordBody>) {
-    for chunk in bodies.chunks(1_000) {
-        phone.store.create_many(chunk.to_vec()).unwrap();
-    }
+    journal_e2e::load::write_all(&phone.store, &bodies).unwrap();
 }
 
 fn median(times: &Mutex<Vec<Duration>>) -> Duration {
@@ -154,61 +115,6 @@ fn first_sync(c: &mut Criterion, server: &LiveServer, count: usize) {
     group.finish();
 }
 
-/// A `records` row as the server writes it for a new journal entry.
-#[derive(Insertable, Clone)]
-#[diesel(table_name = records)]
-#[diesel(treat_none_as_default_value = false)]
-struct RawRow {
-    id: String,
-    owner_id: String,
-    kind: &'static str,
-    phase: Option<&'static str>,
-    dosing_session_id: Option<String>,
-    occurred_at: i64,
-    created_at: i64,
-    updated_at: i64,
-    hlc: i64,
-    deleted: bool,
-    body: String,
-    version: i64,
-    origin_device: String,
-    created_hlc: Option<i64>,
-    created_device: Option<String>,
-    field_stamps: String,
-}
-
-/// The rows of `bodies`, for `owner`, numbered from `first_version`.
-fn raw_rows(owner: &str, bodies: &[RecordBody], first_version: i64) -> Vec<RawRow> {
-    let device = uuid::Uuid::new_v4().to_string();
-    let now = chrono::Utc::now().timestamp_micros();
-    let mut clock = journal_core::HlcClock::new(journal_core::SystemClock);
-    bodies
-        .iter()
-        .zip(first_version..)
-        .map(|(body, version)| {
-            let hlc = clock.tick().to_i64();
-            RawRow {
-                id: journal_core::RecordId::new().to_string(),
-                owner_id: owner.to_owned(),
-                kind: body.kind().as_str(),
-                phase: body.phase().map(Phase::as_str),
-                dosing_session_id: None,
-                occurred_at: now,
-                created_at: now,
-                updated_at: now,
-                hlc,
-                deleted: false,
-                body: body.to_json().unwrap(),
-                version,
-                origin_device: device.clone(),
-                created_hlc: Some(hlc),
-                created_device: Some(device.clone()),
-                field_stamps: "{}".to_owned(),
-            }
-        })
-        .collect()
-}
-
 fn push(c: &mut Criterion, server: &LiveServer, database_url: &str, count: usize) {
     let email = new_patient(server);
     let database = Database::open(database_url, 1).unwrap();
@@ -241,29 +147,9 @@ fn push(c: &mut Criterion, server: &LiveServer, database_url: &str, count: usize
                 write(&phone, entries(&mut rng, count));
                 let transport = HttpTransport::new(&server.url()).unwrap();
                 let token = transport.sign_in(&email, PASSWORD).unwrap().access_token;
-                let device = phone.store.device_id();
 
                 let start = Instant::now();
-                let mut pushed = 0;
-                loop {
-                    let mutations = phone
-                        .store
-                        .pending_mutations(MAX_PUSH_MUTATIONS as u32)
-                        .unwrap();
-                    if mutations.is_empty() {
-                        break;
-                    }
-                    let request = PushRequest {
-                        device_id: device,
-                        mutations,
-                    };
-                    let answer = transport.push(&token, &request).unwrap();
-                    pushed += answer.results.len();
-                    phone
-                        .store
-                        .acknowledge_changes(answer.last_applied_mutation.unwrap())
-                        .unwrap();
-                }
+                let pushed = push_outbox(&phone.store, &transport, &token).unwrap();
                 let elapsed = start.elapsed();
                 assert_eq!(pushed, count);
                 push_times.lock().unwrap().push(elapsed);
@@ -279,42 +165,8 @@ fn push(c: &mut Criterion, server: &LiveServer, database_url: &str, count: usize
             for _ in 0..iters {
                 let bodies = entries(&mut rng, count);
                 let mut pooled = database.get().unwrap();
-                let DbConnection::Sqlite(conn) = &mut *pooled else {
-                    panic!("the benchmark server runs on SQLite");
-                };
-                let size = i64::try_from(count).unwrap();
-                // The rows are made before the clock starts; their
-                // versions follow the counter, bumped in the transaction.
-                diesel::insert_or_ignore_into(owner_versions::table)
-                    .values((
-                        owner_versions::owner_id.eq(&owner),
-                        owner_versions::version.eq(0_i64),
-                    ))
-                    .execute(conn)
-                    .unwrap();
-                let base: i64 = owner_versions::table
-                    .find(&owner)
-                    .select(owner_versions::version)
-                    .first(conn)
-                    .unwrap();
-                let rows = raw_rows(&owner, &bodies, base + 1);
-
-                let start = Instant::now();
-                conn.immediate_transaction(|conn| {
-                    let top: i64 = diesel::update(owner_versions::table.find(&owner))
-                        .set(owner_versions::version.eq(owner_versions::version + size))
-                        .returning(owner_versions::version)
-                        .get_result(conn)?;
-                    assert_eq!(top, base + size);
-                    for chunk in rows.chunks(MAX_PUSH_MUTATIONS) {
-                        diesel::insert_into(records::table)
-                            .values(chunk)
-                            .execute(conn)?;
-                    }
-                    diesel::QueryResult::Ok(())
-                })
-                .unwrap();
-                let elapsed = start.elapsed();
+                // The same rows the load harness writes, the same way.
+                let elapsed = raw_insert(&mut pooled, &owner, &bodies).unwrap();
                 raw_times.lock().unwrap().push(elapsed);
                 total += elapsed;
             }
@@ -745,23 +597,5 @@ fn server_push_statements(
 fn batch_insert(database: &Database, owner: &str, count: usize) -> Duration {
     let bodies = entries(&mut Lcg(19), count);
     let mut pooled = database.get().unwrap();
-    let DbConnection::Sqlite(conn) = &mut *pooled else {
-        panic!("the benchmark server runs on SQLite");
-    };
-    let rows = raw_rows(owner, &bodies, 1);
-    let start = Instant::now();
-    conn.immediate_transaction(|conn| {
-        let size = i64::try_from(count).unwrap();
-        diesel::update(owner_versions::table.find(owner))
-            .set(owner_versions::version.eq(owner_versions::version + size))
-            .execute(conn)?;
-        for chunk in rows.chunks(MAX_PUSH_MUTATIONS) {
-            diesel::insert_into(records::table)
-                .values(chunk)
-                .execute(conn)?;
-        }
-        diesel::QueryResult::Ok(())
-    })
-    .unwrap();
-    start.elapsed()
+    raw_insert(&mut pooled, owner, &bodies).unwrap()
 }

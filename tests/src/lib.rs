@@ -9,6 +9,11 @@
 //! - [`FaultyTransport`]: the phone's transport with faults injected —
 //!   requests dropped, answers lost after the server committed, requests
 //!   sent twice, old pushes sent again later.
+//! - [`load`]: what the sync benchmark and the load harness (`loadtest`)
+//!   share — the entries they write, the raw insert floor, the server as a
+//!   process of its own.
+//! - [`process`]: the server, a private PostgreSQL cluster and phones as
+//!   processes of their own, for the crash and fault tests.
 
 // Test support: failing loudly on a broken setup is its job.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -27,6 +32,10 @@ use journal_core::sync::{
 };
 use journal_core::{DeviceId, RecordId};
 use journal_server::RunningServer;
+
+pub mod process;
+
+pub mod load;
 
 /// Which database the server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
