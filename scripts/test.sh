@@ -160,6 +160,40 @@ fi
 echo "swift: bindings generated in $bindings/swift (not compiled: no Swift compiler on this machine)"
 # ---------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------
+# Hardening and load, each a script of its own that can also run alone with
+# longer settings (docs/security.md, docs/benchmarks.md): the load harness in
+# its smoke mode (a few seconds on each backend, 0 errors required, speed not
+# judged), the contract test (schemathesis against the served OpenAPI
+# document), the supply-chain check (cargo-deny) and a short fuzzing run.
+# Each counts as one check in the closing line; any failure fails the run.
+extra_passed=0
+extra_failed=0
+failed_checks=""
+check() {
+  local name=$1
+  shift
+  say "$name"
+  if "$@"; then
+    extra_passed=$((extra_passed + 1))
+    echo "$name: passed"
+  else
+    extra_failed=$((extra_failed + 1))
+    failed_checks="$failed_checks, $name"
+    echo "$name: FAILED" >&2
+  fi
+}
+# The harness's debug build (built with the tests above) is enough to show
+# it runs without errors; its figures come from release builds.
+cargo build --quiet -p journal-e2e --bins
+check "load harness (smoke, SQLite)" "$target/debug/loadtest" --smoke --quiet --backend sqlite
+check "load harness (smoke, PostgreSQL)" "$target/debug/loadtest" --smoke --quiet --backend postgres
+check "contract test (schemathesis, SQLite and PostgreSQL)" \
+  env CONTRACT_PG_URL="${pg_url%/*}" ./scripts/contract.sh
+check "supply chain (cargo-deny)" ./scripts/deny.sh
+check "fuzzing (smoke)" env FUZZ_SMOKE_SECONDS="${FUZZ_SMOKE_SECONDS:-20}" ./scripts/fuzz.sh --smoke
+# ---------------------------------------------------------------------------
+
 # One closing line for the whole run: cargo prints one per test binary, and
 # the last of those may belong to a crate with no tests of its own.
 passed=$(grep -o '[0-9]* passed' "$log" | awk '{s += $1} END {print s + 0}')
@@ -168,11 +202,15 @@ if [ "$passed" -eq 0 ]; then
   echo "no test ran" >&2
   exit 1
 fi
-passed=$((passed + mobile_passed))
-failed=$((failed + mobile_failed))
+passed=$((passed + mobile_passed + extra_passed))
+failed=$((failed + mobile_failed + extra_failed))
 echo
 echo "all: $passed passed, $failed failed"
 if [ "$mobile_failed" -ne 0 ]; then
   echo "the mobile bindings' checks failed (see above)" >&2
+  exit 1
+fi
+if [ "$extra_failed" -ne 0 ]; then
+  echo "failed: ${failed_checks#, } (see above)" >&2
   exit 1
 fi
