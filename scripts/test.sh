@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project on a fresh machine: formatting,
-# lints, and the whole test suite (with the benchmarks once each, as a smoke
-# test). The one command CI runs (.ci/run) and the one in the README.
+# lints, the whole test suite (with the benchmarks once each, as a smoke
+# test), the mobile bindings from Python and Kotlin, the load harness in its
+# smoke mode, the contract test (schemathesis), the supply-chain check
+# (cargo-deny) and a short fuzzing run. The one command CI runs (.ci/run)
+# and the one in the README. Tools it needs are installed under the target
+# dir (pytest, schemathesis, kotlinc, cargo-deny when not on PATH).
 #
 # PostgreSQL: the server's database tests run against it. This script starts
 # a local cluster if one is installed, installs one with apt-get if none is

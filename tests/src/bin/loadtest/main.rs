@@ -69,7 +69,10 @@ enum Scenario {
 
 /// The journal server under load.
 #[derive(Debug, Parser)]
-#[command(name = "loadtest", about)]
+#[command(
+    name = "loadtest",
+    about = "Puts the journal server under load and prints each figure beside its target"
+)]
 struct Args {
     /// Database backend of the server.
     #[arg(long, value_enum, default_value = "sqlite")]
