@@ -340,24 +340,7 @@ impl Device {
 
     /// The live records' ids and content JSON, sorted by id.
     pub fn live(&self) -> Vec<(RecordId, serde_json::Value)> {
-        let mut all = Vec::new();
-        let mut query = journal_core::query::ListQuery {
-            limit: Some(200),
-            ..Default::default()
-        };
-        loop {
-            let page = self.store.list(&query).unwrap();
-            all.extend(page.records.into_iter().map(|r| {
-                let body = serde_json::to_value(&r.body).unwrap()["body"].clone();
-                (r.id, body)
-            }));
-            match page.next_cursor {
-                Some(cursor) => query.cursor = Some(cursor),
-                None => break,
-            }
-        }
-        all.sort_by_key(|(id, _)| *id);
-        all
+        crate::live_records(&self.store)
     }
 }
 

@@ -468,8 +468,11 @@ fn postgres_stopped_and_started_under_load() {
             std::thread::sleep(Duration::from_millis(50));
         }
 
-        cluster.start_again();
+        // Recovering from the moment PostgreSQL may accept connections:
+        // `pg_ctl start -w` returns a little after it does, and a request
+        // waiting for a connection may then be served at once.
         phase.store(RECOVERING, Ordering::SeqCst);
+        cluster.start_again();
         let back = Instant::now();
         loop {
             let ready = readyz().0 == 200;

@@ -64,7 +64,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use journal_core::Phase;
-use journal_core::query::ListQuery;
 use journal_core::records::{
     DosingSession, Intention, IntentionStatus, JournalEntry, MoodCheckIn, Reflection, Route,
     SessionStatus,
@@ -443,24 +442,7 @@ impl Device {
     /// The live records' ids and content JSON, sorted by id (as
     /// `Phone::live`).
     fn live(&self) -> Vec<(RecordId, serde_json::Value)> {
-        let mut all = Vec::new();
-        let mut query = ListQuery {
-            limit: Some(200),
-            ..ListQuery::default()
-        };
-        loop {
-            let page = self.store.list(&query).unwrap();
-            all.extend(page.records.into_iter().map(|r| {
-                let body = serde_json::to_value(&r.body).unwrap()["body"].clone();
-                (r.id, body)
-            }));
-            match page.next_cursor {
-                Some(cursor) => query.cursor = Some(cursor),
-                None => break,
-            }
-        }
-        all.sort_by_key(|(id, _)| *id);
-        all
+        journal_e2e::live_records(&self.store)
     }
 }
 
