@@ -36,6 +36,59 @@ pub struct Problem {
     pub errors: Vec<FieldViolation>,
 }
 
+/// The problem answers most routes document alike, for their OpenAPI
+/// annotations: `responses(…, NotSignedIn, NotATherapist)` instead of the
+/// same status, text and body written out on every route. Routes whose
+/// answer says something of their own keep writing it out.
+pub mod documented {
+    use super::Problem;
+
+    /// 401: no valid access token.
+    #[derive(utoipa::IntoResponses)]
+    #[response(
+        status = 401,
+        description = "Not signed in",
+        content_type = "application/problem+json"
+    )]
+    pub struct NotSignedIn(#[allow(dead_code)] Problem);
+
+    /// 403: a therapist-only route, called by a patient.
+    #[derive(utoipa::IntoResponses)]
+    #[response(
+        status = 403,
+        description = "Not a therapist",
+        content_type = "application/problem+json"
+    )]
+    pub struct NotATherapist(#[allow(dead_code)] Problem);
+
+    /// 403: a patient-only route, called by a therapist.
+    #[derive(utoipa::IntoResponses)]
+    #[response(
+        status = 403,
+        description = "Not a patient",
+        content_type = "application/problem+json"
+    )]
+    pub struct NotAPatient(#[allow(dead_code)] Problem);
+
+    /// 413: a body over the size limit.
+    #[derive(utoipa::IntoResponses)]
+    #[response(
+        status = 413,
+        description = "Body too large",
+        content_type = "application/problem+json"
+    )]
+    pub struct BodyTooLarge(#[allow(dead_code)] Problem);
+
+    /// 415: a body that is not JSON.
+    #[derive(utoipa::IntoResponses)]
+    #[response(
+        status = 415,
+        description = "Body not JSON",
+        content_type = "application/problem+json"
+    )]
+    pub struct BodyNotJson(#[allow(dead_code)] Problem);
+}
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -221,8 +221,8 @@ pub fn insert_account(
         (status = 201, description = "Registered and signed in", body = TokenResponse),
         (status = 400, description = "Unreadable body or unknown fields", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "An account with this email exists", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::error::documented::BodyTooLarge,
+        crate::error::documented::BodyNotJson,
         (status = 422, description = "Invalid email, password or name", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn register(
@@ -268,8 +268,8 @@ enum ThrottleState {
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 400, description = "Unreadable body", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong email or password", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::error::documented::BodyTooLarge,
+        crate::error::documented::BodyNotJson,
         (status = 429, description = "Too many failed attempts for this email or address", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn login(
     state: web::Data<AppState>,
@@ -460,8 +460,8 @@ enum Rotation {
         (status = 200, description = "New tokens", body = TokenResponse),
         (status = 400, description = "Unreadable body", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::error::documented::BodyTooLarge,
+        crate::error::documented::BodyNotJson,
         (status = 429, description = "Too many attempts from this address", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn refresh(
     state: web::Data<AppState>,
@@ -548,8 +548,8 @@ fn revoke_family(conn: &mut DbConnection, family: &str, now: i64) -> Result<(), 
     responses(
         (status = 204, description = "Signed out (also when the token was unknown)"),
         (status = 400, description = "Unreadable body", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = crate::error::Problem, content_type = "application/problem+json")))]
+        crate::error::documented::BodyTooLarge,
+        crate::error::documented::BodyNotJson))]
 async fn logout(
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
@@ -578,7 +578,7 @@ async fn logout(
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 200, description = "The account", body = Account),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json")))]
+        crate::error::documented::NotSignedIn))]
 async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let row = state
         .db

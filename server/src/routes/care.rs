@@ -220,8 +220,7 @@ fn time(micros: i64) -> DateTime<Utc> {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The invitation and its code, shown only now", body = NewInvitation),
-        (status = 401, description = "Not signed in", body = crate::error::Problem,
-            content_type = "application/problem+json"),
+        crate::error::documented::NotSignedIn,
         (status = 403, description = "Only therapists invite", body = crate::error::Problem,
             content_type = "application/problem+json")))]
 pub async fn create_invitation(
@@ -276,8 +275,7 @@ pub async fn create_invitation(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The invitations, newest first", body = Vec<Invitation>),
-        (status = 401, description = "Not signed in", body = crate::error::Problem,
-            content_type = "application/problem+json"),
+        crate::error::documented::NotSignedIn,
         (status = 403, description = "Only therapists have invitations", body = crate::error::Problem,
             content_type = "application/problem+json")))]
 pub async fn list_invitations(
@@ -321,8 +319,7 @@ pub async fn list_invitations(
     params(("id" = Uuid, Path, description = "The invitation's id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Not signed in", body = crate::error::Problem,
-            content_type = "application/problem+json"),
+        crate::error::documented::NotSignedIn,
         (status = 403, description = "Only therapists revoke invitations", body = crate::error::Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "No such invitation of yours", body = crate::error::Problem,
@@ -373,8 +370,7 @@ pub async fn revoke_invitation(
         (status = 201, description = "Linked", body = CareLink),
         (status = 400, description = "The body could not be read", body = crate::error::Problem,
             content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = crate::error::Problem,
-            content_type = "application/problem+json"),
+        crate::error::documented::NotSignedIn,
         (status = 403, description = "Only patients accept invitations", body = crate::error::Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "No such code", body = crate::error::Problem,
@@ -383,10 +379,8 @@ pub async fn revoke_invitation(
             content_type = "application/problem+json"),
         (status = 410, description = "The code was used, revoked or has expired", body = crate::error::Problem,
             content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = crate::error::Problem,
-            content_type = "application/problem+json"),
-        (status = 415, description = "Body not JSON", body = crate::error::Problem,
-            content_type = "application/problem+json"),
+        crate::error::documented::BodyTooLarge,
+        crate::error::documented::BodyNotJson,
         (status = 429, description = "Too many attempts from this address", body = crate::error::Problem,
             content_type = "application/problem+json")))]
 pub async fn accept_invitation(
@@ -498,8 +492,7 @@ pub async fn accept_invitation(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The active links, newest first", body = Vec<CareLink>),
-        (status = 401, description = "Not signed in", body = crate::error::Problem,
-            content_type = "application/problem+json")))]
+        crate::error::documented::NotSignedIn))]
 pub async fn list_links(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -531,8 +524,7 @@ pub async fn list_links(
     params(("id" = Uuid, Path, description = "The link's id")),
     responses(
         (status = 204, description = "Ended"),
-        (status = 401, description = "Not signed in", body = crate::error::Problem,
-            content_type = "application/problem+json"),
+        crate::error::documented::NotSignedIn,
         (status = 404, description = "No such active link of yours", body = crate::error::Problem,
             content_type = "application/problem+json")))]
 pub async fn end_link(

@@ -85,8 +85,7 @@ fn time(micros: i64) -> Result<DateTime<Utc>, ApiError> {
                 description = "attachment; filename=\"kap-journal-export-<date>.json\""))),
         (status = 401, description = "Not signed in, or the account no longer exists",
             body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a patient", body = crate::error::Problem,
-            content_type = "application/problem+json"),
+        crate::error::documented::NotAPatient,
     ),
     security(("bearer" = [])))]
 pub async fn export(
@@ -211,10 +210,8 @@ fn export_document(
             body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a patient: therapists are removed by an operator",
             body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = crate::error::Problem,
-            content_type = "application/problem+json"),
-        (status = 415, description = "Body not JSON", body = crate::error::Problem,
-            content_type = "application/problem+json"),
+        crate::error::documented::BodyTooLarge,
+        crate::error::documented::BodyNotJson,
         (status = 429, description = "Too many attempts from this address, or too many wrong passwords for this account",
             body = crate::error::Problem, content_type = "application/problem+json"),
     ),
