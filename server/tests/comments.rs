@@ -21,10 +21,6 @@ use serde_json::{Value, json};
 const RECORDS: &str = "/api/v1/records";
 const PULL: &str = "/api/v1/sync/pull";
 
-fn account_id(tokens: &Value) -> String {
-    tokens["account"]["id"].as_str().unwrap().to_owned()
-}
-
 fn entry(text: &str) -> Value {
     json!({"kind": "journalEntry", "body": {"body": text, "phase": "integration"}})
 }
@@ -32,16 +28,6 @@ fn entry(text: &str) -> Value {
 fn check_in(at: &str, mood: u8) -> Value {
     json!({"kind": "moodCheckIn",
            "body": {"recordedAt": at, "mood": mood, "anxiety": 4, "energy": 6}})
-}
-
-fn item_share(therapist: &str, record: &str) -> Value {
-    json!({"kind": "share",
-           "body": {"therapistId": therapist, "scope": {"type": "item", "recordId": record}}})
-}
-
-fn kinds_share(therapist: &str, kinds: &[&str]) -> Value {
-    json!({"kind": "share",
-           "body": {"therapistId": therapist, "scope": {"type": "kinds", "kinds": kinds}}})
 }
 
 fn comments_uri(patient: &str, record: &str) -> String {
@@ -101,35 +87,6 @@ where
     .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     reply.body["id"].as_str().unwrap().to_owned()
-}
-
-/// Links the patient with the therapist through an invitation code.
-async fn link<S, B>(app: &S, therapist: &str, patient: &str) -> String
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let invitation = call(
-        app,
-        authed(
-            TestRequest::post().uri("/api/v1/care/invitations"),
-            therapist,
-        ),
-    )
-    .await;
-    assert_eq!(invitation.status, 201, "{:?}", invitation.body);
-    let linked = call(
-        app,
-        authed(
-            TestRequest::post()
-                .uri("/api/v1/care/links")
-                .set_json(json!({"code": invitation.body["code"]})),
-            patient,
-        ),
-    )
-    .await;
-    assert_eq!(linked.status, 201, "{:?}", linked.body);
-    linked.body["id"].as_str().unwrap().to_owned()
 }
 
 /// Every change pulled after `since`, page by page `limit` at a time; and

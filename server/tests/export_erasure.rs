@@ -48,17 +48,8 @@ fn time(tick: u64) -> String {
         .to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-fn account_id(tokens: &Value) -> String {
-    tokens["account"]["id"].as_str().unwrap().to_owned()
-}
-
 fn entry(text: &str) -> Value {
     json!({"kind": "journalEntry", "body": {"body": text, "phase": "integration"}})
-}
-
-fn item_share(therapist: &str, record: &str) -> Value {
-    json!({"kind": "share",
-           "body": {"therapistId": therapist, "scope": {"type": "item", "recordId": record}}})
 }
 
 /// A device's upsert of an entry's text at `tick`, made on the version
@@ -115,34 +106,6 @@ where
     .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     reply.body["id"].as_str().unwrap().to_owned()
-}
-
-/// Links the patient with the therapist through an invitation code.
-async fn link<S, B>(app: &S, therapist: &str, patient: &str)
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let invitation = call(
-        app,
-        authed(
-            TestRequest::post().uri("/api/v1/care/invitations"),
-            therapist,
-        ),
-    )
-    .await;
-    assert_eq!(invitation.status, 201, "{:?}", invitation.body);
-    let linked = call(
-        app,
-        authed(
-            TestRequest::post()
-                .uri("/api/v1/care/links")
-                .set_json(json!({"code": invitation.body["code"]})),
-            patient,
-        ),
-    )
-    .await;
-    assert_eq!(linked.status, 201, "{:?}", linked.body);
 }
 
 /// A therapist's comment; returns its id.

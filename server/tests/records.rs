@@ -104,10 +104,6 @@ fn pair(field: &str, rule: &str) -> (String, String) {
     (field.to_owned(), rule.to_owned())
 }
 
-fn account_id(tokens: &Value) -> String {
-    tokens["account"]["id"].as_str().unwrap().to_owned()
-}
-
 /// The owner's write counter, `None` before their first write.
 async fn owner_version(server: &TestServer, owner: &str) -> Option<i64> {
     let owner = owner.to_owned();

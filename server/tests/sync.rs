@@ -146,10 +146,6 @@ fn rejected(id: u64) -> (u64, String, bool) {
     (id, "rejected".to_owned(), false)
 }
 
-fn account_id(tokens: &Value) -> String {
-    tokens["account"]["id"].as_str().unwrap().to_owned()
-}
-
 /// Pulls every change after `since`, page by page; returns the changes
 /// and the pages' sizes.
 async fn pull_all<S, B>(app: &S, token: &str, since: u64, limit: u32) -> (Vec<Value>, Vec<usize>)

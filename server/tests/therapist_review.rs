@@ -41,10 +41,6 @@ fn post(token: &str, uri: &str) -> TestRequest {
     authed(TestRequest::post().uri(uri), token)
 }
 
-fn account_id(tokens: &Value) -> String {
-    tokens["account"]["id"].as_str().unwrap().to_owned()
-}
-
 fn id_of(value: &Value) -> String {
     value["id"].as_str().unwrap().to_owned()
 }
@@ -82,34 +78,6 @@ where
     .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     reply.body
-}
-
-/// Links `patient` to `therapist` (invitation and code); returns the link
-/// id.
-async fn link<S, B>(app: &S, therapist: &str, patient: &str) -> String
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let invitation = call(app, post(therapist, "/api/v1/care/invitations")).await;
-    assert_eq!(invitation.status, 201, "{:?}", invitation.body);
-    let linked = call(
-        app,
-        post(patient, "/api/v1/care/links").set_json(json!({"code": invitation.body["code"]})),
-    )
-    .await;
-    assert_eq!(linked.status, 201, "{:?}", linked.body);
-    id_of(&linked.body)
-}
-
-fn kinds_share(therapist: &str, kinds: &[&str]) -> Value {
-    json!({"kind": "share", "body": {"therapistId": therapist,
-        "scope": {"type": "kinds", "kinds": kinds}}})
-}
-
-fn item_share(therapist: &str, record: &str) -> Value {
-    json!({"kind": "share", "body": {"therapistId": therapist,
-        "scope": {"type": "item", "recordId": record}}})
 }
 
 fn revoked(mut share: Value) -> Value {

@@ -688,3 +688,50 @@ pub fn needs_token(operation: &Value) -> bool {
 pub fn documents(operation: &Value, status: u16) -> bool {
     operation["responses"].get(status.to_string()).is_some()
 }
+
+/// The account id in a sign-in answer.
+pub fn account_id(tokens: &Value) -> String {
+    tokens["account"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A patient's share of one record with `therapist`, as a record to create.
+pub fn item_share(therapist: &str, record: &str) -> Value {
+    json!({"kind": "share",
+           "body": {"therapistId": therapist, "scope": {"type": "item", "recordId": record}}})
+}
+
+/// A patient's standing share of whole kinds with `therapist`.
+pub fn kinds_share(therapist: &str, kinds: &[&str]) -> Value {
+    json!({"kind": "share",
+           "body": {"therapistId": therapist, "scope": {"type": "kinds", "kinds": kinds}}})
+}
+
+/// Links `patient` to `therapist` the way people do (the therapist's
+/// invitation, the patient's code); returns the care link's id.
+pub async fn link<S, B>(app: &S, therapist: &str, patient: &str) -> String
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let invitation = call(
+        app,
+        authed(
+            TestRequest::post().uri("/api/v1/care/invitations"),
+            therapist,
+        ),
+    )
+    .await;
+    assert_eq!(invitation.status, 201, "{:?}", invitation.body);
+    let linked = call(
+        app,
+        authed(
+            TestRequest::post()
+                .uri("/api/v1/care/links")
+                .set_json(json!({"code": invitation.body["code"]})),
+            patient,
+        ),
+    )
+    .await;
+    assert_eq!(linked.status, 201, "{:?}", linked.body);
+    linked.body["id"].as_str().unwrap().to_owned()
+}
