@@ -32,20 +32,20 @@ impl DbConnection {
         use diesel::Connection;
         use diesel::connection::{AnsiTransactionManager, TransactionManager};
 
-        match self {
-            DbConnection::Postgresql(_) => return self.transaction(work),
+        // PostgreSQL, or inside a transaction already (a savepoint): as usual.
+        let outermost_on_sqlite = match self {
+            DbConnection::Postgresql(_) => false,
             DbConnection::Sqlite(inner) => {
-                // Inside a transaction already: a savepoint, as usual.
-                let nested = AnsiTransactionManager::transaction_manager_status_mut(inner)
+                AnsiTransactionManager::transaction_manager_status_mut(inner)
                     .transaction_depth()?
-                    .is_some();
-                if !nested {
-                    AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
-                }
-                if nested {
-                    return self.transaction(work);
-                }
+                    .is_none()
             }
+        };
+        if !outermost_on_sqlite {
+            return self.transaction(work);
+        }
+        if let DbConnection::Sqlite(inner) = self {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
         }
         let outcome = work(self);
         match (self, outcome) {
@@ -60,7 +60,7 @@ impl DbConnection {
                 let _ = AnsiTransactionManager::rollback_transaction(inner);
                 Err(error)
             }
-            // Not reached: PostgreSQL returned above.
+            // Not reached: PostgreSQL went through `transaction` above.
             (DbConnection::Postgresql(_), outcome) => outcome,
         }
     }

@@ -344,7 +344,7 @@ pub async fn list_own_comments(
     let listed = state
         .db
         .run(move |conn| -> Result<Vec<Comment>, ApiError> {
-            conn.write_transaction(|conn| {
+            conn.transaction(|conn| {
                 check_shared(conn, &me, &patient, record)?;
                 let rows: Vec<CommentRow> = comments::table
                     .filter(comments::owner_id.eq(&patient))
@@ -537,7 +537,7 @@ pub async fn list_comments(
     let listed = state
         .db
         .run(move |conn| -> Result<Vec<Comment>, ApiError> {
-            conn.write_transaction(|conn| {
+            conn.transaction(|conn| {
                 let live: i64 = records::table
                     .filter(records::id.eq(id.to_string()))
                     .filter(records::owner_id.eq(&owner))

@@ -147,7 +147,7 @@ pub async fn list_patients(
     let patients = state
         .db
         .run(move |conn| {
-            conn.write_transaction(|conn| -> Result<Vec<LinkedPatient>, ApiError> {
+            conn.transaction(|conn| -> Result<Vec<LinkedPatient>, ApiError> {
                 let rows: Vec<(String, i64, String, Option<String>)> = care_links::table
                     .inner_join(users::table.on(users::id.eq(care_links::patient_id)))
                     .filter(care_links::therapist_id.eq(&me))
