@@ -284,33 +284,42 @@ impl LiveServer {
     /// Everything the server holds for a patient: records (tombstones
     /// included) and revisions, read through a full pull.
     pub fn holdings(&self, email: &str, password: &str) -> Holdings {
-        let transport = HttpTransport::new(&self.url()).unwrap();
-        let tokens = transport.sign_in(email, password).unwrap();
-        let mut holdings = Holdings::default();
-        let mut since = OwnerVersion(0);
-        loop {
-            let page = transport
-                .pull(&tokens.access_token, since, 1_000, DeviceId::new())
-                .unwrap();
-            for change in page.changes {
-                match change {
-                    PulledChange::Record { record, .. } => {
-                        holdings.records.retain(|r| r.id != record.id);
-                        holdings.records.push(record);
-                    }
-                    PulledChange::Revision { revision, .. } => holdings.revisions.push(revision),
-                    PulledChange::Comment { comment, .. } => {
-                        holdings.comments.retain(|c| c.id != comment.id);
-                        if !comment.deleted {
-                            holdings.comments.push(comment);
-                        }
+        holdings_at(&self.url(), email, password).0
+    }
+}
+
+/// Everything the server at `url` holds for a patient, read through a full
+/// pull, with every record change the pull sent (so a record sent twice
+/// shows as a duplicate).
+pub fn holdings_at(url: &str, email: &str, password: &str) -> (Holdings, Vec<RecordId>) {
+    let transport = HttpTransport::new(url).unwrap();
+    let tokens = transport.sign_in(email, password).unwrap();
+    let mut holdings = Holdings::default();
+    let mut sent = Vec::new();
+    let mut since = OwnerVersion(0);
+    loop {
+        let page = transport
+            .pull(&tokens.access_token, since, 1_000, DeviceId::new())
+            .unwrap();
+        for change in page.changes {
+            match change {
+                PulledChange::Record { record, .. } => {
+                    sent.push(record.id);
+                    holdings.records.retain(|r| r.id != record.id);
+                    holdings.records.push(record);
+                }
+                PulledChange::Revision { revision, .. } => holdings.revisions.push(revision),
+                PulledChange::Comment { comment, .. } => {
+                    holdings.comments.retain(|c| c.id != comment.id);
+                    if !comment.deleted {
+                        holdings.comments.push(comment);
                     }
                 }
             }
-            since = page.cursor;
-            if !page.has_more {
-                return holdings;
-            }
+        }
+        since = page.cursor;
+        if !page.has_more {
+            return (holdings, sent);
         }
     }
 }

@@ -15,13 +15,12 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use journal_core::RecordId;
 use journal_core::store::JournalStore;
-use journal_core::sync::{
-    HttpTransport, InMemorySecrets, OwnerVersion, PulledChange, SyncClient, Transport,
-};
-use journal_core::{DeviceId, RecordId};
+use journal_core::sync::{HttpTransport, InMemorySecrets, SyncClient, Transport};
 
-use crate::{Backend, Holdings, TestDatabase, skip_postgres, with_database};
+pub use crate::holdings_at;
+use crate::{Backend, TestDatabase, skip_postgres, with_database};
 
 /// How long a server process or a PostgreSQL cluster may take to come up
 /// before the test gives up on its setup (a deadline, not a measurement).
@@ -270,37 +269,6 @@ pub fn token(url: &str, email: &str, password: &str) -> String {
         .sign_in(email, password)
         .unwrap()
         .access_token
-}
-
-/// Everything the server at `url` holds for a patient, read through a full
-/// pull, with every record change the pull sent (so a record sent twice
-/// shows as a duplicate).
-pub fn holdings_at(url: &str, email: &str, password: &str) -> (Holdings, Vec<RecordId>) {
-    let transport = HttpTransport::new(url).unwrap();
-    let tokens = transport.sign_in(email, password).unwrap();
-    let mut holdings = Holdings::default();
-    let mut sent = Vec::new();
-    let mut since = OwnerVersion(0);
-    loop {
-        let page = transport
-            .pull(&tokens.access_token, since, 1_000, DeviceId::new())
-            .unwrap();
-        for change in page.changes {
-            match change {
-                PulledChange::Record { record, .. } => {
-                    sent.push(record.id);
-                    holdings.records.retain(|r| r.id != record.id);
-                    holdings.records.push(record);
-                }
-                PulledChange::Revision { revision, .. } => holdings.revisions.push(revision),
-                PulledChange::Comment { comment, .. } => holdings.comments.push(comment),
-            }
-        }
-        since = page.cursor;
-        if !page.has_more {
-            return (holdings, sent);
-        }
-    }
 }
 
 /// A phone in this process: a journal file, a sync client over HTTP.

@@ -42,9 +42,9 @@ use std::time::{Duration, Instant};
 use journal_core::records::{JournalEntry, RecordBody};
 use journal_core::sync::SyncError;
 use journal_core::{Phase, RecordId};
+use journal_e2e::holdings_at;
 use journal_e2e::process::{
-    Device, Dice, PrivatePostgres, ScratchDatabase, ServerProcess, agent, holdings_at, register,
-    rounds, token,
+    Device, Dice, PrivatePostgres, ScratchDatabase, ServerProcess, agent, register, rounds, token,
 };
 use journal_e2e::{Backend, LiveServer, on_both_backends};
 
