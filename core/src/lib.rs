@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`records`] | every record kind a patient owns, its rules, and the [`Record`] envelope |
 //! | [`records::Assessment`] | PHQ-9 / GAD-7 scoring, severity bands, the risk flag |
+//! | [`mbc`] | measurement-based care: baseline, latest, change, response and remission of a questionnaire's scores |
 //! | [`validation`] | [`InvalidInput`]: the one shape of a validation failure |
 //! | [`hlc`] | the hybrid logical clock ordering edits across devices |
 //! | [`ids`] | id newtypes: [`RecordId`], [`DeviceId`], [`MutationId`] |
@@ -26,6 +27,7 @@ pub mod export;
 pub mod grounding;
 pub mod hlc;
 pub mod ids;
+pub mod mbc;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod phase;

@@ -64,6 +64,12 @@ impl ListQuery {
         self.limit.unwrap_or(DEFAULT_PAGE_SIZE)
     }
 
+    /// How many rows to read for one page: the page size plus one, the
+    /// extra row telling whether more follow (see [`RecordPage::cut`]).
+    pub fn fetch_limit(&self) -> i64 {
+        i64::from(self.page_size()) + 1
+    }
+
     /// Checks the limit and that the date range is not reversed.
     pub fn validate(&self) -> Result<(), InvalidInput> {
         let mut problems = Vec::new();
@@ -98,6 +104,38 @@ pub struct RecordPage {
     /// `null`) on the last page.
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next_cursor: Option<ListCursor>,
+}
+
+impl RecordPage {
+    /// Cuts the rows a store read for `query` — newest first, at most
+    /// [`ListQuery::fetch_limit`] of them — into a page: the first
+    /// [`ListQuery::page_size`] rows, decoded into records, and, when a row
+    /// beyond them was read, the cursor after the last record kept.
+    ///
+    /// Only the rows kept are decoded; the first error of `decode` is
+    /// returned as it is.
+    pub fn cut<R, E>(
+        mut rows: Vec<R>,
+        query: &ListQuery,
+        decode: impl FnMut(R) -> Result<Record, E>,
+    ) -> Result<Self, E> {
+        let limit = usize::try_from(query.page_size()).unwrap_or(usize::MAX);
+        let has_more = rows.len() > limit;
+        rows.truncate(limit);
+        let records = rows
+            .into_iter()
+            .map(decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if has_more {
+            records.last().map(ListCursor::after)
+        } else {
+            None
+        };
+        Ok(Self {
+            records,
+            next_cursor,
+        })
+    }
 }
 
 /// Where a page ended. Opaque to apps: pass it back as it is.
@@ -198,6 +236,104 @@ mod tests {
         assert_eq!(cursor.to_string().parse::<ListCursor>(), Ok(cursor));
         let json = serde_json::to_string(&cursor).unwrap();
         assert_eq!(serde_json::from_str::<ListCursor>(&json).unwrap(), cursor);
+    }
+
+    fn mood_at(minute: u32) -> Record {
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 8, minute, 0).unwrap();
+        Record {
+            id: RecordId::new(),
+            created_at: at,
+            updated_at: at,
+            hlc: Hlc::ZERO,
+            body: MoodCheckIn::new(at, 5, 5, 5).unwrap().into(),
+        }
+    }
+
+    fn page_of(limit: u32) -> ListQuery {
+        ListQuery {
+            limit: Some(limit),
+            ..ListQuery::all()
+        }
+    }
+
+    /// `n` rows newest first, as a store reads them.
+    fn rows(n: u32) -> Vec<Record> {
+        (0..n).rev().map(mood_at).collect()
+    }
+
+    fn cut(rows: Vec<Record>, query: &ListQuery) -> RecordPage {
+        RecordPage::cut(rows, query, Ok::<_, ()>).unwrap()
+    }
+
+    #[test]
+    fn one_row_more_than_the_page_is_read() {
+        assert_eq!(page_of(3).fetch_limit(), 4);
+        assert_eq!(ListQuery::all().fetch_limit(), 51);
+        assert_eq!(page_of(MAX_PAGE_SIZE).fetch_limit(), 201);
+    }
+
+    #[test]
+    fn a_short_page_is_the_last() {
+        let read = rows(2);
+        let page = cut(read.clone(), &page_of(3));
+        assert_eq!(page.records, read);
+        assert_eq!(page.next_cursor, None);
+        assert_eq!(
+            cut(Vec::new(), &page_of(3)),
+            RecordPage {
+                records: Vec::new(),
+                next_cursor: None,
+            }
+        );
+    }
+
+    #[test]
+    fn a_full_page_without_an_extra_row_is_the_last() {
+        let read = rows(3);
+        let page = cut(read.clone(), &page_of(3));
+        assert_eq!(page.records, read);
+        assert_eq!(page.next_cursor, None);
+    }
+
+    #[test]
+    fn the_extra_row_is_dropped_and_the_cursor_follows_the_last_kept() {
+        let read = rows(4);
+        let page = cut(read.clone(), &page_of(3));
+        assert_eq!(page.records, read[..3]);
+        assert_eq!(page.next_cursor, Some(ListCursor::after(&read[2])));
+    }
+
+    #[test]
+    fn only_kept_rows_are_decoded_and_errors_pass_through() {
+        // Rows of the caller's own type: here, indexes into `read`.
+        let read = rows(4);
+        let mut decoded = Vec::new();
+        let page = RecordPage::cut(vec![0, 1, 2, 3], &page_of(3), |i: usize| {
+            decoded.push(i);
+            Ok::<_, String>(read[i].clone())
+        })
+        .unwrap();
+        assert_eq!(decoded, [0, 1, 2]);
+        assert_eq!(page.records, read[..3]);
+        assert_eq!(page.next_cursor, Some(ListCursor::after(&read[2])));
+
+        let failed = RecordPage::cut(vec![0, 1, 2, 3], &page_of(3), |i: usize| {
+            if i == 1 {
+                Err(format!("row {i} is unreadable"))
+            } else {
+                Ok(read[i].clone())
+            }
+        });
+        assert_eq!(failed, Err("row 1 is unreadable".to_owned()));
+        // The extra row is never decoded, so its being unreadable is no error.
+        let page = RecordPage::cut(vec![0, 1, 2, 3], &page_of(3), |i: usize| {
+            if i == 3 {
+                Err("the extra row".to_owned())
+            } else {
+                Ok(read[i].clone())
+            }
+        });
+        assert!(page.is_ok());
     }
 
     #[test]

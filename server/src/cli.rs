@@ -5,8 +5,8 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use crate::config::{Cli, Command, Config, LogFormat};
-use crate::db::Database;
-use crate::routes::accounts;
+use crate::store::Database;
+use crate::store::accounts;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -60,8 +60,8 @@ fn create_therapist(
     } else {
         (crate::auth::tokens::new_refresh_token(), true)
     };
-    let email = accounts::normalize_email(email);
-    accounts::check_new_account(&email, &password, display_name).map_err(|e| e.to_string())?;
+    let email = crate::auth::normalize_email(email);
+    crate::auth::check_new_account(&email, &password, display_name).map_err(|e| e.to_string())?;
     let db = Database::open(&config.database_url, 1).map_err(|e| e.to_string())?;
     let runtime = actix_web::rt::System::new();
     let id = runtime.block_on(async {

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use rand::RngCore;
 
 use crate::auth::tokens::MIN_SECRET_BYTES;
-use crate::db::Backend;
+use crate::store::Backend;
 
 /// The journal's REST API server.
 #[derive(Debug, Parser)]

@@ -5,14 +5,13 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | flags, environment, the signing secret |
-//! | [`db`] | the two backends behind one connection type, pool, migrations |
-//! | [`access`] | who may read what: care links and shares, checked on every request |
-//! | [`review`] | therapist review's shared parts: reading shared records, the audit log, safety alerts, measurement-based care |
-//! | [`auth`] | access and refresh tokens, passwords, throttling, [`auth::AuthUser`] |
-//! | [`error`] | [`error::ApiError`] and RFC 9457 problem documents |
-//! | [`routes`] | handlers: accounts (export and erasure in `me`), care links, records, sync, therapists' comments, health |
-//! | [`openapi`] | the generated OpenAPI document |
+//! | [`store`] | every database statement: pool, migrations, rows, the owner's version counter, records, push and pull, access, audit, alerts, accounts, care links, comments, export and erasure; its own [`store::StoreError`] |
+//! | [`http`] | actix-web: handlers and DTOs per area, extractors, [`http::ApiError`] (RFC 9457 problem documents), the OpenAPI document |
+//! | [`auth`] | access and refresh tokens, passwords, throttling, invitation codes, account rules, [`auth::AuthUser`] |
 //! | [`state`] | [`state::AppState`], shared by handlers |
+//!
+//! The arrow points one way: `http -> store`. Handlers never write a query;
+//! the store never knows HTTP. See `server/README.md` for every file.
 //!
 //! Records are validated with journal-core's rules, so the phone and the
 //! server can never disagree on what is valid.
@@ -24,23 +23,19 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{ErrorHandlers, NormalizePath, TrailingSlash};
 use actix_web::{App, HttpServer, web};
 
-pub mod access;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod db;
-pub mod error;
-pub mod openapi;
-pub mod review;
-pub mod routes;
+pub mod http;
 pub mod state;
+pub mod store;
 
 use auth::passwords::Passwords;
 use auth::throttle::AddressLimiter;
 use auth::tokens::AccessTokens;
 use config::Config;
-use db::Database;
 use state::AppState;
+use store::Database;
 
 /// The largest request body accepted (413 beyond): room for a long journal
 /// entry (100,000 characters of up to 4 bytes) with its envelope.
@@ -93,28 +88,23 @@ pub fn build_app(
             web::JsonConfig::default()
                 .limit(MAX_BODY_BYTES)
                 .content_type_required(true)
-                .error_handler(error::json_error),
+                .error_handler(http::problem::json_error),
         )
         .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
-        .app_data(web::QueryConfig::default().error_handler(error::query_error))
-        .app_data(web::PathConfig::default().error_handler(error::path_error))
-        .wrap(ErrorHandlers::new().default_handler(error::problem_for_bare_errors))
+        .app_data(web::QueryConfig::default().error_handler(http::problem::query_error))
+        .app_data(web::PathConfig::default().error_handler(http::problem::path_error))
+        .wrap(ErrorHandlers::new().default_handler(http::problem::problem_for_bare_errors))
         .wrap(NormalizePath::new(TrailingSlash::Trim))
         .wrap(tracing_actix_web::TracingLogger::default())
-        .configure(routes::health::configure)
-        .service(web::resource("/api/v1/openapi.json").route(web::get().to(openapi::serve)))
+        .configure(http::health::configure)
+        .service(web::resource("/api/v1/openapi.json").route(web::get().to(http::openapi::serve)))
         .service(
             web::scope("/api/v1")
                 // Tokens of erased accounts answer 401 (see the function).
-                .wrap(actix_web::middleware::from_fn(auth::refuse_gone_accounts))
-                .configure(routes::accounts::configure)
-                .configure(routes::care::configure)
-                .configure(routes::records::configure)
-                .configure(routes::therapist::configure)
-                .configure(routes::alerts::configure)
-                .configure(routes::sync::configure)
-                .configure(routes::comments::configure)
-                .configure(routes::me::configure),
+                .wrap(actix_web::middleware::from_fn(
+                    http::extract::refuse_gone_accounts,
+                ))
+                .configure(http::configure),
         )
 }
 

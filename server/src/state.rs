@@ -10,7 +10,7 @@ use journal_core::hlc::{Hlc, HlcClock, SystemClock};
 use crate::auth::passwords::Passwords;
 use crate::auth::throttle::AddressLimiter;
 use crate::auth::tokens::AccessTokens;
-use crate::db::Database;
+use crate::store::Database;
 
 /// Shared by all handlers.
 #[derive(Debug)]

@@ -12,8 +12,8 @@ use actix_web::test::TestRequest;
 use common::*;
 use diesel::prelude::*;
 use journal_server::auth::passwords::MAX_PASSWORD_CHARS;
-use journal_server::db::schema::login_throttle;
-use journal_server::error::ApiError;
+use journal_server::store::StoreError;
+use journal_server::store::schema::login_throttle;
 use serde_json::json;
 
 fn login(email: &str, password: &str) -> TestRequest {
@@ -62,14 +62,14 @@ on_both_backends! {
 
         // The lock's window ends (moved into the past rather than waited
         // for): the right password works again and clears the count.
-        server.state.db.run(|conn| -> Result<usize, ApiError> {
+        server.state.db.run(|conn| -> Result<usize, StoreError> {
             Ok(diesel::update(login_throttle::table)
                 .set(login_throttle::locked_until.eq(Some(1_i64)))
                 .execute(conn)?)
         }).await.unwrap();
         let back = call(&app, login("target@example.org", PATIENT_PASSWORD)).await;
         assert_eq!(back.status, 200, "{:?}", back.body);
-        let rows: i64 = server.state.db.run(|conn| -> Result<i64, ApiError> {
+        let rows: i64 = server.state.db.run(|conn| -> Result<i64, StoreError> {
             Ok(login_throttle::table.count().get_result(conn)?)
         }).await.unwrap();
         assert_eq!(rows, 0, "a successful sign-in clears the count");

@@ -519,9 +519,9 @@ on_both_backends! {
             call(&app, refresh(json!({"refreshToken": stale}))).await.assert_problem(401, "unauthorized");
         }
         let user = first["account"]["id"].as_str().unwrap().to_owned();
-        let live = server.state.db.run(move |conn| -> Result<i64, journal_server::error::ApiError> {
+        let live = server.state.db.run(move |conn| -> Result<i64, journal_server::store::StoreError> {
             use diesel::prelude::*;
-            use journal_server::db::schema::refresh_tokens;
+            use journal_server::store::schema::refresh_tokens;
             Ok(refresh_tokens::table
                 .filter(refresh_tokens::user_id.eq(user))
                 .filter(refresh_tokens::revoked_at.is_null())

@@ -10,8 +10,8 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::test::TestRequest;
 use common::*;
 use diesel::prelude::*;
-use journal_server::db::schema::{care_invitations, care_links};
-use journal_server::error::ApiError;
+use journal_server::store::StoreError;
+use journal_server::store::schema::{care_invitations, care_links};
 use serde_json::{Value, json};
 
 const INVITATIONS: &str = "/api/v1/care/invitations";
@@ -55,7 +55,7 @@ async fn age_invitation(server: &TestServer, id: &str) {
     let changed = server
         .state
         .db
-        .run(move |conn| -> Result<usize, ApiError> {
+        .run(move |conn| -> Result<usize, StoreError> {
             Ok(diesel::update(care_invitations::table.find(id))
                 .set(care_invitations::expires_at.eq(past))
                 .execute(conn)?)
@@ -84,7 +84,7 @@ on_both_backends! {
         uuid::Uuid::parse_str(&id_of(&invitation)).unwrap();
 
         // Only the hash is stored.
-        let stored: Vec<String> = server.state.db.run(|conn| -> Result<_, ApiError> {
+        let stored: Vec<String> = server.state.db.run(|conn| -> Result<_, StoreError> {
             Ok(care_invitations::table.select(care_invitations::code_hash).load(conn)?)
         }).await.unwrap();
         assert_eq!(stored.len(), 1);
@@ -113,7 +113,7 @@ on_both_backends! {
             assert_eq!(call(&app, list(LINKS, who)).await.body, json!([]));
         }
         call(&app, delete(&format!("{LINKS}/{link_id}"), &doctor)).await.assert_problem(404, "not-found");
-        let ended_by: Option<String> = server.state.db.run(move |conn| -> Result<_, ApiError> {
+        let ended_by: Option<String> = server.state.db.run(move |conn| -> Result<_, StoreError> {
             Ok(care_links::table.find(link_id).select(care_links::ended_by).first(conn)?)
         }).await.unwrap();
         assert_eq!(ended_by.as_deref(), ana_tokens["account"]["id"].as_str());

@@ -14,8 +14,8 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::test::TestRequest;
 use common::*;
 use diesel::prelude::*;
-use journal_server::db::schema::comments;
-use journal_server::error::ApiError;
+use journal_server::store::StoreError;
+use journal_server::store::schema::comments;
 use serde_json::{Value, json};
 
 const RECORDS: &str = "/api/v1/records";
@@ -131,7 +131,7 @@ async fn stored_comments(server: &TestServer) -> i64 {
     server
         .state
         .db
-        .run(|conn| -> Result<i64, ApiError> { Ok(comments::table.count().get_result(conn)?) })
+        .run(|conn| -> Result<i64, StoreError> { Ok(comments::table.count().get_result(conn)?) })
         .await
         .unwrap()
 }
@@ -437,7 +437,7 @@ on_both_backends! {
         let app = server.app().await;
         let hash = server.state.passwords.hash("therapist password".to_owned()).await.unwrap();
         server.state.db.run(move |conn| {
-            journal_server::routes::accounts::insert_account(
+            journal_server::store::accounts::insert_account(
                 conn, "noname@clinic.example", &hash, journal_server::auth::Role::Therapist, None)
         }).await.unwrap();
         let signed_in = call(&app, TestRequest::post().uri("/api/v1/auth/login")

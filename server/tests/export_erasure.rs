@@ -22,11 +22,11 @@ use journal_core::export::{EXPORT_FORMAT, EXPORT_VERSION, ExportDocument};
 use journal_core::hlc::Hlc;
 use journal_core::ids::{DeviceId, RecordId};
 use journal_server::auth::tokens::secret_hash;
-use journal_server::db::schema::{
+use journal_server::store::StoreError;
+use journal_server::store::schema::{
     alerts, audit_log, care_invitations, care_links, comments, login_throttle, mutation_outcomes,
     owner_versions, record_revisions, records, refresh_tokens, sync_devices, users,
 };
-use journal_server::error::ApiError;
 use serde_json::{Value, json};
 
 const RECORDS: &str = "/api/v1/records";
@@ -319,7 +319,7 @@ async fn footprint(server: &TestServer, patient: &str, email: &str) -> BTreeMap<
     server
         .state
         .db
-        .run(move |conn| -> Result<_, ApiError> {
+        .run(move |conn| -> Result<_, StoreError> {
             let p = patient.as_str();
             let devices: Vec<String> = sync_devices::table
                 .filter(sync_devices::owner_id.eq(p))
@@ -424,7 +424,7 @@ async fn outcomes_of(server: &TestServer, device: &str) -> i64 {
     server
         .state
         .db
-        .run(move |conn| -> Result<i64, ApiError> {
+        .run(move |conn| -> Result<i64, StoreError> {
             Ok(mutation_outcomes::table
                 .filter(mutation_outcomes::device_id.eq(device))
                 .count()
@@ -442,7 +442,7 @@ async fn review_rows(server: &TestServer, patient: &str, therapist: &str, record
     server
         .state
         .db
-        .run(move |conn| -> Result<(), ApiError> {
+        .run(move |conn| -> Result<(), StoreError> {
             let now = chrono::Utc::now().timestamp_micros();
             diesel::insert_into(alerts::table)
                 .values((
@@ -609,7 +609,7 @@ on_both_backends! {
         assert_eq!(call(&app, authed(TestRequest::get().uri(ME), &t)).await.status, 200);
         let ana_for_audit = ana.clone();
         let audit: Vec<(String, String, Option<String>, Option<String>)> = server.state.db
-            .run(move |conn| -> Result<_, ApiError> {
+            .run(move |conn| -> Result<_, StoreError> {
                 Ok(audit_log::table
                     .filter(audit_log::patient_id.eq(ana_for_audit))
                     .select((audit_log::therapist_id, audit_log::action,

@@ -11,8 +11,8 @@ mod common;
 use actix_web::test::TestRequest;
 use common::*;
 use diesel::prelude::*;
-use journal_server::db::schema::{owner_versions, records};
-use journal_server::error::ApiError;
+use journal_server::store::StoreError;
+use journal_server::store::schema::{owner_versions, records};
 use serde_json::{Value, json};
 
 const RECORDS: &str = "/api/v1/records";
@@ -110,7 +110,7 @@ async fn owner_version(server: &TestServer, owner: &str) -> Option<i64> {
     server
         .state
         .db
-        .run(move |conn| -> Result<Option<i64>, ApiError> {
+        .run(move |conn| -> Result<Option<i64>, StoreError> {
             Ok(owner_versions::table
                 .find(owner)
                 .select(owner_versions::version)
@@ -127,7 +127,7 @@ async fn row_version(server: &TestServer, id: &str) -> i64 {
     server
         .state
         .db
-        .run(move |conn| -> Result<i64, ApiError> {
+        .run(move |conn| -> Result<i64, StoreError> {
             Ok(records::table
                 .find(id)
                 .select(records::version)
@@ -143,7 +143,7 @@ async fn row_count(server: &TestServer, owner: &str) -> i64 {
     server
         .state
         .db
-        .run(move |conn| -> Result<i64, ApiError> {
+        .run(move |conn| -> Result<i64, StoreError> {
             Ok(records::table
                 .filter(records::owner_id.eq(owner))
                 .count()
@@ -252,7 +252,7 @@ on_both_backends! {
         assert_eq!(call(&app, delete(&t, &session_id)).await.status, 204);
         assert!(ids(&call(&app, list(&t, "")).await).is_empty());
         // Tombstones remain for sync, keeping no content.
-        let rows: Vec<(String, bool, Option<String>, Option<String>)> = server.state.db.run(move |conn| -> Result<_, ApiError> {
+        let rows: Vec<(String, bool, Option<String>, Option<String>)> = server.state.db.run(move |conn| -> Result<_, StoreError> {
             Ok(records::table
                 .filter(records::owner_id.eq(me))
                 .select((records::body, records::deleted, records::phase, records::dosing_session_id))
@@ -716,7 +716,7 @@ on_both_backends! {
 #[test]
 fn the_records_api_is_documented() {
     use utoipa::OpenApi;
-    let doc = serde_json::to_value(journal_server::routes::records::RecordsApi::openapi()).unwrap();
+    let doc = serde_json::to_value(journal_server::http::records::RecordsApi::openapi()).unwrap();
     let paths = doc["paths"].as_object().unwrap();
     let methods = |path: &str| -> Vec<String> {
         let mut m: Vec<String> = paths[path].as_object().unwrap().keys().cloned().collect();

@@ -20,8 +20,8 @@ use common::*;
 use diesel::prelude::*;
 use journal_core::hlc::Hlc;
 use journal_core::ids::{DeviceId, RecordId};
-use journal_server::db::schema::{mutation_outcomes, owner_versions, record_revisions, records};
-use journal_server::error::ApiError;
+use journal_server::store::StoreError;
+use journal_server::store::schema::{mutation_outcomes, owner_versions, record_revisions, records};
 use serde_json::{Value, json};
 
 const PUSH: &str = "/api/v1/sync/push";
@@ -199,7 +199,7 @@ async fn owner_version(server: &TestServer, owner: &str) -> Option<i64> {
     server
         .state
         .db
-        .run(move |conn| -> Result<Option<i64>, ApiError> {
+        .run(move |conn| -> Result<Option<i64>, StoreError> {
             Ok(owner_versions::table
                 .find(owner)
                 .select(owner_versions::version)
@@ -234,7 +234,7 @@ async fn snapshot(
     server
         .state
         .db
-        .run(move |conn| -> Result<_, ApiError> {
+        .run(move |conn| -> Result<_, StoreError> {
             let rows: Vec<RowSnapshot> = records::table
                 .filter(records::owner_id.eq(&owner))
                 .order(records::id)
@@ -274,7 +274,7 @@ async fn row_version(server: &TestServer, id: &str) -> i64 {
     server
         .state
         .db
-        .run(move |conn| -> Result<i64, ApiError> {
+        .run(move |conn| -> Result<i64, StoreError> {
             Ok(records::table
                 .find(id)
                 .select(records::version)
@@ -290,7 +290,7 @@ async fn kept_outcomes(server: &TestServer, device: &str) -> Vec<i64> {
     server
         .state
         .db
-        .run(move |conn| -> Result<Vec<i64>, ApiError> {
+        .run(move |conn| -> Result<Vec<i64>, StoreError> {
             Ok(mutation_outcomes::table
                 .filter(mutation_outcomes::device_id.eq(device))
                 .order(mutation_outcomes::mutation_id)
@@ -943,7 +943,7 @@ on_both_backends! {
         // As a row written before the sync migration: no created stamp, no
         // field stamps, the nil device.
         let row = iid.clone();
-        server.state.db.run(move |conn| -> Result<usize, ApiError> {
+        server.state.db.run(move |conn| -> Result<usize, StoreError> {
             Ok(diesel::update(records::table.find(row))
                 .set((records::created_hlc.eq(None::<i64>), records::created_device.eq(None::<String>)))
                 .execute(conn)?)
@@ -1088,7 +1088,7 @@ on_both_backends! {
 #[test]
 fn the_sync_api_is_documented() {
     use utoipa::OpenApi;
-    let doc = serde_json::to_value(journal_server::routes::sync::SyncApi::openapi()).unwrap();
+    let doc = serde_json::to_value(journal_server::http::sync::SyncApi::openapi()).unwrap();
     for (path, method) in [
         ("/api/v1/sync/push", "post"),
         ("/api/v1/sync/pull", "get"),

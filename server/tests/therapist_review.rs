@@ -20,8 +20,8 @@ use common::*;
 use diesel::prelude::*;
 use journal_core::hlc::Hlc;
 use journal_core::ids::{DeviceId, RecordId};
-use journal_server::db::schema::{alerts, audit_log};
-use journal_server::error::ApiError;
+use journal_server::store::StoreError;
+use journal_server::store::schema::{alerts, audit_log};
 use serde_json::{Value, json};
 
 const RECORDS: &str = "/api/v1/records";
@@ -192,7 +192,7 @@ async fn alert_rows(server: &TestServer) -> Vec<(String, String, String)> {
     server
         .state
         .db
-        .run(|conn| -> Result<_, ApiError> {
+        .run(|conn| -> Result<_, StoreError> {
             Ok(alerts::table
                 .select((alerts::therapist_id, alerts::record_id, alerts::status))
                 .order(alerts::created_at)
@@ -220,7 +220,7 @@ async fn audit_rows(server: &TestServer, patient: &str) -> Vec<AuditRow> {
     let rows: Vec<StoredAuditRow> = server
         .state
         .db
-        .run(move |conn| -> Result<_, ApiError> {
+        .run(move |conn| -> Result<_, StoreError> {
             Ok(audit_log::table
                 .filter(audit_log::patient_id.eq(patient))
                 .order((audit_log::at, audit_log::id))

@@ -36,10 +36,10 @@ use journal_core::sync::{
 };
 use journal_e2e::load::{Lcg, PASSWORD, RawRow, entries, push_outbox, raw_insert, raw_rows};
 use journal_e2e::{Backend, LiveServer, Phone};
-use journal_server::db::schema::{
+use journal_server::store::schema::{
     mutation_outcomes, owner_versions, record_revisions, records, sync_devices, users,
 };
-use journal_server::db::{Database, DbConnection};
+use journal_server::store::{Database, DbConnection};
 
 /// Sizes: full under `cargo bench`, small under `cargo test`.
 struct Sizes {
@@ -244,7 +244,7 @@ fn ms(d: Duration) -> String {
 
 /// One first sync and one push, timed phase by phase on the phone's side,
 /// with the server's share estimated by running its statements (as
-/// `journal_server::routes::sync` writes them, on its own connection type)
+/// `journal_server::store::sync` writes them, on its own connection type)
 /// and its JSON work beside it.
 fn phases(server: &LiveServer, database_url: &str, sizes: &Sizes) {
     let database = Database::open(database_url, 1).unwrap();

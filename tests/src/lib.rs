@@ -194,7 +194,7 @@ impl LiveServer {
     /// Creates a therapist account, as the operator command does; returns
     /// the account id.
     pub fn create_therapist(&self, email: &str, password: &str, name: &str) -> String {
-        let db = journal_server::db::Database::open(&self.database_url, 1).unwrap();
+        let db = journal_server::store::Database::open(&self.database_url, 1).unwrap();
         let hash = actix_web::rt::System::new()
             .block_on(async {
                 journal_server::auth::passwords::Passwords::new(1)
@@ -204,7 +204,7 @@ impl LiveServer {
             })
             .unwrap();
         let mut conn = db.get().unwrap();
-        journal_server::routes::accounts::insert_account(
+        journal_server::store::accounts::insert_account(
             &mut conn,
             email,
             &hash,
@@ -621,7 +621,7 @@ pub fn live_records(store: &JournalStore) -> Vec<(RecordId, serde_json::Value)> 
 
 impl LiveServer {
     /// The URL of the server's database, for benchmarks that write to it
-    /// directly (`journal_server::db::Database::open`).
+    /// directly (`journal_server::store::Database::open`).
     pub fn database_url(&self) -> String {
         self.database_url.clone()
     }

@@ -20,8 +20,8 @@ use journal_core::Phase;
 use journal_core::records::{JournalEntry, RecordBody};
 use journal_core::store::JournalStore;
 use journal_core::sync::{MAX_PUSH_MUTATIONS, PushRequest, Transport};
-use journal_server::db::DbConnection;
-use journal_server::db::schema::{owner_versions, records};
+use journal_server::store::DbConnection;
+use journal_server::store::schema::{owner_versions, records};
 
 use crate::{Backend, TestDatabase, with_database};
 

@@ -193,6 +193,18 @@ impl RecordBody {
         }
     }
 
+    /// The dosing session this content names and that must be one of the
+    /// owner's live dosing sessions: a journal entry's (when it has one) or
+    /// an intention's. `None` for every other kind — a dosing session's link
+    /// to itself ([`RecordBody::dosing_session_id`]) needs no check.
+    pub fn linked_dosing_session(&self) -> Option<RecordId> {
+        match self {
+            RecordBody::JournalEntry(r) => r.dosing_session_id,
+            RecordBody::Intention(r) => Some(r.dosing_session_id),
+            _ => None,
+        }
+    }
+
     /// The text that full-text search indexes: a headline and a body.
     /// `None` for kinds that are not searched.
     pub fn searchable_text(&self) -> Option<(String, String)> {
@@ -257,6 +269,32 @@ impl RecordBody {
             RecordBody::Share(r) => serde_json::to_string(r),
         }
     }
+}
+
+/// The link rule, the same on the phone and on the server: a journal entry
+/// or an intention may only name one of the owner's live dosing sessions.
+///
+/// `is_live_session` answers whether the session
+/// [`RecordBody::linked_dosing_session`] names is one of the owner's live
+/// (not deleted) dosing sessions; it is asked only when the content links to
+/// one, and its own error is returned as it is. A session it does not know
+/// fails with `dosingSessionId` / `unknown_session`.
+pub fn check_dosing_session_link<E: From<InvalidInput>>(
+    body: &RecordBody,
+    is_live_session: impl FnOnce(RecordId) -> Result<bool, E>,
+) -> Result<(), E> {
+    let Some(session) = body.linked_dosing_session() else {
+        return Ok(());
+    };
+    if is_live_session(session)? {
+        return Ok(());
+    }
+    Err(InvalidInput::single(
+        "dosingSessionId",
+        "unknown_session",
+        "must name one of your dosing sessions",
+    )
+    .into())
 }
 
 macro_rules! into_body {

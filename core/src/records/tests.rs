@@ -469,3 +469,94 @@ fn tagged_bodies_refuse_unknown_fields_at_every_level() {
         );
     }
 }
+
+// ---- links to dosing sessions ----
+
+#[test]
+fn only_entries_and_intentions_link_to_a_session() {
+    let session = RecordId::new();
+    let mut e = entry();
+    assert_eq!(RecordBody::from(e.clone()).linked_dosing_session(), None);
+    e.dosing_session_id = Some(session);
+    assert_eq!(RecordBody::from(e).linked_dosing_session(), Some(session));
+    let i: RecordBody = Intention::new("Stay curious", session).unwrap().into();
+    assert_eq!(i.linked_dosing_session(), Some(session));
+    // A session is linked to itself, but that link is not checked.
+    let s: RecordBody = DosingSession::new(at(), Route::Lozenge).unwrap().into();
+    assert_eq!(s.linked_dosing_session(), None);
+    let m: RecordBody = MoodCheckIn::new(at(), 1, 1, 1).unwrap().into();
+    assert_eq!(m.linked_dosing_session(), None);
+}
+
+#[test]
+fn content_without_a_link_is_not_looked_up() {
+    for body in [
+        RecordBody::from(entry()),
+        DosingSession::new(at(), Route::Lozenge).unwrap().into(),
+        MoodCheckIn::new(at(), 1, 1, 1).unwrap().into(),
+    ] {
+        let checked = check_dosing_session_link(&body, |_| -> Result<bool, InvalidInput> {
+            panic!("nothing to look up")
+        });
+        assert_eq!(checked, Ok(()));
+    }
+}
+
+#[test]
+fn a_link_to_a_live_session_is_accepted() {
+    let session = RecordId::new();
+    let body: RecordBody = Intention::new("Stay curious", session).unwrap().into();
+    let mut asked = None;
+    let checked = check_dosing_session_link(&body, |id| -> Result<bool, InvalidInput> {
+        asked = Some(id);
+        Ok(true)
+    });
+    assert_eq!(checked, Ok(()));
+    assert_eq!(asked, Some(session));
+}
+
+#[test]
+fn a_link_to_an_unknown_session_is_refused() {
+    let mut e = entry();
+    e.dosing_session_id = Some(RecordId::new());
+    for body in [
+        RecordBody::from(e),
+        Intention::new("Stay curious", RecordId::new())
+            .unwrap()
+            .into(),
+    ] {
+        let err = check_dosing_session_link(&body, |_| Ok::<_, InvalidInput>(false)).unwrap_err();
+        assert_eq!(
+            err,
+            InvalidInput::single(
+                "dosingSessionId",
+                "unknown_session",
+                "must name one of your dosing sessions",
+            )
+        );
+    }
+}
+
+#[test]
+fn the_lookups_own_error_passes_through() {
+    #[derive(Debug, PartialEq)]
+    enum LookupError {
+        Offline,
+        Invalid(InvalidInput),
+    }
+    impl From<InvalidInput> for LookupError {
+        fn from(invalid: InvalidInput) -> Self {
+            LookupError::Invalid(invalid)
+        }
+    }
+    let body: RecordBody = Intention::new("Stay curious", RecordId::new())
+        .unwrap()
+        .into();
+    let failed = check_dosing_session_link(&body, |_| Err(LookupError::Offline));
+    assert_eq!(failed, Err(LookupError::Offline));
+    let refused = check_dosing_session_link(&body, |_| Ok(false));
+    assert!(matches!(
+        refused,
+        Err(LookupError::Invalid(ref invalid)) if invalid.has("dosingSessionId", "unknown_session")
+    ));
+}

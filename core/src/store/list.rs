@@ -6,13 +6,12 @@ use diesel::sqlite::SqliteConnection;
 
 use super::schema::records;
 use super::{RecordRow, StoreError, time_to_micros};
-use crate::query::{ListCursor, ListQuery, RecordPage};
+use crate::query::{ListQuery, RecordPage};
 
 pub(super) fn run(
     conn: &mut SqliteConnection,
     query: &ListQuery,
 ) -> Result<RecordPage, StoreError> {
-    let limit = query.page_size();
     let mut sql = records::table
         .filter(records::deleted.eq(false))
         .select(RecordRow::as_select())
@@ -42,23 +41,9 @@ pub(super) fn run(
                 .or(records::occurred_at.eq(occurred_at).and(records::id.lt(id))),
         );
     }
-    let mut rows: Vec<RecordRow> = sql
+    let rows: Vec<RecordRow> = sql
         .order((records::occurred_at.desc(), records::id.desc()))
-        .limit(i64::from(limit) + 1)
+        .limit(query.fetch_limit())
         .load(conn)?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let records = rows
-        .into_iter()
-        .map(RecordRow::into_record)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if has_more {
-        records.last().map(ListCursor::after)
-    } else {
-        None
-    };
-    Ok(RecordPage {
-        records,
-        next_cursor,
-    })
+    RecordPage::cut(rows, query, RecordRow::into_record)
 }

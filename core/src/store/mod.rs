@@ -55,7 +55,7 @@ pub use search::{SearchHit, SearchQuery};
 
 use crate::hlc::{Hlc, HlcClock, SystemClock, WallClock};
 use crate::ids::{DeviceId, RecordId};
-use crate::records::{Record, RecordBody, RecordKind};
+use crate::records::{Record, RecordBody, RecordKind, check_dosing_session_link};
 use crate::sync::{MAX_PUSH_MUTATIONS, Mutation, OwnerVersion, PullResponse, Revision};
 use crate::validation::InvalidInput;
 use schema::{journal_meta, records};
@@ -581,41 +581,28 @@ fn at_index<E: Into<StoreError>>(error: E, index: usize, batch_len: usize) -> St
 }
 
 /// Checks that the dosing session a record links to exists here (or is
-/// being created earlier in the same batch).
+/// being created earlier in the same batch): journal-core's
+/// [`check_dosing_session_link`] against the local database.
 fn check_links(
     conn: &mut SqliteConnection,
     body: &RecordBody,
     same_batch: &[Record],
 ) -> Result<(), StoreError> {
-    let linked = match body {
-        RecordBody::JournalEntry(e) => e.dosing_session_id,
-        RecordBody::Intention(i) => Some(i.dosing_session_id),
-        _ => None,
-    };
-    let Some(session) = linked else {
-        return Ok(());
-    };
-    if same_batch
-        .iter()
-        .any(|r| r.id == session && r.kind() == RecordKind::DosingSession)
-    {
-        return Ok(());
-    }
-    let found: i64 = records::table
-        .filter(records::id.eq(session.to_string()))
-        .filter(records::kind.eq(RecordKind::DosingSession.as_str()))
-        .filter(records::deleted.eq(false))
-        .count()
-        .get_result(conn)?;
-    if found == 0 {
-        return Err(InvalidInput::single(
-            "dosingSessionId",
-            "unknown_session",
-            "must name one of your dosing sessions",
-        )
-        .into());
-    }
-    Ok(())
+    check_dosing_session_link(body, |session| {
+        if same_batch
+            .iter()
+            .any(|r| r.id == session && r.kind() == RecordKind::DosingSession)
+        {
+            return Ok(true);
+        }
+        let found: i64 = records::table
+            .filter(records::id.eq(session.to_string()))
+            .filter(records::kind.eq(RecordKind::DosingSession.as_str()))
+            .filter(records::deleted.eq(false))
+            .count()
+            .get_result(conn)?;
+        Ok(found > 0)
+    })
 }
 
 fn live_row(conn: &mut SqliteConnection, id: RecordId) -> Result<Option<RecordRow>, StoreError> {

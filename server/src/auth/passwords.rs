@@ -15,7 +15,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
-use crate::error::ApiError;
+use super::AuthError;
 
 /// The shortest password accepted, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -85,7 +85,7 @@ impl Memory {
         password: &[u8],
         salt: &[u8],
         len: usize,
-    ) -> Result<Output, ApiError> {
+    ) -> Result<Output, AuthError> {
         let mut buffer = self.take(argon.params().block_count());
         let output = Output::init_with(len, |out| {
             argon
@@ -93,17 +93,17 @@ impl Memory {
                 .map_err(argon2::password_hash::Error::from)
         });
         self.give_back(buffer);
-        output.map_err(|e| ApiError::Internal(format!("hash: {e}")))
+        output.map_err(|e| AuthError::Internal(format!("hash: {e}")))
     }
 }
 
 /// A new PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) for
 /// `password`, with argon2's default parameters and a random salt.
-fn hash_blocking(password: &str, memory: &Memory) -> Result<String, ApiError> {
+fn hash_blocking(password: &str, memory: &Memory) -> Result<String, AuthError> {
     let mut bytes = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     let salt =
-        SaltString::encode_b64(&bytes).map_err(|e| ApiError::Internal(format!("salt: {e}")))?;
+        SaltString::encode_b64(&bytes).map_err(|e| AuthError::Internal(format!("salt: {e}")))?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default());
     let output = memory.compute(
         &argon,
@@ -112,7 +112,7 @@ fn hash_blocking(password: &str, memory: &Memory) -> Result<String, ApiError> {
         Params::DEFAULT_OUTPUT_LEN,
     )?;
     let params = ParamsString::try_from(argon.params())
-        .map_err(|e| ApiError::Internal(format!("hash parameters: {e}")))?;
+        .map_err(|e| AuthError::Internal(format!("hash parameters: {e}")))?;
     Ok(PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -125,9 +125,9 @@ fn hash_blocking(password: &str, memory: &Memory) -> Result<String, ApiError> {
 
 /// Whether `password` hashes to the stored PHC string, with the
 /// parameters, salt and variant it names.
-fn verify_blocking(password: &str, stored: &str, memory: &Memory) -> Result<bool, ApiError> {
+fn verify_blocking(password: &str, stored: &str, memory: &Memory) -> Result<bool, AuthError> {
     let unreadable = |e: argon2::password_hash::Error| {
-        ApiError::Internal(format!("stored hash unreadable: {e}"))
+        AuthError::Internal(format!("stored hash unreadable: {e}"))
     };
     let parsed = PasswordHash::new(stored).map_err(unreadable)?;
     let algorithm = Algorithm::try_from(parsed.algorithm).map_err(unreadable)?;
@@ -139,7 +139,7 @@ fn verify_blocking(password: &str, stored: &str, memory: &Memory) -> Result<bool
         .unwrap_or_default();
     let params = Params::try_from(&parsed).map_err(unreadable)?;
     let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-        return Err(ApiError::Internal(
+        return Err(AuthError::Internal(
             "stored hash unreadable: no salt or no hash".to_owned(),
         ));
     };
@@ -153,7 +153,7 @@ fn verify_blocking(password: &str, stored: &str, memory: &Memory) -> Result<bool
 
 impl Passwords {
     /// At most `concurrent` hashes at a time.
-    pub fn new(concurrent: usize) -> Result<Self, ApiError> {
+    pub fn new(concurrent: usize) -> Result<Self, AuthError> {
         let concurrent = concurrent.max(1);
         let memory = Memory {
             free: Mutex::new(Vec::new()),
@@ -176,35 +176,34 @@ impl Passwords {
     }
 
     /// Hashes a new password (argon2id, random salt).
-    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ApiError::Unavailable)?;
+    pub async fn hash(&self, password: String) -> Result<String, AuthError> {
+        let _permit = self.permits.acquire().await.map_err(|_| AuthError::Busy)?;
         self.runs.fetch_add(1, Ordering::Relaxed);
         let memory = Arc::clone(&self.memory);
-        actix_web::web::block(move || hash_blocking(&password, &memory)).await?
+        tokio::task::spawn_blocking(move || hash_blocking(&password, &memory))
+            .await
+            .map_err(|e| AuthError::Internal(format!("hashing task failed: {e}")))?
     }
 
     /// Whether `password` matches `stored`. With no stored hash (unknown
     /// email) it still does the full work against a decoy and answers no.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ApiError::Unavailable)?;
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, AuthError> {
+        let _permit = self.permits.acquire().await.map_err(|_| AuthError::Busy)?;
         let decoy = Arc::clone(&self.decoy);
         let memory = Arc::clone(&self.memory);
         self.runs.fetch_add(1, Ordering::Relaxed);
-        actix_web::web::block(move || {
+        tokio::task::spawn_blocking(move || {
             let known = stored.is_some();
             let hash_text = stored.unwrap_or_else(|| decoy.as_str().to_owned());
             let matches = verify_blocking(&password, &hash_text, &memory)?;
             Ok(known && matches)
         })
-        .await?
+        .await
+        .map_err(|e| AuthError::Internal(format!("hashing task failed: {e}")))?
     }
 }
 

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::AuthError;
 use super::{AuthUser, Role};
-use crate::error::ApiError;
 
 /// The shortest signing secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -98,7 +98,7 @@ impl AccessTokens {
     }
 
     /// A new access token for the user.
-    pub fn issue(&self, user: AuthUser) -> Result<IssuedToken, ApiError> {
+    pub fn issue(&self, user: AuthUser) -> Result<IssuedToken, AuthError> {
         let now = chrono::Utc::now().timestamp();
         let seconds = self.lifetime.as_secs();
         let claims = Claims {
@@ -112,7 +112,7 @@ impl AccessTokens {
             jti: Uuid::now_v7().to_string(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| ApiError::Internal(format!("cannot sign a token: {e}")))?;
+            .map_err(|e| AuthError::Internal(format!("cannot sign a token: {e}")))?;
         Ok(IssuedToken {
             token,
             expires_in: seconds,
@@ -120,7 +120,7 @@ impl AccessTokens {
     }
 
     /// Checks a token's signature, algorithm, issuer, audience and times.
-    pub fn verify(&self, token: &str) -> Result<AuthUser, ApiError> {
+    pub fn verify(&self, token: &str) -> Result<AuthUser, AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind;
@@ -133,10 +133,10 @@ impl AccessTokens {
                     ErrorKind::InvalidAlgorithm => "the access token uses a refused algorithm",
                     _ => "the access token is malformed",
                 };
-                ApiError::Unauthorized(why.to_owned())
+                AuthError::Unauthorized(why.to_owned())
             })?;
         let id = Uuid::parse_str(&data.claims.sub)
-            .map_err(|_| ApiError::Unauthorized("the access token is malformed".to_owned()))?;
+            .map_err(|_| AuthError::Unauthorized("the access token is malformed".to_owned()))?;
         Ok(AuthUser {
             id,
             role: data.claims.role,

@@ -282,7 +282,7 @@ where
         .state
         .db
         .run(move |conn| {
-            journal_server::routes::accounts::insert_account(
+            journal_server::store::accounts::insert_account(
                 conn,
                 &email_owned,
                 &hash,
@@ -352,8 +352,8 @@ pub struct DataSnapshot(pub Vec<(&'static str, Vec<String>)>);
 
 /// Reads a [`DataSnapshot`].
 pub async fn data_snapshot(server: &TestServer) -> DataSnapshot {
-    use journal_server::db::schema::*;
-    use journal_server::error::ApiError;
+    use journal_server::store::StoreError;
+    use journal_server::store::schema::*;
     fn rows<T: std::fmt::Debug>(rows: Vec<T>) -> Vec<String> {
         let mut out: Vec<String> = rows.iter().map(|r| format!("{r:?}")).collect();
         out.sort();
@@ -362,7 +362,7 @@ pub async fn data_snapshot(server: &TestServer) -> DataSnapshot {
     server
         .state
         .db
-        .run(|conn| -> Result<DataSnapshot, ApiError> {
+        .run(|conn| -> Result<DataSnapshot, StoreError> {
             let tables = vec![
                 (
                     "users",

@@ -35,7 +35,7 @@ use journal_core::sync::HttpTransport;
 use journal_e2e::Backend;
 use journal_e2e::load::{Lcg, ServerProcess, entries, fresh_database, push_outbox, raw_insert};
 use journal_server::auth::Role;
-use journal_server::db::Database;
+use journal_server::store::Database;
 use serde::Serialize;
 
 use crate::setup::World;

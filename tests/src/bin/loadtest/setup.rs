@@ -16,9 +16,9 @@ use journal_core::records::{RecordBody, Share};
 use journal_e2e::load::{Lcg, PASSWORD, entries};
 use journal_server::auth::tokens::AccessTokens;
 use journal_server::auth::{AuthUser, Role};
-use journal_server::db::Database;
-use journal_server::error::ApiError;
-use journal_server::routes::accounts::insert_account;
+use journal_server::store::Database;
+use journal_server::store::StoreError;
+use journal_server::store::accounts::insert_account;
 use uuid::Uuid;
 
 use crate::traffic::{Device, agent, pull_all, push_new};
@@ -59,7 +59,7 @@ pub struct World {
 const ISSUER: &str = "kap-journal";
 const AUDIENCE: &str = "kap-journal-api";
 
-fn api(e: ApiError) -> String {
+fn api(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
@@ -82,7 +82,7 @@ pub fn insert_accounts(
     let mut ids = Vec::with_capacity(emails.len());
     let mut conn = database.get().map_err(|e| e.to_string())?;
     for chunk in emails.chunks(500) {
-        let made = diesel::Connection::transaction::<_, ApiError, _>(&mut *conn, |conn| {
+        let made = diesel::Connection::transaction::<_, StoreError, _>(&mut *conn, |conn| {
             chunk
                 .iter()
                 .map(|email| {

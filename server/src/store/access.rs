@@ -5,15 +5,16 @@
 //! to the patient, and (b) a live, unrevoked share of the patient's names
 //! this therapist and covers the record — the record itself, or its kind.
 //! Both are read from the database on every request, never from a token,
-//! so ending a link or revoking a share takes effect on the next request.
+//! so ending a link or revoking a share takes effect on the next request,
+//! and both are read by one query ([`grants`]). The API, the portal,
+//! comments and alerts all ask it; nothing else decides.
 
 use diesel::prelude::*;
 use journal_core::RecordId;
 use journal_core::records::{RecordBody, RecordKind, Share};
 
-use crate::db::DbConnection;
-use crate::db::schema::{care_links, records};
-use crate::error::ApiError;
+use super::schema::{care_links, records};
+use super::{DbConnection, StoreError};
 
 /// The shares through which one therapist may read one patient's records
 /// right now.
@@ -67,34 +68,51 @@ impl Grants {
     }
 }
 
-/// Whether an active care link joins the therapist and the patient.
-pub fn linked(conn: &mut DbConnection, therapist: &str, patient: &str) -> Result<bool, ApiError> {
-    let count: i64 = care_links::table
+/// What `therapist` may read of `patient`'s records now, in one query:
+/// `None` without an active care link (the patient is not theirs to see at
+/// all); otherwise the patient's live, unrevoked shares naming this
+/// therapist, which may be none.
+pub fn grants(
+    conn: &mut DbConnection,
+    therapist: &str,
+    patient: &str,
+) -> Result<Option<Grants>, StoreError> {
+    let therapist_id = uuid::Uuid::parse_str(therapist)
+        .map_err(|_| StoreError::Internal(format!("therapist id {therapist:?} is not a UUID")))?;
+    // The active link, joined with every live share of the patient's: no
+    // row means no link, a row without a share means a link sharing
+    // nothing.
+    let rows: Vec<(String, Option<String>, Option<String>)> = care_links::table
+        .left_join(
+            records::table.on(records::owner_id
+                .eq(care_links::patient_id)
+                .and(records::kind.eq(RecordKind::Share.as_str()))
+                .and(records::deleted.eq(false))),
+        )
         .filter(care_links::therapist_id.eq(therapist))
         .filter(care_links::patient_id.eq(patient))
         .filter(care_links::ended_at.is_null())
-        .count()
-        .get_result(conn)?;
-    Ok(count > 0)
-}
-
-/// What `therapist` may read of `patient`'s records now: nothing without an
-/// active care link; otherwise the patient's live, unrevoked shares naming
-/// this therapist.
-pub fn grants(conn: &mut DbConnection, therapist: &str, patient: &str) -> Result<Grants, ApiError> {
-    if !linked(conn, therapist, patient)? {
-        return Ok(Grants::default());
-    }
-    let therapist_id = uuid::Uuid::parse_str(therapist)
-        .map_err(|_| ApiError::Internal(format!("therapist id {therapist:?} is not a UUID")))?;
-    let rows: Vec<(String, String)> = records::table
-        .filter(records::owner_id.eq(patient))
-        .filter(records::kind.eq(RecordKind::Share.as_str()))
-        .filter(records::deleted.eq(false))
-        .select((records::id, records::body))
+        .select((
+            care_links::id,
+            records::id.nullable(),
+            records::body.nullable(),
+        ))
+        .order(records::id.asc())
         .load(conn)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
     let mut shares = Vec::new();
-    for (id, body) in rows {
+    let mut seen = std::collections::HashSet::new();
+    for (_, id, body) in rows {
+        let (Some(id), Some(body)) = (id, body) else {
+            continue;
+        };
+        // Two active links (never made, but never relied on) would list a
+        // share twice.
+        if !seen.insert(id.clone()) {
+            continue;
+        }
         // A share that cannot be read grants nothing (and is logged): never
         // fail open.
         let parsed = id
@@ -111,7 +129,7 @@ pub fn grants(conn: &mut DbConnection, therapist: &str, patient: &str) -> Result
             None => tracing::warn!(share = %id, "unreadable share ignored"),
         }
     }
-    Ok(Grants { shares })
+    Ok(Some(Grants { shares }))
 }
 
 #[cfg(test)]

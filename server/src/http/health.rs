@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use super::problem::ApiError;
 use crate::state::AppState;
 
 /// Registers the routes (outside `/api/v1`).
@@ -46,7 +46,7 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
-        (status = 503, description = "The database cannot be reached", body = crate::error::Problem,
+        (status = 503, description = "The database cannot be reached", body = crate::http::problem::Problem,
             content_type = "application/problem+json")))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let backend = state.db.backend().name();

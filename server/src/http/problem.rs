@@ -12,7 +12,8 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use journal_core::validation::{FieldViolation, InvalidInput};
 use serde::Serialize;
 
-use crate::db::r2d2_error::PoolError;
+use crate::auth::AuthError;
+use crate::store::StoreError;
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -266,52 +267,38 @@ impl ApiError {
     }
 }
 
-impl From<PoolError> for ApiError {
-    fn from(error: PoolError) -> Self {
-        tracing::warn!(%error, "database unavailable");
-        ApiError::database_unavailable()
-    }
-}
-
-/// Whether a diesel error says the connection itself failed (closed by the
-/// server, lost, or left unusable by a failed transaction) rather than
-/// anything about the query or the data.
-pub fn is_connection_failure(error: &diesel::result::Error) -> bool {
-    use diesel::result::{DatabaseErrorKind, Error};
-    match error {
-        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
-        | Error::BrokenTransactionManager => true,
-        Error::RollbackErrorOnCommit {
-            rollback_error,
-            commit_error,
-        } => is_connection_failure(rollback_error) || is_connection_failure(commit_error),
-        _ => false,
-    }
-}
-
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(error: actix_web::error::BlockingError) -> Self {
         ApiError::Internal(format!("blocking task failed: {error}"))
     }
 }
 
-impl From<diesel::result::Error> for ApiError {
-    fn from(error: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
-        if is_connection_failure(&error) {
-            tracing::warn!(%error, "database connection lost");
-            return ApiError::database_unavailable();
+/// The one mapping of the store's errors to answers: which status each
+/// gets, and (through [`ApiError::error_response`]) that only internal
+/// faults are logged with their cause and answered without it.
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Invalid(invalid) => ApiError::Validation(invalid),
+            StoreError::Unreadable(detail) => ApiError::BadRequest(detail),
+            StoreError::NotFound(detail) => ApiError::NotFound(detail),
+            StoreError::Conflict(detail) => ApiError::Conflict(detail),
+            StoreError::Gone(detail) => ApiError::Gone(detail),
+            StoreError::NotAllowed(detail) => ApiError::Forbidden(detail),
+            StoreError::NotSignedIn(detail) => ApiError::Unauthorized(detail),
+            StoreError::DeviceRewound(detail) => ApiError::DeviceRewound(detail),
+            StoreError::Unavailable(_) => ApiError::database_unavailable(),
+            StoreError::Internal(cause) => ApiError::Internal(cause),
         }
-        match &error {
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                ApiError::Conflict("that already exists".to_owned())
-            }
-            // Something referred to is gone, e.g. an account deleted while a
-            // token issued before was still valid.
-            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                ApiError::Conflict("it refers to something that no longer exists".to_owned())
-            }
-            _ => ApiError::Internal(format!("database: {error}")),
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Unauthorized(detail) => ApiError::Unauthorized(detail),
+            AuthError::Busy => ApiError::Unavailable,
+            AuthError::Internal(cause) => ApiError::Internal(cause),
         }
     }
 }
@@ -402,44 +389,48 @@ pub fn path_error(error: actix_web::error::PathError, _req: &HttpRequest) -> act
 #[cfg(test)]
 mod tests {
     use super::*;
-    use diesel::result::{DatabaseErrorKind, Error};
 
-    fn closed() -> Error {
-        Error::DatabaseError(
-            DatabaseErrorKind::ClosedConnection,
-            Box::new("server closed the connection unexpectedly".to_owned()),
-        )
+    #[test]
+    fn a_database_that_is_gone_is_a_503_naming_the_database() {
+        let api = ApiError::from(StoreError::Unavailable("connection closed".to_owned()));
+        assert_eq!(api.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let problem = api.problem();
+        assert_eq!(problem.problem_type, "urn:kap-journal:problem:unavailable");
+        assert!(problem.detail.contains("database"), "{}", problem.detail);
+        assert!(!problem.detail.contains("connection closed"));
     }
 
     #[test]
-    fn a_lost_database_connection_is_a_503_naming_the_database() {
-        let rollback_failed = Error::RollbackErrorOnCommit {
-            rollback_error: Box::new(closed()),
-            commit_error: Box::new(Error::NotFound),
-        };
-        for error in [closed(), Error::BrokenTransactionManager, rollback_failed] {
-            let api = ApiError::from(error);
-            assert_eq!(
-                api.status_code(),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "{api:?}"
-            );
-            let problem = api.problem();
-            assert_eq!(problem.problem_type, "urn:kap-journal:problem:unavailable");
-            assert!(problem.detail.contains("database"), "{}", problem.detail);
+    fn store_errors_keep_their_meaning() {
+        let cases = [
+            (StoreError::NotFound("x".to_owned()), StatusCode::NOT_FOUND),
+            (StoreError::Conflict("x".to_owned()), StatusCode::CONFLICT),
+            (StoreError::Gone("x".to_owned()), StatusCode::GONE),
+            (
+                StoreError::NotAllowed("x".to_owned()),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                StoreError::NotSignedIn("x".to_owned()),
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                StoreError::Unreadable("x".to_owned()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                StoreError::DeviceRewound("x".to_owned()),
+                StatusCode::CONFLICT,
+            ),
+            (
+                StoreError::Internal("x".to_owned()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (store, status) in cases {
+            assert_eq!(ApiError::from(store).status_code(), status);
         }
-    }
-
-    #[test]
-    fn other_database_errors_keep_their_meaning() {
-        let unique = Error::DatabaseError(
-            DatabaseErrorKind::UniqueViolation,
-            Box::new("duplicate key".to_owned()),
-        );
-        assert_eq!(ApiError::from(unique).status_code(), StatusCode::CONFLICT);
-        assert_eq!(
-            ApiError::from(Error::NotFound).status_code(),
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
+        let internal = ApiError::from(StoreError::Internal("secret cause".to_owned())).problem();
+        assert!(!internal.detail.contains("secret cause"));
     }
 }

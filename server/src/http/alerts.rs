@@ -2,7 +2,7 @@
 //! shared with, and the deployment's policy texts the app shows before a
 //! patient shares anything.
 //!
-//! - Alerts are raised by [`crate::review::raise_alerts`] when a risk
+//! - Alerts are raised by [`crate::store::alerts::raise`] when a risk
 //!   answer becomes visible to a linked therapist; here a therapist lists
 //!   their own and moves each through `open → acknowledged → resolved`
 //!   (resolving straight from `open` is allowed; anything else is a 409).
@@ -15,12 +15,9 @@
 //! - `GET /policy` needs no sign-in: the texts are the deployment's, not
 //!   anyone's data, and the app may show them before an account exists.
 
-use std::collections::HashMap;
-
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use journal_core::ids::RecordId;
 use journal_core::safety::CrisisResources;
 use journal_core::validation::{FieldViolation, InvalidInput};
@@ -28,12 +25,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::now_micros;
-use super::therapist::Therapist;
-use crate::db::schema::{alerts, users};
-use crate::error::ApiError;
-use crate::review::{TimeCursor, micros_to_time};
+use super::extract::Therapist;
+use super::problem::ApiError;
 use crate::state::AppState;
+use crate::store::alerts::{self, AlertState, StoredAlert, Transition};
+use crate::store::time::TimeCursor;
 
 /// The longest note a therapist may leave when resolving an alert.
 pub const MAX_NOTE_CHARS: usize = 2_000;
@@ -69,22 +65,22 @@ pub enum AlertStatus {
     Resolved,
 }
 
-impl AlertStatus {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertStatus::Open => "open",
-            AlertStatus::Acknowledged => "acknowledged",
-            AlertStatus::Resolved => "resolved",
+impl From<AlertState> for AlertStatus {
+    fn from(state: AlertState) -> Self {
+        match state {
+            AlertState::Open => AlertStatus::Open,
+            AlertState::Acknowledged => AlertStatus::Acknowledged,
+            AlertState::Resolved => AlertStatus::Resolved,
         }
     }
+}
 
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "open" => Some(AlertStatus::Open),
-            "acknowledged" => Some(AlertStatus::Acknowledged),
-            "resolved" => Some(AlertStatus::Resolved),
-            _ => None,
+impl From<AlertStatus> for AlertState {
+    fn from(status: AlertStatus) -> Self {
+        match status {
+            AlertStatus::Open => AlertState::Open,
+            AlertStatus::Acknowledged => AlertState::Acknowledged,
+            AlertStatus::Resolved => AlertState::Resolved,
         }
     }
 }
@@ -159,40 +155,22 @@ pub struct ResolveAlert {
     pub note: Option<String>,
 }
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = alerts)]
-struct AlertRow {
-    id: String,
-    patient_id: String,
-    record_id: String,
-    reason: String,
-    status: String,
-    created_at: i64,
-    acknowledged_at: Option<i64>,
-    resolved_at: Option<i64>,
-    note: Option<String>,
-}
-
-impl AlertRow {
-    fn into_alert(self, names: &HashMap<String, Option<String>>) -> Result<Alert, ApiError> {
-        let corrupt = |what: &str| ApiError::Internal(format!("alert {}: {what}", self.id));
-        Ok(Alert {
-            id: Uuid::parse_str(&self.id).map_err(|_| corrupt("bad id"))?,
+impl From<StoredAlert> for Alert {
+    fn from(alert: StoredAlert) -> Self {
+        Alert {
+            id: alert.id,
             patient: AlertPatient {
-                id: Uuid::parse_str(&self.patient_id).map_err(|_| corrupt("bad patient id"))?,
-                display_name: names.get(&self.patient_id).cloned().flatten(),
+                id: alert.patient_id,
+                display_name: alert.patient_name,
             },
-            record_id: self
-                .record_id
-                .parse()
-                .map_err(|_| corrupt("bad record id"))?,
-            status: AlertStatus::parse(&self.status).ok_or_else(|| corrupt("unknown status"))?,
-            created_at: micros_to_time(self.created_at)?,
-            acknowledged_at: self.acknowledged_at.map(micros_to_time).transpose()?,
-            resolved_at: self.resolved_at.map(micros_to_time).transpose()?,
-            reason: self.reason,
-            note: self.note,
-        })
+            record_id: alert.record_id,
+            reason: alert.reason,
+            status: alert.status.into(),
+            created_at: alert.created_at,
+            acknowledged_at: alert.acknowledged_at,
+            resolved_at: alert.resolved_at,
+            note: alert.note,
+        }
     }
 }
 
@@ -203,10 +181,10 @@ impl AlertRow {
     responses(
         (status = 200, description = "One page of your alerts", body = AlertPage),
         (status = 400, description = "Unreadable parameters: an unknown status, a bad cursor, an unknown parameter",
-            body = crate::error::Problem, content_type = "application/problem+json"),
-        crate::error::documented::NotSignedIn,
-        crate::error::documented::NotATherapist,
-        (status = 422, description = "A limit outside 1–200", body = crate::error::Problem,
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 422, description = "A limit outside 1–200", body = crate::http::problem::Problem,
             content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -226,67 +204,16 @@ pub async fn list_alerts(
         .into());
     }
     let me = therapist.id();
-    let page = state
+    let status = params.status.map(AlertState::from);
+    let (found, next_cursor) = state
         .db
-        .run(move |conn| -> Result<AlertPage, ApiError> {
-            let mut sql = alerts::table
-                .filter(alerts::therapist_id.eq(me))
-                .select(AlertRow::as_select())
-                .into_boxed();
-            if let Some(status) = params.status {
-                sql = sql.filter(alerts::status.eq(status.as_str()));
-            }
-            if let Some(cursor) = params.cursor {
-                sql = sql.filter(
-                    alerts::created_at.lt(cursor.at).or(alerts::created_at
-                        .eq(cursor.at)
-                        .and(alerts::id.lt(cursor.id.to_string()))),
-                );
-            }
-            let mut rows: Vec<AlertRow> = sql
-                .order((alerts::created_at.desc(), alerts::id.desc()))
-                .limit(i64::from(limit) + 1)
-                .load(conn)?;
-            let has_more = rows.len() > limit as usize;
-            rows.truncate(limit as usize);
-            let names = patient_names(conn, &rows)?;
-            let next_cursor = match rows.last() {
-                Some(last) if has_more => Some(TimeCursor {
-                    at: last.created_at,
-                    id: Uuid::parse_str(&last.id)
-                        .map_err(|_| ApiError::Internal(format!("alert id {:?}", last.id)))?,
-                }),
-                _ => None,
-            };
-            let alerts = rows
-                .into_iter()
-                .map(|row| row.into_alert(&names))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(AlertPage {
-                alerts,
-                next_cursor,
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
-}
-
-fn patient_names(
-    conn: &mut crate::db::DbConnection,
-    rows: &[AlertRow],
-) -> Result<HashMap<String, Option<String>>, ApiError> {
-    let mut ids: Vec<&str> = rows.iter().map(|r| r.patient_id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    Ok(users::table
-        .filter(users::id.eq_any(ids))
-        .select((users::id, users::display_name))
-        .load::<(String, Option<String>)>(conn)?
-        .into_iter()
-        .collect())
+        .run(move |conn| alerts::list(conn, &me, status, params.cursor, limit))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(AlertPage {
+        alerts: found.into_iter().map(Alert::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// Acknowledges one of the signed-in therapist's open alerts.
@@ -294,11 +221,11 @@ fn patient_names(
     params(("id" = Uuid, Path, description = "The alert's id")),
     responses(
         (status = 200, description = "The alert, acknowledged", body = Alert),
-        crate::error::documented::NotSignedIn,
-        crate::error::documented::NotATherapist,
-        (status = 404, description = "No such alert of yours", body = crate::error::Problem,
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such alert of yours", body = crate::http::problem::Problem,
             content_type = "application/problem+json"),
-        (status = 409, description = "The alert is not open", body = crate::error::Problem,
+        (status = 409, description = "The alert is not open", body = crate::http::problem::Problem,
             content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -321,18 +248,18 @@ pub async fn acknowledge_alert(
     responses(
         (status = 200, description = "The alert, resolved", body = Alert),
         (status = 400, description = "Not a note: malformed JSON, wrong types or unknown fields",
-            body = crate::error::Problem, content_type = "application/problem+json"),
-        crate::error::documented::NotSignedIn,
-        crate::error::documented::NotATherapist,
-        (status = 404, description = "No such alert of yours", body = crate::error::Problem,
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such alert of yours", body = crate::http::problem::Problem,
             content_type = "application/problem+json"),
-        (status = 409, description = "The alert is already resolved", body = crate::error::Problem,
+        (status = 409, description = "The alert is already resolved", body = crate::http::problem::Problem,
             content_type = "application/problem+json"),
-        crate::error::documented::BodyTooLarge,
-        (status = 415, description = "A body that is not JSON", body = crate::error::Problem,
+        crate::http::problem::documented::BodyTooLarge,
+        (status = 415, description = "A body that is not JSON", body = crate::http::problem::Problem,
             content_type = "application/problem+json"),
         (status = 422, description = "The note is too long or holds control characters",
-            body = crate::error::Problem, content_type = "application/problem+json"),
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn resolve_alert(
@@ -404,78 +331,28 @@ fn forbidden_in_note(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
-fn parse_alert_id(text: &str) -> Result<String, ApiError> {
-    Uuid::parse_str(text)
-        .map(|id| id.to_string())
-        .map_err(|_| no_such_alert())
+fn parse_alert_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| no_such_alert())
 }
 
 fn no_such_alert() -> ApiError {
     ApiError::NotFound("no such alert".to_owned())
 }
 
-/// A step of an alert's life.
-enum Transition {
-    Acknowledge,
-    Resolve(Option<String>),
-}
-
 /// Moves one of the therapist's alerts one step, if its state allows.
 async fn move_alert(
     state: &AppState,
     therapist: Therapist,
-    id: String,
+    id: Uuid,
     transition: Transition,
 ) -> Result<Alert, ApiError> {
     let me = therapist.id();
-    state
+    let alert = state
         .db
-        .run(move |conn| {
-            conn.write_transaction(|conn| -> Result<Alert, ApiError> {
-                let mine = alerts::table
-                    .filter(alerts::id.eq(&id))
-                    .filter(alerts::therapist_id.eq(&me));
-                let now = now_micros();
-                // Conditional updates: two requests racing on one alert
-                // cannot both move it.
-                let moved = match transition {
-                    Transition::Acknowledge => {
-                        diesel::update(mine.filter(alerts::status.eq(AlertStatus::Open.as_str())))
-                            .set((
-                                alerts::status.eq(AlertStatus::Acknowledged.as_str()),
-                                alerts::acknowledged_at.eq(now),
-                            ))
-                            .execute(conn)?
-                    }
-                    Transition::Resolve(note) => {
-                        diesel::update(mine.filter(alerts::status.eq_any([
-                            AlertStatus::Open.as_str(),
-                            AlertStatus::Acknowledged.as_str(),
-                        ])))
-                        .set((
-                            alerts::status.eq(AlertStatus::Resolved.as_str()),
-                            alerts::resolved_at.eq(now),
-                            alerts::note.eq(note),
-                        ))
-                        .execute(conn)?
-                    }
-                };
-                let row: AlertRow = mine
-                    .select(AlertRow::as_select())
-                    .first(conn)
-                    .optional()?
-                    .ok_or_else(no_such_alert)?;
-                if moved == 0 {
-                    return Err(ApiError::Conflict(format!(
-                        "this alert is already {}",
-                        row.status
-                    )));
-                }
-                let names = patient_names(conn, std::slice::from_ref(&row))?;
-                row.into_alert(&names)
-            })
-        })
+        .run(move |conn| alerts::advance(conn, &me, id, transition))
         .await
+        .map_err(ApiError::from)?;
+    Ok(Alert::from(alert))
 }
 
 // ---------------------------------------------------------------------------
@@ -520,7 +397,7 @@ pub async fn policy(state: web::Data<AppState>) -> HttpResponse {
         journal_core::safety::CrisisResources,
         journal_core::safety::CrisisContact,
         journal_core::ids::RecordId,
-        crate::error::Problem
+        crate::http::problem::Problem
     ))
 )]
 pub struct AlertsApi;

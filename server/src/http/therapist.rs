@@ -2,10 +2,10 @@
 //! of linked patients, a patient's shared feed, one shared item, the trends
 //! timeline — and the patient's own log of those reads.
 //!
-//! - Every read asks [`access::grants`] on the request, never a token: a
-//!   revoked share or an ended link hides the data on the next request.
-//!   Only records [`access::Grants::allowing`] names a share for are
-//!   served; shares themselves never are.
+//! - Every read asks the store's access check (`crate::store::access`) on
+//!   the request, never a token: a revoked share or an ended link hides the
+//!   data on the next request. Only records a share allows are served;
+//!   shares themselves never are.
 //! - A patient who is not (or no longer) linked to the therapist answers
 //!   404 exactly like an unknown id; so does an item that is unshared,
 //!   revoked, deleted, another patient's or unknown.
@@ -16,13 +16,12 @@
 //! - The list of patients returns counts, not records, and is not logged.
 
 use std::collections::HashMap;
-use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use journal_core::ids::RecordId;
-use journal_core::query::{ListCursor, ListQuery};
+use journal_core::mbc::{MbcSummary, ScorePoint, mbc_summary};
+use journal_core::query::ListCursor;
 use journal_core::records::{
     Instrument, Record, RecordBody, RecordKind, Route, SessionStatus, Severity,
 };
@@ -31,19 +30,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::records::{ListParams, NOT_FOUND, Patient};
-use crate::access;
-use crate::auth::AuthUser;
-use crate::db::DbConnection;
-use crate::db::schema::{alerts, audit_log, care_links, records, users};
-use crate::error::ApiError;
-use crate::review::{
-    self, AuditedRead, MbcSummary, RecordRow, ScorePoint, TimeCursor, micros_to_time,
-};
+use super::extract::{Patient, Therapist};
+use super::problem::ApiError;
+use super::records::ListParams;
 use crate::state::AppState;
-
-/// What an unknown, unlinked or no longer linked patient answers.
-const NO_SUCH_PATIENT: &str = "no such patient";
+use crate::store::audit;
+use crate::store::records::NOT_FOUND;
+use crate::store::review::{self, NO_SUCH_PATIENT};
+use crate::store::time::TimeCursor;
 
 /// Entries of the access log per page when no limit is given.
 const DEFAULT_LOG_PAGE: u32 = 50;
@@ -65,29 +59,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(timeline)),
         )
         .service(web::resource("/me/access-log").route(web::get().to(access_log)));
-}
-
-/// The signed-in therapist of a request: 401 without valid credentials, 403
-/// for a patient. Taken before anything else of the request, so a patient
-/// is refused as such whatever they send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Therapist(pub AuthUser);
-
-impl Therapist {
-    /// The therapist's id as the tables store it.
-    pub fn id(&self) -> String {
-        self.0.id.to_string()
-    }
-}
-
-impl FromRequest for Therapist {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let user = AuthUser::from_request(req, payload).into_inner();
-        ready(user.and_then(AuthUser::require_therapist).map(Therapist))
-    }
 }
 
 fn no_such_patient() -> ApiError {
@@ -135,8 +106,8 @@ pub struct LinkedPatient {
 #[utoipa::path(get, path = "/api/v1/therapist/patients", tag = "therapist",
     responses(
         (status = 200, description = "The linked patients, newest link first", body = Vec<LinkedPatient>),
-        crate::error::documented::NotSignedIn,
-        crate::error::documented::NotATherapist,
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
     ),
     security(("bearer" = [])))]
 pub async fn list_patients(
@@ -144,64 +115,14 @@ pub async fn list_patients(
     therapist: Therapist,
 ) -> Result<HttpResponse, ApiError> {
     let me = therapist.id();
-    let patients = state
+    let patients: Vec<LinkedPatient> = state
         .db
-        .run(move |conn| {
-            conn.transaction(|conn| -> Result<Vec<LinkedPatient>, ApiError> {
-                let rows: Vec<(String, i64, String, Option<String>)> = care_links::table
-                    .inner_join(users::table.on(users::id.eq(care_links::patient_id)))
-                    .filter(care_links::therapist_id.eq(&me))
-                    .filter(care_links::ended_at.is_null())
-                    .order((care_links::created_at.desc(), care_links::id.desc()))
-                    .select((
-                        care_links::patient_id,
-                        care_links::created_at,
-                        users::email,
-                        users::display_name,
-                    ))
-                    .load(conn)?;
-                rows.into_iter()
-                    .map(|(patient, linked_at, email, display_name)| {
-                        let grants = access::grants(conn, &me, &patient)?;
-                        let items: Vec<String> =
-                            grants.items().iter().map(ToString::to_string).collect();
-                        let shared_items = if items.is_empty() {
-                            0
-                        } else {
-                            records::table
-                                .filter(records::owner_id.eq(&patient))
-                                .filter(records::deleted.eq(false))
-                                .filter(records::kind.ne(RecordKind::Share.as_str()))
-                                .filter(records::id.eq_any(items))
-                                .count()
-                                .get_result(conn)?
-                        };
-                        let open_alerts: i64 = alerts::table
-                            .filter(alerts::therapist_id.eq(&me))
-                            .filter(alerts::patient_id.eq(&patient))
-                            .filter(alerts::status.eq("open"))
-                            .count()
-                            .get_result(conn)?;
-                        Ok(LinkedPatient {
-                            id: Uuid::parse_str(&patient).map_err(|_| {
-                                ApiError::Internal(format!("care link names user {patient:?}"))
-                            })?,
-                            display_name,
-                            email,
-                            linked_at: micros_to_time(linked_at)?,
-                            shared_kinds: grants
-                                .kinds()
-                                .into_iter()
-                                .filter(|k| *k != RecordKind::Share)
-                                .collect(),
-                            shared_items,
-                            open_alerts,
-                        })
-                    })
-                    .collect()
-            })
-        })
-        .await?;
+        .run(move |conn| review::linked_patients(conn, &me))
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(LinkedPatient::from)
+        .collect();
     Ok(HttpResponse::Ok().json(patients))
 }
 
@@ -242,13 +163,13 @@ pub struct SharedFeedPage {
     responses(
         (status = 200, description = "One page of shared records", body = SharedFeedPage),
         (status = 400, description = "Unreadable parameters: an unknown kind or phase, a bad date, id or cursor, an unknown parameter",
-            body = crate::error::Problem, content_type = "application/problem+json"),
-        crate::error::documented::NotSignedIn,
-        crate::error::documented::NotATherapist,
-        (status = 404, description = "No such patient linked to you", body = crate::error::Problem,
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such patient linked to you", body = crate::http::problem::Problem,
             content_type = "application/problem+json"),
         (status = 422, description = "A limit outside 1–200, or `to` not after `from`",
-            body = crate::error::Problem, content_type = "application/problem+json"),
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn feed(
@@ -262,61 +183,13 @@ pub async fn feed(
     let me = therapist.id();
     let page = state
         .db
-        .run(move |conn| {
-            conn.write_transaction(|conn| -> Result<SharedFeedPage, ApiError> {
-                if !access::linked(conn, &me, &patient)? {
-                    return Err(no_such_patient());
-                }
-                let grants = access::grants(conn, &me, &patient)?;
-                let page = feed_page(conn, &patient, &grants, &query)?;
-                let reads: Vec<AuditedRead> = page.items.iter().map(audited).collect();
-                review::write_audit(conn, &me, &patient, "feed", &reads)?;
-                Ok(page)
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
-}
-
-fn audited(item: &SharedRecord) -> AuditedRead {
-    AuditedRead {
-        record_id: item.record.id,
-        kind: item.record.kind(),
-        share_id: item.shared_by,
-    }
-}
-
-/// One page of the shared records: narrowed in SQL to the shared kinds and
-/// items, each row checked again with [`access::Grants::allowing`].
-fn feed_page(
-    conn: &mut DbConnection,
-    patient: &str,
-    grants: &access::Grants,
-    query: &ListQuery,
-) -> Result<SharedFeedPage, ApiError> {
-    let Some(sql) = review::shared_scope(patient, grants) else {
-        return Ok(SharedFeedPage {
-            items: Vec::new(),
-            next_cursor: None,
-        });
-    };
-    let rows: Vec<RecordRow> = super::records::narrowed(sql, query)
-        .select(RecordRow::as_select())
-        .load(conn)?;
-    // The cursor follows the last row read, served or not, so a page can
-    // never loop.
-    let (records, next_cursor) = super::records::cut_page(rows, query)?;
-    let items = records
-        .into_iter()
-        .filter_map(|record| {
-            let share = grants.allowing(record.kind(), record.id);
-            if share.is_none() {
-                tracing::warn!(record = %record.id, "a row of the shared scope is not allowed");
-            }
-            share.map(|shared_by| SharedRecord { record, shared_by })
-        })
-        .collect();
-    Ok(SharedFeedPage { items, next_cursor })
+        .run(move |conn| review::feed(conn, &me, &patient, &query))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(SharedFeedPage {
+        items: page.items.into_iter().map(SharedRecord::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One record a patient shared with the signed-in therapist. Written to the
@@ -333,9 +206,9 @@ fn feed_page(
     ),
     responses(
         (status = 200, description = "The shared record", body = SharedRecord),
-        crate::error::documented::NotSignedIn,
-        crate::error::documented::NotATherapist,
-        (status = 404, description = "No such record shared with you", body = crate::error::Problem,
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such record shared with you", body = crate::http::problem::Problem,
             content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -350,18 +223,10 @@ pub async fn shared_item(
     let me = therapist.id();
     let item = state
         .db
-        .run(move |conn| {
-            conn.write_transaction(|conn| -> Result<SharedRecord, ApiError> {
-                let grants = access::grants(conn, &me, &patient)?;
-                let (record, shared_by) = review::shared_record(conn, &patient, &grants, record)?
-                    .ok_or_else(no_such_record)?;
-                let item = SharedRecord { record, shared_by };
-                review::write_audit(conn, &me, &patient, "item", &[audited(&item)])?;
-                Ok(item)
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(item))
+        .run(move |conn| review::shared_item(conn, &me, &patient, record))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(SharedRecord::from(item)))
 }
 
 // ---------------------------------------------------------------------------
@@ -477,12 +342,12 @@ pub struct Timeline {
     responses(
         (status = 200, description = "The patient's shared trends", body = Timeline),
         (status = 400, description = "Unreadable parameters: a bad date, an unknown parameter",
-            body = crate::error::Problem, content_type = "application/problem+json"),
-        crate::error::documented::NotSignedIn,
-        crate::error::documented::NotATherapist,
-        (status = 404, description = "No such patient linked to you", body = crate::error::Problem,
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such patient linked to you", body = crate::http::problem::Problem,
             content_type = "application/problem+json"),
-        (status = 422, description = "`to` not after `from`", body = crate::error::Problem,
+        (status = 422, description = "`to` not after `from`", body = crate::http::problem::Problem,
             content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -500,63 +365,17 @@ pub async fn timeline(
         return Err(InvalidInput::single("to", "after_from", "must be later than from").into());
     }
     let me = therapist.id();
-    let timeline = state
+    let shared = state
         .db
-        .run(move |conn| {
-            conn.write_transaction(|conn| -> Result<Timeline, ApiError> {
-                if !access::linked(conn, &me, &patient)? {
-                    return Err(no_such_patient());
-                }
-                let grants = access::grants(conn, &me, &patient)?;
-                let shared = timeline_records(conn, &patient, &grants, &window)?;
-                let reads: Vec<AuditedRead> = shared.iter().map(audited).collect();
-                let timeline = build_timeline(shared);
-                review::write_audit(conn, &me, &patient, "timeline", &reads)?;
-                Ok(timeline)
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(timeline))
+        .run(move |conn| review::timeline_records(conn, &me, &patient, window.from, window.to))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(build_timeline(shared)))
 }
 
-/// The shared check-ins, questionnaires and sessions in the window, oldest
-/// first.
-fn timeline_records(
-    conn: &mut DbConnection,
-    patient: &str,
-    grants: &access::Grants,
-    window: &TimelineParams,
-) -> Result<Vec<SharedRecord>, ApiError> {
-    let Some(mut sql) = review::shared_scope(patient, grants) else {
-        return Ok(Vec::new());
-    };
-    let kinds = [
-        RecordKind::MoodCheckIn.as_str(),
-        RecordKind::Assessment.as_str(),
-        RecordKind::DosingSession.as_str(),
-    ];
-    sql = sql.filter(records::kind.eq_any(kinds));
-    if let Some(from) = window.from {
-        sql = sql.filter(records::occurred_at.ge(from.timestamp_micros()));
-    }
-    if let Some(to) = window.to {
-        sql = sql.filter(records::occurred_at.lt(to.timestamp_micros()));
-    }
-    let rows: Vec<RecordRow> = sql
-        .order((records::occurred_at.asc(), records::id.asc()))
-        .select(RecordRow::as_select())
-        .load(conn)?;
-    let mut shared = Vec::with_capacity(rows.len());
-    for row in rows {
-        let record = row.into_record()?;
-        if let Some(shared_by) = grants.allowing(record.kind(), record.id) {
-            shared.push(SharedRecord { record, shared_by });
-        }
-    }
-    Ok(shared)
-}
-
-fn build_timeline(shared: Vec<SharedRecord>) -> Timeline {
+/// The timeline of the shared records, scored by journal-core, with the
+/// measurement-based-care summary per questionnaire.
+fn build_timeline(shared: Vec<review::SharedRecord>) -> Timeline {
     let mut timeline = Timeline {
         mood_check_ins: Vec::new(),
         assessments: Vec::new(),
@@ -567,7 +386,7 @@ fn build_timeline(shared: Vec<SharedRecord>) -> Timeline {
         },
     };
     let mut scores: HashMap<Instrument, Vec<ScorePoint>> = HashMap::new();
-    for SharedRecord { record, .. } in shared {
+    for review::SharedRecord { record, .. } in shared {
         let record_id = record.id;
         match record.body {
             RecordBody::MoodCheckIn(check_in) => timeline.mood_check_ins.push(MoodPoint {
@@ -613,7 +432,7 @@ fn build_timeline(shared: Vec<SharedRecord>) -> Timeline {
     let summary = |instrument| {
         scores
             .get(&instrument)
-            .and_then(|points| review::mbc_summary(instrument, points))
+            .and_then(|points| mbc_summary(instrument, points))
     };
     timeline.summary = MbcSummaries {
         phq9: summary(Instrument::Phq9),
@@ -679,18 +498,6 @@ pub struct AccessLogPage {
     pub next_cursor: Option<TimeCursor>,
 }
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = audit_log)]
-struct AuditRow {
-    id: String,
-    therapist_id: String,
-    action: String,
-    record_id: Option<String>,
-    record_kind: Option<String>,
-    share_id: Option<String>,
-    at: i64,
-}
-
 /// The signed-in patient's access log: every record a therapist read, who
 /// read it, how, when, and through which share; newest first, one page at
 /// a time. Nobody can change or delete an entry.
@@ -699,10 +506,10 @@ struct AuditRow {
     responses(
         (status = 200, description = "One page of the access log", body = AccessLogPage),
         (status = 400, description = "Unreadable parameters: a bad cursor, an unknown parameter",
-            body = crate::error::Problem, content_type = "application/problem+json"),
-        crate::error::documented::NotSignedIn,
-        crate::error::documented::NotAPatient,
-        (status = 422, description = "A limit outside 1–200", body = crate::error::Problem,
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotAPatient,
+        (status = 422, description = "A limit outside 1–200", body = crate::http::problem::Problem,
             content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -725,84 +532,54 @@ pub async fn access_log(
     }
     let me = patient.owner();
     let cursor = params.cursor;
-    let page = state
+    let (entries, next_cursor) = state
         .db
-        .run(move |conn| -> Result<AccessLogPage, ApiError> {
-            let mut sql = audit_log::table
-                .filter(audit_log::patient_id.eq(me))
-                .select(AuditRow::as_select())
-                .into_boxed();
-            if let Some(cursor) = cursor {
-                sql = sql.filter(
-                    audit_log::at.lt(cursor.at).or(audit_log::at
-                        .eq(cursor.at)
-                        .and(audit_log::id.lt(cursor.id.to_string()))),
-                );
-            }
-            let mut rows: Vec<AuditRow> = sql
-                .order((audit_log::at.desc(), audit_log::id.desc()))
-                .limit(i64::from(limit) + 1)
-                .load(conn)?;
-            let has_more = rows.len() > limit as usize;
-            rows.truncate(limit as usize);
-            let mut therapists: Vec<&str> = rows.iter().map(|r| r.therapist_id.as_str()).collect();
-            therapists.sort_unstable();
-            therapists.dedup();
-            let names: HashMap<String, Option<String>> = if therapists.is_empty() {
-                HashMap::new()
-            } else {
-                users::table
-                    .filter(users::id.eq_any(therapists))
-                    .select((users::id, users::display_name))
-                    .load::<(String, Option<String>)>(conn)?
-                    .into_iter()
-                    .collect()
-            };
-            let next_cursor = match rows.last() {
-                Some(last) if has_more => Some(TimeCursor {
-                    at: last.at,
-                    id: Uuid::parse_str(&last.id).map_err(|_| {
-                        ApiError::Internal(format!("audit row id {:?} is not a UUID", last.id))
-                    })?,
-                }),
-                _ => None,
-            };
-            let entries = rows
-                .into_iter()
-                .map(|row| log_entry(row, &names))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(AccessLogPage {
-                entries,
-                next_cursor,
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
+        .run(move |conn| audit::page(conn, &me, cursor, limit))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(AccessLogPage {
+        entries: entries.into_iter().map(AccessLogEntry::from).collect(),
+        next_cursor,
+    }))
 }
 
-fn log_entry(
-    row: AuditRow,
-    names: &HashMap<String, Option<String>>,
-) -> Result<AccessLogEntry, ApiError> {
-    let id = Uuid::parse_str(&row.therapist_id).map_err(|_| {
-        ApiError::Internal(format!(
-            "audit row {} names therapist {:?}",
-            row.id, row.therapist_id
-        ))
-    })?;
-    Ok(AccessLogEntry {
-        at: micros_to_time(row.at)?,
-        therapist: AccessLogTherapist {
-            id,
-            display_name: names.get(&row.therapist_id).cloned().flatten(),
-        },
-        action: row.action,
-        // Rows hold what was read when it was read; one unreadable column
-        // must not hide the rest of the log from the patient.
-        record_id: row.record_id.and_then(|r| r.parse().ok()),
-        record_kind: row.record_kind.and_then(|k| k.parse().ok()),
-        share_id: row.share_id.and_then(|s| s.parse().ok()),
-    })
+impl From<audit::LoggedRead> for AccessLogEntry {
+    fn from(read: audit::LoggedRead) -> Self {
+        AccessLogEntry {
+            at: read.at,
+            therapist: AccessLogTherapist {
+                id: read.therapist_id,
+                display_name: read.therapist_name,
+            },
+            action: read.action,
+            record_id: read.record_id,
+            record_kind: read.record_kind,
+            share_id: read.share_id,
+        }
+    }
+}
+
+impl From<review::LinkedPatient> for LinkedPatient {
+    fn from(patient: review::LinkedPatient) -> Self {
+        LinkedPatient {
+            id: patient.id,
+            display_name: patient.display_name,
+            email: patient.email,
+            linked_at: patient.linked_at,
+            shared_kinds: patient.shared_kinds,
+            shared_items: patient.shared_items,
+            open_alerts: patient.open_alerts,
+        }
+    }
+}
+
+impl From<review::SharedRecord> for SharedRecord {
+    fn from(shared: review::SharedRecord) -> Self {
+        SharedRecord {
+            record: shared.record,
+            shared_by: shared.shared_by,
+        }
+    }
 }
 
 /// Therapist review's part of the OpenAPI document: the therapist's reads
@@ -832,7 +609,7 @@ fn log_entry(
         journal_core::records::SessionStatus,
         journal_core::query::ListCursor,
         journal_core::ids::RecordId,
-        crate::error::Problem
+        crate::http::problem::Problem
     )),
     tags(
         (name = "therapist", description = "What therapists read of their patients' shared records, and their alerts"),

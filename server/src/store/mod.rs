@@ -3,9 +3,11 @@
 //! by trying; each backend's connection setup sits together here; migrations
 //! are embedded and run before the pool serves.
 //!
-//! Handlers never see a backend: they get a [`DbConnection`] from the pool
-//! through [`Database::run`], which keeps the blocking diesel call off the
-//! async workers.
+//! The store owns every diesel statement of the server and nothing of HTTP.
+//! Handlers and portal pages call its functions inside [`Database::run`],
+//! which keeps the blocking diesel call off the async workers, and get a
+//! [`StoreError`] back, never a database error. See `server/README.md` for
+//! what each file owns.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +17,23 @@ use diesel::prelude::*;
 use diesel::r2d2::{Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+pub mod access;
+pub mod accounts;
+pub mod alerts;
+pub mod audit;
+pub mod care;
+pub mod comments;
+mod error;
+pub mod export;
+pub mod records;
+pub mod review;
+pub mod rows;
 pub mod schema;
+pub mod sync;
+pub mod time;
+pub mod versions;
+
+pub use error::{StoreError, is_connection_failure};
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
@@ -210,14 +228,17 @@ impl Database {
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: From<r2d2_error::PoolError> + From<actix_web::error::BlockingError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        actix_web::web::block(move || {
-            let mut conn = pool.get().map_err(r2d2_error::PoolError)?;
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| StoreError::from(r2d2_error::PoolError(e)))?;
             work(&mut conn)
         })
-        .await?
+        .await
+        .map_err(|e| StoreError::Internal(format!("blocking task failed: {e}")))?
     }
 }
 

@@ -1,4 +1,8 @@
-//! The connection type that hides which backend is in use.
+//! The connection type that hides which backend is in use, and the few
+//! things each backend does its own way: a write transaction (SQLite takes
+//! the write lock up front), a read snapshot (PostgreSQL needs repeatable
+//! read for it), and multi-row inserts (diesel's connection over both
+//! backends cannot build them).
 
 // The derive generates a backend enum and helpers that cannot carry docs.
 #![allow(missing_docs)]
@@ -62,6 +66,46 @@ impl DbConnection {
             }
             // Not reached: PostgreSQL went through `transaction` above.
             (DbConnection::Postgresql(_), outcome) => outcome,
+        }
+    }
+
+    /// Runs `work` in a read-only transaction that sees one snapshot of the
+    /// database, so that several statements read the same state (a page of
+    /// pull, an export). SQLite's read transaction is a snapshot already;
+    /// PostgreSQL's default isolation would let a write committing between
+    /// two statements show in the second.
+    pub fn read_snapshot<T, E, F>(&mut self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+
+        self.transaction(|conn| {
+            if matches!(conn, DbConnection::Postgresql(_)) {
+                conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+            }
+            work(conn)
+        })
+    }
+
+    /// Executes a statement on the backend's own connection: for multi-row
+    /// inserts (`insert_into(table).values(&rows)`), which diesel can build
+    /// for each backend but not for the connection over both.
+    pub fn execute_native<Q>(&mut self, statement: Q) -> diesel::QueryResult<usize>
+    where
+        Q: diesel::query_dsl::methods::ExecuteDsl<diesel::PgConnection>
+            + diesel::query_dsl::methods::ExecuteDsl<diesel::SqliteConnection>,
+    {
+        use diesel::query_dsl::methods::ExecuteDsl;
+        match self {
+            DbConnection::Postgresql(pg) => {
+                <Q as ExecuteDsl<diesel::PgConnection>>::execute(statement, pg)
+            }
+            DbConnection::Sqlite(lite) => {
+                <Q as ExecuteDsl<diesel::SqliteConnection>>::execute(statement, lite)
+            }
         }
     }
 }

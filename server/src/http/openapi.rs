@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes;
+use crate::http as routes;
 
 /// The document's root: metadata, health routes, shared schemas.
 #[derive(OpenApi)]
@@ -17,7 +17,7 @@ use crate::routes;
                        problem document (application/problem+json)."
     ),
     paths(routes::health::healthz, routes::health::readyz),
-    components(schemas(crate::error::Problem, journal_core::validation::FieldViolation, routes::health::Health)),
+    components(schemas(crate::http::problem::Problem, journal_core::validation::FieldViolation, routes::health::Health)),
     modifiers(&BearerAuth)
 )]
 struct Root;

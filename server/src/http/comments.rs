@@ -1,0 +1,267 @@
+//! Therapists' comments on what a patient shared, and the patient's view of
+//! them.
+//!
+//! - A therapist comments only on a record shared with them right now
+//!   (`crate::store::access`, checked in the write transaction); anything
+//!   else — unknown, another patient's, unshared, deleted, a share itself —
+//!   is answered 404, all alike.
+//! - A comment is a change in the *patient's* history: every write (new,
+//!   edit, delete) first bumps the patient's version counter and stamps the
+//!   row with it, so sync's pull passes it on in order like a record.
+//! - A deleted comment keeps its row (`deleted`, text erased) so the
+//!   deletion reaches the patient's devices.
+//! - Only the author edits or deletes a comment; another therapist's is
+//!   answered 404. Editing needs the record to be still shared with the
+//!   author (a comment is part of a conversation about shared content);
+//!   deleting does not: a therapist whose access ended can always take
+//!   back what they wrote.
+//! - A therapist sees their own comments only: another therapist's comments
+//!   are that therapist's conversation with the patient, which the patient
+//!   did not share.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use journal_core::comments::{Comment, check_comment_text};
+use journal_core::ids::RecordId;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::extract::{Patient, Therapist};
+use super::problem::ApiError;
+use crate::state::AppState;
+use crate::store::comments::{self, NO_COMMENT};
+use crate::store::records::NOT_FOUND;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Resources (not bare routes) so a known path with the wrong method
+    // answers 405, not 404.
+    cfg.service(
+        web::resource("/therapist/patients/{patientId}/records/{recordId}/comments")
+            .route(web::post().to(create_comment))
+            .route(web::get().to(list_own_comments)),
+    )
+    .service(
+        web::resource("/therapist/comments/{commentId}")
+            .route(web::put().to(edit_comment))
+            .route(web::delete().to(delete_comment)),
+    )
+    .service(web::resource("/records/{id}/comments").route(web::get().to(list_comments)));
+}
+
+/// A comment's text, new or edited.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommentText {
+    /// 1–2,000 characters, not blank; line breaks allowed.
+    pub text: String,
+}
+
+fn record_not_found() -> ApiError {
+    ApiError::NotFound(NOT_FOUND.to_owned())
+}
+
+fn comment_not_found() -> ApiError {
+    ApiError::NotFound(NO_COMMENT.to_owned())
+}
+
+/// The patient and record of a therapist's path; anything that is not a
+/// UUID names nothing.
+fn parse_target(patient: &str, record: &str) -> Result<(String, RecordId), ApiError> {
+    let patient = Uuid::parse_str(patient).map_err(|_| record_not_found())?;
+    let record = record.parse().map_err(|_| record_not_found())?;
+    Ok((patient.to_string(), record))
+}
+
+/// Comments on one record of a patient's to this therapist.
+#[utoipa::path(post, path = "/api/v1/therapist/patients/{patientId}/records/{recordId}/comments",
+    tag = "comments",
+    params(
+        ("patientId" = Uuid, Path, description = "The patient's account id"),
+        ("recordId" = RecordId, Path, description = "The shared record's id"),
+    ),
+    request_body(content = CommentText, description = "The comment"),
+    responses(
+        (status = 201, description = "Written; it reaches the patient's devices with their next pull",
+            body = Comment,
+            headers(("Location" = String, description = "The comment's address, to edit or delete it"))),
+        (status = 400, description = "Unreadable body or unknown fields", body = crate::http::problem::Problem,
+            content_type = "application/problem+json"),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such record shared with you (unknown, another patient's, not shared, or no longer)",
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::documented::BodyTooLarge,
+        crate::http::problem::documented::BodyNotJson,
+        (status = 422, description = "Empty, blank, longer than 2,000 characters, or with control characters",
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_comment(
+    state: web::Data<AppState>,
+    therapist: Therapist,
+    path: web::Path<(String, String)>,
+    body: web::Json<CommentText>,
+) -> Result<HttpResponse, ApiError> {
+    let (patient, record) = parse_target(&path.0, &path.1)?;
+    let text = body.into_inner().text;
+    check_comment_text(&text)?;
+    let me = therapist.id();
+    let comment: Comment = state
+        .db
+        .run(move |conn| comments::create(conn, &me, &patient, record, text))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/therapist/comments/{}", comment.id),
+        ))
+        .json(comment))
+}
+
+/// The signed-in therapist's comments on one shared record, oldest first
+/// (deleted ones left out). Only while the record is shared with them.
+#[utoipa::path(get, path = "/api/v1/therapist/patients/{patientId}/records/{recordId}/comments",
+    tag = "comments",
+    params(
+        ("patientId" = Uuid, Path, description = "The patient's account id"),
+        ("recordId" = RecordId, Path, description = "The shared record's id"),
+    ),
+    responses(
+        (status = 200, description = "Your comments on the record, oldest first", body = Vec<Comment>),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such record shared with you", body = crate::http::problem::Problem,
+            content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_own_comments(
+    state: web::Data<AppState>,
+    therapist: Therapist,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (patient, record) = parse_target(&path.0, &path.1)?;
+    let me = therapist.id();
+    let listed = state
+        .db
+        .run(move |conn| comments::own_on_record(conn, &me, &patient, record))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(listed))
+}
+
+/// Edits one of the signed-in therapist's comments, while the record is
+/// still shared with them. The edit reaches the patient's devices with
+/// their next pull. Sending the text it already has changes nothing.
+#[utoipa::path(put, path = "/api/v1/therapist/comments/{commentId}", tag = "comments",
+    params(("commentId" = Uuid, Path, description = "The comment's id")),
+    request_body(content = CommentText, description = "The new text"),
+    responses(
+        (status = 200, description = "The comment as it now is", body = Comment),
+        (status = 400, description = "Unreadable body or unknown fields", body = crate::http::problem::Problem,
+            content_type = "application/problem+json"),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such comment of yours, or its record is no longer shared with you",
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::documented::BodyTooLarge,
+        crate::http::problem::documented::BodyNotJson,
+        (status = 422, description = "Empty, blank, longer than 2,000 characters, or with control characters",
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn edit_comment(
+    state: web::Data<AppState>,
+    therapist: Therapist,
+    path: web::Path<String>,
+    body: web::Json<CommentText>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&path).map_err(|_| comment_not_found())?;
+    let text = body.into_inner().text;
+    check_comment_text(&text)?;
+    let me = therapist.id();
+    let comment = state
+        .db
+        .run(move |conn| comments::edit(conn, &me, id, text))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(comment))
+}
+
+/// Deletes one of the signed-in therapist's comments: its text is erased
+/// and the deletion reaches the patient's devices with their next pull.
+/// Allowed even after the record stopped being shared with them, or the
+/// care link ended: one can always take back what one wrote.
+#[utoipa::path(delete, path = "/api/v1/therapist/comments/{commentId}", tag = "comments",
+    params(("commentId" = Uuid, Path, description = "The comment's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such comment of yours (or already deleted)",
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn delete_comment(
+    state: web::Data<AppState>,
+    therapist: Therapist,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&path).map_err(|_| comment_not_found())?;
+    let me = therapist.id();
+    state
+        .db
+        .run(move |conn| comments::delete(conn, &me, id))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The therapists' comments on one of the signed-in patient's records,
+/// oldest first (deleted ones left out).
+#[utoipa::path(get, path = "/api/v1/records/{id}/comments", tag = "comments",
+    params(("id" = RecordId, Path, description = "The record's id")),
+    responses(
+        (status = 200, description = "The comments on the record, oldest first", body = Vec<Comment>),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotAPatient,
+        (status = 404, description = "No such record of yours (or it was deleted)",
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_comments(
+    state: web::Data<AppState>,
+    patient: Patient,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: RecordId = id.parse().map_err(|_| record_not_found())?;
+    let owner = patient.owner();
+    let listed = state
+        .db
+        .run(move |conn| comments::on_own_record(conn, &owner, id))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(listed))
+}
+
+/// The comments' part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        create_comment,
+        list_own_comments,
+        edit_comment,
+        delete_comment,
+        list_comments
+    ),
+    components(schemas(
+        CommentText,
+        journal_core::comments::Comment,
+        journal_core::ids::RecordId,
+        crate::http::problem::Problem
+    )),
+    tags((name = "comments", description = "Therapists' comments on shared records, and the patient's view of them"))
+)]
+pub struct CommentsApi;

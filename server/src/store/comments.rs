@@ -1,0 +1,333 @@
+//! Therapists' comments on what a patient shared.
+//!
+//! - A therapist comments only on a record shared with them right now
+//!   ([`access::grants`], checked in the write transaction); anything else
+//!   is `NotFound`, all alike.
+//! - A comment is a change in the *patient's* history: every write (new,
+//!   edit, delete) is an [`owner_write`] of the patient's, so sync's pull
+//!   passes it on in order like a record.
+//! - A deleted comment keeps its row (`deleted`, text erased) so the
+//!   deletion reaches the patient's devices.
+//! - Only the author edits or deletes a comment. Editing needs the record
+//!   to be still shared with the author; deleting does not.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use journal_core::comments::Comment;
+use journal_core::ids::RecordId;
+use journal_core::records::RecordKind;
+use uuid::Uuid;
+
+use super::access;
+use super::records::{NOT_FOUND, is_live};
+use super::rows::CommentRow;
+use super::schema::{comments, records, users};
+use super::time::now_micros;
+use super::versions::owner_write;
+use super::{DbConnection, StoreError};
+
+/// The one answer for a comment that is not the caller's to change (unknown,
+/// deleted, another therapist's, or on a record no longer shared).
+pub const NO_COMMENT: &str = "no such comment";
+
+/// Shown as the author when the therapist's account cannot be found.
+const UNKNOWN_AUTHOR: &str = "Your therapist";
+
+fn record_not_found() -> StoreError {
+    StoreError::NotFound(NOT_FOUND.to_owned())
+}
+
+fn comment_not_found() -> StoreError {
+    StoreError::NotFound(NO_COMMENT.to_owned())
+}
+
+/// The names the therapists of these comments show patients: their display
+/// name, or their email when they have none.
+fn authors(
+    conn: &mut DbConnection,
+    rows: &[CommentRow],
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.therapist_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<(String, String, Option<String>)> = users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::email, users::display_name))
+        .load(conn)?;
+    Ok(found
+        .into_iter()
+        .map(|(id, email, name)| (id, name.unwrap_or(email)))
+        .collect())
+}
+
+/// The comments of these rows, in the rows' order, each with its author.
+pub fn with_authors(
+    conn: &mut DbConnection,
+    rows: &[CommentRow],
+) -> Result<Vec<Comment>, StoreError> {
+    let names = authors(conn, rows)?;
+    rows.iter()
+        .map(|row| {
+            let author = names
+                .get(&row.therapist_id)
+                .map_or(UNKNOWN_AUTHOR, String::as_str);
+            row.to_comment(author)
+        })
+        .collect()
+}
+
+/// The author's name of one therapist.
+fn author_of(conn: &mut DbConnection, therapist: &str) -> Result<String, StoreError> {
+    let found: Option<(String, Option<String>)> = users::table
+        .find(therapist)
+        .select((users::email, users::display_name))
+        .first(conn)
+        .optional()?;
+    Ok(found.map_or_else(
+        || UNKNOWN_AUTHOR.to_owned(),
+        |(email, name)| name.unwrap_or(email),
+    ))
+}
+
+/// Checks that `record` is a live record of `patient`'s that is shared with
+/// `therapist` right now: `NotFound` otherwise, the same for every reason.
+fn check_shared(
+    conn: &mut DbConnection,
+    therapist: &str,
+    patient: &str,
+    record: RecordId,
+) -> Result<(), StoreError> {
+    let grants = access::grants(conn, therapist, patient)?.unwrap_or_default();
+    if grants.is_empty() {
+        return Err(record_not_found());
+    }
+    let kind: Option<String> = records::table
+        .filter(records::id.eq(record.to_string()))
+        .filter(records::owner_id.eq(patient))
+        .filter(records::deleted.eq(false))
+        .select(records::kind)
+        .first(conn)
+        .optional()?;
+    let kind: RecordKind = kind
+        .and_then(|k| k.parse().ok())
+        .ok_or_else(record_not_found)?;
+    grants
+        .allowing(kind, record)
+        .map(|_| ())
+        .ok_or_else(record_not_found)
+}
+
+/// The therapist's own live comment.
+fn own_live_comment(
+    conn: &mut DbConnection,
+    therapist: &str,
+    id: Uuid,
+) -> Result<Option<CommentRow>, StoreError> {
+    Ok(comments::table
+        .filter(comments::id.eq(id.to_string()))
+        .filter(comments::therapist_id.eq(therapist))
+        .filter(comments::deleted.eq(false))
+        .select(CommentRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Writes the therapist's comment on one of the patient's records shared
+/// with them (checked text: journal-core's `check_comment_text`).
+pub fn create(
+    conn: &mut DbConnection,
+    therapist: &str,
+    patient: &str,
+    record: RecordId,
+    text: String,
+) -> Result<Comment, StoreError> {
+    // Without a link there is nothing to write, and an unknown patient has
+    // no counter to bump. Checked again under the lock.
+    if access::grants(conn, therapist, patient)?.is_none() {
+        return Err(record_not_found());
+    }
+    // First write: the patient's version, which also takes their lock, so a
+    // share revoked meanwhile is seen below.
+    owner_write(conn, patient, 1, |conn, versions| {
+        let version = versions.take()?;
+        check_shared(conn, therapist, patient, record)?;
+        let now = now_micros();
+        let row = CommentRow {
+            id: Uuid::now_v7().to_string(),
+            owner_id: patient.to_owned(),
+            record_id: record.to_string(),
+            therapist_id: therapist.to_owned(),
+            text,
+            created_at: now,
+            updated_at: now,
+            deleted: false,
+            version,
+        };
+        diesel::insert_into(comments::table)
+            .values((
+                comments::id.eq(&row.id),
+                comments::owner_id.eq(&row.owner_id),
+                comments::record_id.eq(&row.record_id),
+                comments::therapist_id.eq(&row.therapist_id),
+                comments::text.eq(&row.text),
+                comments::created_at.eq(row.created_at),
+                comments::updated_at.eq(row.updated_at),
+                comments::deleted.eq(false),
+                comments::version.eq(row.version),
+            ))
+            .execute(conn)?;
+        let author = author_of(conn, therapist)?;
+        row.to_comment(&author)
+    })
+}
+
+/// The therapist's own live comments on one record shared with them,
+/// oldest first.
+pub fn own_on_record(
+    conn: &mut DbConnection,
+    therapist: &str,
+    patient: &str,
+    record: RecordId,
+) -> Result<Vec<Comment>, StoreError> {
+    conn.transaction(|conn| {
+        check_shared(conn, therapist, patient, record)?;
+        let rows: Vec<CommentRow> = comments::table
+            .filter(comments::owner_id.eq(patient))
+            .filter(comments::record_id.eq(record.to_string()))
+            .filter(comments::therapist_id.eq(therapist))
+            .filter(comments::deleted.eq(false))
+            .order((comments::created_at.asc(), comments::id.asc()))
+            .select(CommentRow::as_select())
+            .load(conn)?;
+        with_authors(conn, &rows)
+    })
+}
+
+/// Why an edit ended without committing.
+enum EditEnd {
+    /// It failed.
+    Failed(StoreError),
+    /// The comment already says this; rolling back undoes the version bump.
+    Unchanged(Box<Comment>),
+}
+
+impl From<StoreError> for EditEnd {
+    fn from(error: StoreError) -> Self {
+        EditEnd::Failed(error)
+    }
+}
+
+impl From<DieselError> for EditEnd {
+    fn from(error: DieselError) -> Self {
+        EditEnd::Failed(error.into())
+    }
+}
+
+/// Edits one of the therapist's comments while its record is still shared
+/// with them; the same text changes nothing.
+pub fn edit(
+    conn: &mut DbConnection,
+    therapist: &str,
+    id: Uuid,
+    text: String,
+) -> Result<Comment, StoreError> {
+    // Whose history the comment is in (it never changes), to bump that
+    // patient's counter first.
+    let owner = own_live_comment(conn, therapist, id)?
+        .ok_or_else(comment_not_found)?
+        .owner_id;
+    let outcome = owner_write(conn, &owner, 1, |conn, versions| -> Result<_, EditEnd> {
+        let version = versions.take()?;
+        let row = own_live_comment(conn, therapist, id)?.ok_or_else(comment_not_found)?;
+        let record: RecordId = row
+            .record_id
+            .parse()
+            .map_err(|e| StoreError::Internal(format!("comment {id}: bad record id: {e}")))?;
+        // Editing needs the record to be shared still; the answer is the
+        // comment's own `NotFound`.
+        check_shared(conn, therapist, &owner, record).map_err(|e| match e {
+            StoreError::NotFound(_) => comment_not_found(),
+            other => other,
+        })?;
+        let author = author_of(conn, therapist)?;
+        if row.text == text {
+            return Err(EditEnd::Unchanged(Box::new(row.to_comment(&author)?)));
+        }
+        let now = now_micros();
+        diesel::update(comments::table.find(&row.id))
+            .set((
+                comments::text.eq(&text),
+                comments::updated_at.eq(now),
+                comments::version.eq(version),
+            ))
+            .execute(conn)?;
+        Ok(CommentRow {
+            text,
+            updated_at: now,
+            version,
+            ..row
+        }
+        .to_comment(&author)?)
+    });
+    match outcome {
+        Ok(comment) => Ok(comment),
+        Err(EditEnd::Unchanged(comment)) => Ok(*comment),
+        Err(EditEnd::Failed(error)) => Err(error),
+    }
+}
+
+/// Deletes one of the therapist's comments (its text is erased), shared
+/// still or not: one can always take back what one wrote.
+pub fn delete(conn: &mut DbConnection, therapist: &str, id: Uuid) -> Result<(), StoreError> {
+    let owner = own_live_comment(conn, therapist, id)?
+        .ok_or_else(comment_not_found)?
+        .owner_id;
+    owner_write(conn, &owner, 1, |conn, versions| {
+        let version = versions.take()?;
+        let erased = diesel::update(
+            comments::table
+                .filter(comments::id.eq(id.to_string()))
+                .filter(comments::therapist_id.eq(therapist))
+                .filter(comments::deleted.eq(false)),
+        )
+        .set((
+            comments::deleted.eq(true),
+            comments::text.eq(""),
+            comments::updated_at.eq(now_micros()),
+            comments::version.eq(version),
+        ))
+        .execute(conn)?;
+        if erased == 1 {
+            Ok(())
+        } else {
+            Err(comment_not_found())
+        }
+    })
+}
+
+/// The therapists' live comments on one of the owner's live records,
+/// oldest first.
+pub fn on_own_record(
+    conn: &mut DbConnection,
+    owner: &str,
+    id: RecordId,
+) -> Result<Vec<Comment>, StoreError> {
+    conn.transaction(|conn| {
+        if !is_live(conn, owner, id)? {
+            return Err(record_not_found());
+        }
+        let rows: Vec<CommentRow> = comments::table
+            .filter(comments::owner_id.eq(owner))
+            .filter(comments::record_id.eq(id.to_string()))
+            .filter(comments::deleted.eq(false))
+            .order((comments::created_at.asc(), comments::id.asc()))
+            .select(CommentRow::as_select())
+            .load(conn)?;
+        with_authors(conn, &rows)
+    })
+}
