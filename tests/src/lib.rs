@@ -14,6 +14,9 @@
 //!   process of its own.
 //! - [`process`]: the server, a private PostgreSQL cluster and phones as
 //!   processes of their own, for the crash and fault tests.
+//!
+//! Fresh databases, [`Backend`] and when PostgreSQL is skipped come from
+//! journal-testing, which the server's own tests share.
 
 // Test support: failing loudly on a broken setup is its job.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -22,9 +25,6 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use base64::Engine;
-use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
 use journal_core::store::JournalStore;
 use journal_core::sync::{
     HttpTransport, InMemorySecrets, OwnerVersion, PullResponse, PulledChange, PushRequest,
@@ -32,19 +32,13 @@ use journal_core::sync::{
 };
 use journal_core::{DeviceId, RecordId};
 use journal_server::RunningServer;
+use journal_testing::TestDatabase;
 
 pub mod process;
 
 pub mod load;
 
-/// Which database the server runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// A SQLite file in a temporary folder.
-    Sqlite,
-    /// A database of its own on the test PostgreSQL server.
-    Postgres,
-}
+pub use journal_testing::Backend;
 
 /// Runs a test body against a server on each backend: `…::sqlite` and
 /// `…::postgres`. The PostgreSQL half is skipped only when
@@ -76,84 +70,23 @@ macro_rules! on_both_backends {
 /// The server, listening on a free loopback port.
 pub struct LiveServer {
     server: Option<RunningServer>,
-    database_url: String,
     /// The database it runs on.
     pub backend: Backend,
-    _database: TestDatabase,
-}
-
-enum TestDatabase {
-    Sqlite { _dir: tempfile::TempDir },
-    Postgres { admin_url: String, name: String },
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let TestDatabase::Postgres { admin_url, name } = self
-            && let Ok(mut conn) = diesel::PgConnection::establish(admin_url)
-        {
-            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-        }
-    }
-}
-
-fn skip_postgres() -> bool {
-    std::env::var("JOURNAL_SKIP_POSTGRES").as_deref() == Ok("1")
-        && std::env::var("CI").as_deref() != Ok("true")
-}
-
-/// A URL on the same server with another database name.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let root = base[authority..]
-        .find('/')
-        .map_or(base, |slash| &base[..authority + slash]);
-    query.map_or_else(
-        || format!("{root}/{name}"),
-        |q| format!("{root}/{name}?{q}"),
-    )
+    database: TestDatabase,
 }
 
 impl LiveServer {
     /// Starts a server on a fresh database; `None` when PostgreSQL is
     /// skipped on this machine.
     pub fn start(backend: Backend) -> Option<Self> {
-        let (url, database) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("server.db").display());
-                (url, TestDatabase::Sqlite { _dir: dir })
-            }
-            Backend::Postgres => {
-                if skip_postgres() {
-                    eprintln!("PostgreSQL half skipped: JOURNAL_SKIP_POSTGRES=1");
-                    return None;
-                }
-                let admin_url = std::env::var("TEST_DATABASE_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-                let name = format!("journal_e2e_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = diesel::PgConnection::establish(&admin_url).unwrap_or_else(|e| {
-                    panic!("PostgreSQL at {admin_url} is unreachable ({e}); run ./scripts/test.sh")
-                });
-                admin
-                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-                    .unwrap();
-                (
-                    with_database(&admin_url, &name),
-                    TestDatabase::Postgres { admin_url, name },
-                )
-            }
-        };
-        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([9u8; 32]);
+        let database = TestDatabase::create(backend, "journal_e2e_")?;
+        let secret = journal_testing::jwt_secret(9);
         let cli = <journal_server::config::Cli as clap::Parser>::try_parse_from([
             "journal-server",
             "--bind",
             "127.0.0.1:0",
             "--database-url",
-            &url,
+            database.url(),
             "--jwt-secret",
             &secret,
             "--auth-attempts-per-minute",
@@ -167,9 +100,8 @@ impl LiveServer {
         let server = journal_server::start(cli.config).unwrap();
         Some(Self {
             server: Some(server),
-            database_url: url,
             backend,
-            _database: database,
+            database,
         })
     }
 
@@ -194,7 +126,7 @@ impl LiveServer {
     /// Creates a therapist account, as the operator command does; returns
     /// the account id.
     pub fn create_therapist(&self, email: &str, password: &str, name: &str) -> String {
-        let db = journal_server::store::Database::open(&self.database_url, 1).unwrap();
+        let db = journal_server::store::Database::open(self.database.url(), 1).unwrap();
         let hash = actix_web::rt::System::new()
             .block_on(async {
                 journal_server::auth::passwords::Passwords::new(1)
@@ -623,6 +555,6 @@ impl LiveServer {
     /// The URL of the server's database, for benchmarks that write to it
     /// directly (`journal_server::store::Database::open`).
     pub fn database_url(&self) -> String {
-        self.database_url.clone()
+        self.database.url().to_owned()
     }
 }

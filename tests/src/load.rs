@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use journal_core::Phase;
 use journal_core::records::{JournalEntry, RecordBody};
@@ -23,7 +22,7 @@ use journal_core::sync::{MAX_PUSH_MUTATIONS, PushRequest, Transport};
 use journal_server::store::DbConnection;
 use journal_server::store::schema::{owner_versions, records};
 
-use crate::{Backend, TestDatabase, with_database};
+use journal_testing::{Backend, TestDatabase};
 
 /// The password of every account the benchmarks and the harness make.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -257,44 +256,10 @@ pub fn write_all(store: &JournalStore, bodies: &[RecordBody]) -> Result<(), Push
 /// A fresh database for a server: a SQLite file in a temporary folder, or a
 /// new database on the PostgreSQL server at `admin_url` (dropped with the
 /// returned guard). Returns its URL and the guard.
-pub fn fresh_database(
-    backend: Backend,
-    admin_url: &str,
-) -> Result<(String, FreshDatabase), String> {
-    match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
-            let url = format!("sqlite://{}", dir.path().join("server.db").display());
-            Ok((url, FreshDatabase(TestDatabase::Sqlite { _dir: dir })))
-        }
-        Backend::Postgres => {
-            let name = format!("journal_load_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = diesel::PgConnection::establish(admin_url)
-                .map_err(|e| format!("PostgreSQL at {admin_url} is unreachable: {e}"))?;
-            admin
-                .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-                .map_err(|e| format!("cannot create database {name}: {e}"))?;
-            Ok((
-                with_database(admin_url, &name),
-                FreshDatabase(TestDatabase::Postgres {
-                    admin_url: admin_url.to_owned(),
-                    name,
-                }),
-            ))
-        }
-    }
-}
-
-/// A database made by [`fresh_database`]; removed when dropped.
-pub struct FreshDatabase(TestDatabase);
-
-impl std::fmt::Debug for FreshDatabase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            TestDatabase::Sqlite { .. } => f.write_str("FreshDatabase(sqlite)"),
-            TestDatabase::Postgres { name, .. } => write!(f, "FreshDatabase(postgres {name})"),
-        }
-    }
+pub fn fresh_database(backend: Backend, admin_url: &str) -> Result<(String, TestDatabase), String> {
+    let database =
+        TestDatabase::try_create(backend, "journal_load_", admin_url).map_err(|e| e.to_string())?;
+    Ok((database.url().to_owned(), database))
 }
 
 /// Memory of a process, from `/proc/<pid>/status`, in KiB.

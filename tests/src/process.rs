@@ -12,15 +12,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
 use journal_core::RecordId;
 use journal_core::store::JournalStore;
 use journal_core::sync::{HttpTransport, InMemorySecrets, SyncClient, Transport};
 
 pub use crate::holdings_at;
-use crate::{Backend, TestDatabase, skip_postgres, with_database};
+use journal_testing::{Backend, TestDatabase, jwt_secret, skip_postgres};
 
 /// How long a server process or a PostgreSQL cluster may take to come up
 /// before the test gives up on its setup (a deadline, not a measurement).
@@ -92,45 +89,28 @@ pub struct ScratchDatabase {
 }
 
 impl ScratchDatabase {
+    /// The prefix of its PostgreSQL database's name.
+    const PREFIX: &str = "journal_faults_";
+
     /// A fresh database on `backend`: for PostgreSQL on the shared test
     /// server (`TEST_DATABASE_URL`); `None` when PostgreSQL is skipped here.
     pub fn create(backend: Backend) -> Option<Self> {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("server.db").display());
-                Some(Self {
-                    url,
-                    _database: TestDatabase::Sqlite { _dir: dir },
-                })
-            }
-            Backend::Postgres => {
-                if skip_postgres() {
-                    eprintln!("PostgreSQL half skipped: JOURNAL_SKIP_POSTGRES=1");
-                    return None;
-                }
-                let admin_url = std::env::var("TEST_DATABASE_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-                Some(Self::on(&admin_url))
-            }
-        }
+        TestDatabase::create(backend, Self::PREFIX).map(Self::from)
     }
 
     /// A fresh database on the PostgreSQL server `admin_url` points at.
     pub fn on(admin_url: &str) -> Self {
-        let name = format!("journal_faults_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = diesel::PgConnection::establish(admin_url).unwrap_or_else(|e| {
-            panic!("PostgreSQL at {admin_url} is unreachable ({e}); run ./scripts/test.sh")
-        });
-        admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .unwrap();
+        TestDatabase::try_create(Backend::Postgres, Self::PREFIX, admin_url)
+            .map(Self::from)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+impl From<TestDatabase> for ScratchDatabase {
+    fn from(database: TestDatabase) -> Self {
         Self {
-            url: with_database(admin_url, &name),
-            _database: TestDatabase::Postgres {
-                admin_url: admin_url.to_owned(),
-                name,
-            },
+            url: database.url().to_owned(),
+            _database: database,
         }
     }
 }
@@ -170,7 +150,7 @@ impl ServerProcess {
 
     fn launch(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let secret = jwt_secret(7);
         let log = self.log.reopen().unwrap();
         let child = Command::new(&self.binary)
             .args(["serve", "--bind"])

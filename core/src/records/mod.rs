@@ -297,6 +297,39 @@ pub fn check_dosing_session_link<E: From<InvalidInput>>(
     .into())
 }
 
+/// A dosing session that live intentions or entries still link to: it is
+/// not deleted until they are deleted or relinked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this dosing session still has {linked} intention(s) or entries linked to it; delete or relink them first"
+)]
+pub struct SessionInUse {
+    /// How many live records link to the session.
+    pub linked: u64,
+}
+
+/// The delete rule, the same on the phone and on the server: any record may
+/// be deleted but a dosing session that live intentions or entries still
+/// link to.
+///
+/// `count_linked` counts the owner's live records (the session itself left
+/// out) that link to it; it is asked only for a dosing session, and its own
+/// error is the outer one. The inner result is the rule's answer.
+pub fn check_deletable<E>(
+    kind: RecordKind,
+    count_linked: impl FnOnce() -> Result<u64, E>,
+) -> Result<Result<(), SessionInUse>, E> {
+    if kind != RecordKind::DosingSession {
+        return Ok(Ok(()));
+    }
+    let linked = count_linked()?;
+    Ok(if linked == 0 {
+        Ok(())
+    } else {
+        Err(SessionInUse { linked })
+    })
+}
+
 macro_rules! into_body {
     ($($kind:ident),*) => {$(
         impl From<$kind> for RecordBody {
@@ -339,6 +372,18 @@ pub struct Record {
 }
 
 impl Record {
+    /// A new record of `body`: a fresh id (UUIDv7), created and updated
+    /// `at`, stamped `hlc`. How both the phone and the server make one.
+    pub fn new(body: RecordBody, hlc: Hlc, at: DateTime<Utc>) -> Self {
+        Self {
+            id: RecordId::new(),
+            created_at: at,
+            updated_at: at,
+            hlc,
+            body,
+        }
+    }
+
     /// The kind of the record.
     pub fn kind(&self) -> RecordKind {
         self.body.kind()

@@ -560,3 +560,30 @@ fn the_lookups_own_error_passes_through() {
         Err(LookupError::Invalid(ref invalid)) if invalid.has("dosingSessionId", "unknown_session")
     ));
 }
+
+// ---- deleting a dosing session ----
+
+#[test]
+fn only_a_dosing_session_with_links_is_kept_from_deletion() {
+    for kind in RecordKind::ALL {
+        if kind == RecordKind::DosingSession {
+            continue;
+        }
+        let checked = check_deletable(kind, || -> Result<u64, ()> { panic!("not asked") });
+        assert_eq!(checked, Ok(Ok(())), "{kind}");
+    }
+    assert_eq!(
+        check_deletable(RecordKind::DosingSession, || Ok::<_, ()>(0)),
+        Ok(Ok(()))
+    );
+    let refused = check_deletable(RecordKind::DosingSession, || Ok::<_, ()>(2));
+    assert_eq!(refused, Ok(Err(SessionInUse { linked: 2 })));
+    assert_eq!(
+        SessionInUse { linked: 2 }.to_string(),
+        "this dosing session still has 2 intention(s) or entries linked to it; delete or relink them first"
+    );
+    assert_eq!(
+        check_deletable(RecordKind::DosingSession, || Err::<u64, _>("offline")),
+        Err("offline")
+    );
+}

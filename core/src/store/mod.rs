@@ -55,7 +55,9 @@ pub use search::{SearchHit, SearchQuery};
 
 use crate::hlc::{Hlc, HlcClock, SystemClock, WallClock};
 use crate::ids::{DeviceId, RecordId};
-use crate::records::{Record, RecordBody, RecordKind, check_dosing_session_link};
+use crate::records::{
+    Record, RecordBody, RecordKind, SessionInUse, check_deletable, check_dosing_session_link,
+};
 use crate::sync::{MAX_PUSH_MUTATIONS, Mutation, OwnerVersion, PullResponse, Revision};
 use crate::validation::InvalidInput;
 use schema::{journal_meta, records};
@@ -218,13 +220,7 @@ impl JournalStore {
                 check_links(conn, &body, &created).map_err(|e| at_index(e, index, batch_len))?;
                 let hlc = clock.tick();
                 let now = millis_to_time(clock.wall().now_millis());
-                let record = Record {
-                    id: RecordId::new(),
-                    created_at: now,
-                    updated_at: now,
-                    hlc,
-                    body,
-                };
+                let record = Record::new(body, hlc, now);
                 let json = body_json(&record.body)?;
                 let seq = diesel::insert_into(records::table)
                     .values(values(&record, &json))
@@ -272,19 +268,17 @@ impl JournalStore {
         conn.immediate_transaction(|conn| {
             let row = live_row(conn, id)?.ok_or(StoreError::NotFound { id })?;
             let kind = parse_kind(&row.kind)?;
-            if kind == RecordKind::DosingSession {
+            let in_use = check_deletable(kind, || -> Result<u64, StoreError> {
                 let linked: i64 = records::table
                     .filter(records::dosing_session_id.eq(id.to_string()))
                     .filter(records::id.ne(id.to_string()))
                     .filter(records::deleted.eq(false))
                     .count()
                     .get_result(conn)?;
-                if linked > 0 {
-                    return Err(StoreError::SessionInUse {
-                        id,
-                        linked: linked.unsigned_abs(),
-                    });
-                }
+                Ok(linked.unsigned_abs())
+            })?;
+            if let Err(SessionInUse { linked }) = in_use {
+                return Err(StoreError::SessionInUse { id, linked });
             }
             let base = Hlc::from_i64(row.hlc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let hlc = clock.tick();

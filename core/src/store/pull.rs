@@ -20,9 +20,7 @@ use super::schema::{held_pulls, journal_meta, outbox as outbox_table, records, r
 use super::{Clock, RecordValues, StoreError, outbox, search, time_to_micros, values};
 use crate::hlc::Hlc;
 use crate::records::{Record, RecordBody};
-use crate::sync::{
-    OwnerVersion, PullResponse, PulledChange, RecordState, Revision, RevisionReason,
-};
+use crate::sync::{OwnerVersion, PullResponse, PulledChange, RecordState, Revision};
 
 /// `journal_meta` key of the pull cursor.
 const PULL_CURSOR_KEY: &str = "pull_cursor";
@@ -365,19 +363,12 @@ pub(super) fn keep_revision(
             revisions::record_id.eq(revision.record_id.to_string()),
             revisions::kind.eq(revision.kind.as_str()),
             revisions::hlc.eq(revision.hlc.to_i64()),
-            revisions::reason.eq(reason_str(revision.reason)),
+            revisions::reason.eq(revision.reason.as_str()),
             revisions::body.eq(json),
             revisions::created_at.eq(time_to_micros(revision.created_at)),
         ))
         .execute(conn)?;
     Ok(inserted > 0)
-}
-
-fn reason_str(reason: RevisionReason) -> &'static str {
-    match reason {
-        RevisionReason::Conflict => "conflict",
-        RevisionReason::Deleted => "deleted",
-    }
 }
 
 fn version_i64(version: OwnerVersion) -> i64 {

@@ -141,11 +141,8 @@ fn revive(
 
 fn into_revision(row: RevisionRow) -> Result<Revision, StoreError> {
     let corrupt = |what: String| StoreError::Corrupt(format!("revision {}: {what}", row.id));
-    let reason = match row.reason.as_str() {
-        "conflict" => RevisionReason::Conflict,
-        "deleted" => RevisionReason::Deleted,
-        other => return Err(corrupt(format!("unknown reason {other:?}"))),
-    };
+    let reason = RevisionReason::parse(&row.reason)
+        .ok_or_else(|| corrupt(format!("unknown reason {:?}", row.reason)))?;
     Ok(Revision {
         id: row.id.parse().map_err(|e| corrupt(format!("{e}")))?,
         record_id: row.record_id.parse().map_err(|e| corrupt(format!("{e}")))?,

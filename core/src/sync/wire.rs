@@ -271,6 +271,27 @@ pub enum RevisionReason {
     Deleted,
 }
 
+impl RevisionReason {
+    /// The name stores keep it under, on the phone and the server alike
+    /// (the same as on the wire).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevisionReason::Conflict => "conflict",
+            RevisionReason::Deleted => "deleted",
+        }
+    }
+
+    /// Reads a stored name; `None` for anything [`RevisionReason::as_str`]
+    /// does not write.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "conflict" => Some(RevisionReason::Conflict),
+            "deleted" => Some(RevisionReason::Deleted),
+            _ => None,
+        }
+    }
+}
+
 /// Text kept because it lost a conflict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

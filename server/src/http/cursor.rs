@@ -2,13 +2,14 @@
 //! OpenAPI document describes it: an opaque string.
 
 use utoipa::ToSchema;
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 
 use crate::store::time::TimeCursor;
 
 impl utoipa::PartialSchema for TimeCursor {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
             .pattern(Some("^-?[0-9]+~[0-9a-fA-F-]{36}$"))
             .description(Some(
                 "Where a page ended. Opaque: pass it back as it was received.",

@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, web};
 
 use crate::state::AppState;
 
+pub mod access_log;
 pub mod accounts;
 pub mod alerts;
 pub mod care;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(care::configure)
         .configure(records::configure)
         .configure(therapist::configure)
+        .configure(access_log::configure)
         .configure(alerts::configure)
         .configure(sync::configure)
         .configure(comments::configure)

@@ -50,6 +50,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(routes::records::RecordsApi::openapi());
     doc.merge(routes::sync::SyncApi::openapi());
     doc.merge(routes::therapist::ReviewApi::openapi());
+    doc.merge(routes::access_log::AccessLogApi::openapi());
     doc.merge(routes::alerts::AlertsApi::openapi());
     doc.merge(routes::comments::CommentsApi::openapi());
     doc.merge(routes::me::MeApi::openapi());

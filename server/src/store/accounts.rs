@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::care::parse_id;
+use super::rows::parse_id;
 use super::schema::{login_throttle, refresh_tokens, users};
 use super::time::now_micros;
 use super::{DbConnection, StoreError};

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::rows::parse_id;
 use super::schema::{care_invitations, care_links, users};
 use super::time::now_micros;
 use super::{DbConnection, StoreError, alerts};
@@ -16,12 +17,6 @@ use crate::auth::tokens::secret_hash;
 
 /// Tries at a fresh code when one collides with a stored one.
 const CODE_ATTEMPTS: usize = 3;
-
-/// A stored id as a UUID (one that is not is a corrupt row).
-pub(crate) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(text)
-        .map_err(|_| StoreError::Internal(format!("stored id {text:?} is not a UUID")))
-}
 
 /// A stored timestamp (microseconds) as a time.
 fn time(micros: i64) -> DateTime<Utc> {

@@ -14,7 +14,6 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::result::Error as DieselError;
 use journal_core::comments::Comment;
 use journal_core::ids::RecordId;
 use journal_core::records::RecordKind;
@@ -25,7 +24,7 @@ use super::records::{NOT_FOUND, is_live};
 use super::rows::CommentRow;
 use super::schema::{comments, records, users};
 use super::time::now_micros;
-use super::versions::owner_write;
+use super::versions::{EditEnd, owner_edit, owner_write};
 use super::{DbConnection, StoreError};
 
 /// The one answer for a comment that is not the caller's to change (unknown,
@@ -208,26 +207,6 @@ pub fn own_on_record(
     })
 }
 
-/// Why an edit ended without committing.
-enum EditEnd {
-    /// It failed.
-    Failed(StoreError),
-    /// The comment already says this; rolling back undoes the version bump.
-    Unchanged(Box<Comment>),
-}
-
-impl From<StoreError> for EditEnd {
-    fn from(error: StoreError) -> Self {
-        EditEnd::Failed(error)
-    }
-}
-
-impl From<DieselError> for EditEnd {
-    fn from(error: DieselError) -> Self {
-        EditEnd::Failed(error.into())
-    }
-}
-
 /// Edits one of the therapist's comments while its record is still shared
 /// with them; the same text changes nothing.
 pub fn edit(
@@ -241,7 +220,7 @@ pub fn edit(
     let owner = own_live_comment(conn, therapist, id)?
         .ok_or_else(comment_not_found)?
         .owner_id;
-    let outcome = owner_write(conn, &owner, 1, |conn, versions| -> Result<_, EditEnd> {
+    owner_edit(conn, &owner, |conn, versions| {
         let version = versions.take()?;
         let row = own_live_comment(conn, therapist, id)?.ok_or_else(comment_not_found)?;
         let record: RecordId = row
@@ -273,12 +252,7 @@ pub fn edit(
             ..row
         }
         .to_comment(&author)?)
-    });
-    match outcome {
-        Ok(comment) => Ok(comment),
-        Err(EditEnd::Unchanged(comment)) => Ok(*comment),
-        Err(EditEnd::Failed(error)) => Err(error),
-    }
+    })
 }
 
 /// Deletes one of the therapist's comments (its text is erased), shared

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use journal_core::export::{EXPORT_FORMAT, EXPORT_VERSION, ExportDocument, ExportedAccount};
 
 use super::comments::with_authors;
-use super::rows::{CommentRow, PulledRow, RevisionRow};
+use super::rows::{CommentRow, PulledRow, RevisionRow, parse_id};
 use super::schema::{
     alerts, care_invitations, care_links, comments, login_throttle, mutation_outcomes,
     owner_versions, record_revisions, records, refresh_tokens, sync_devices, users,
@@ -92,8 +92,7 @@ pub fn export(conn: &mut DbConnection, owner: &str) -> Result<Option<ExportDocum
             version: EXPORT_VERSION,
             exported_at: now_time()?,
             account: ExportedAccount {
-                id: uuid::Uuid::parse_str(&id)
-                    .map_err(|_| StoreError::Internal(format!("stored id {id:?} is not a UUID")))?,
+                id: parse_id(&id)?,
                 email,
                 display_name,
                 created_at: micros_to_time(created_at)?,

@@ -21,7 +21,7 @@ use journal_core::hlc::Hlc;
 use journal_core::ids::RecordId;
 use journal_core::phase::Phase;
 use journal_core::query::{ListQuery, RecordPage};
-use journal_core::records::{Record, RecordBody, RecordKind};
+use journal_core::records::{Record, RecordBody, RecordKind, check_deletable};
 use journal_core::sync::{Incoming, IncomingOp, Resolution, Revision, Stamp, resolve};
 use journal_core::validation::InvalidInput;
 
@@ -29,7 +29,7 @@ use super::rows::{NewRow, RecordRow, RevisionRow, StoredRow, body_json, rest_dev
 use super::schema::{record_revisions, records};
 use super::sync::write::{WriteTarget, write_resolution};
 use super::time::{now_micros, now_time};
-use super::versions::owner_write;
+use super::versions::{EditEnd, owner_edit, owner_write};
 use super::{DbConnection, StoreError, alerts};
 
 /// The one answer for an id that names no live record of the caller's, be
@@ -56,13 +56,7 @@ pub fn create(
         let version = versions.take()?;
         check_links(conn, owner, &body)?;
         let now = now_time()?;
-        let record = Record {
-            id: RecordId::new(),
-            created_at: now,
-            updated_at: now,
-            hlc,
-            body,
-        };
+        let record = Record::new(body, hlc, now);
         diesel::insert_into(records::table)
             .values(rest_row(&record, owner, version)?)
             .execute(conn)?;
@@ -99,27 +93,6 @@ pub fn is_live(conn: &mut DbConnection, owner: &str, id: RecordId) -> Result<boo
     Ok(live > 0)
 }
 
-/// Why an edit ended without committing.
-enum EditEnd {
-    /// It failed.
-    Failed(StoreError),
-    /// There was nothing to write: the record already holds this content.
-    /// Rolling back undoes the version bump.
-    Unchanged(Box<Record>),
-}
-
-impl From<StoreError> for EditEnd {
-    fn from(error: StoreError) -> Self {
-        EditEnd::Failed(error)
-    }
-}
-
-impl From<DieselError> for EditEnd {
-    fn from(error: DieselError) -> Self {
-        EditEnd::Failed(error.into())
-    }
-}
-
 /// Replaces the content of one of the owner's live records, through the
 /// conflict rules, stamped after its current version by `stamp_after`.
 /// The same content changes nothing and answers the record as it was.
@@ -130,7 +103,7 @@ pub fn update(
     body: RecordBody,
     stamp_after: impl Fn(Hlc) -> Hlc,
 ) -> Result<Record, StoreError> {
-    let outcome = owner_write(conn, owner, 1, |conn, versions| -> Result<_, EditEnd> {
+    owner_edit(conn, owner, |conn, versions| {
         let row = load_stored(conn, owner, id)?
             .filter(|r| !r.deleted)
             .ok_or_else(not_found)?;
@@ -192,12 +165,7 @@ pub fn update(
             ))
             .into()),
         }
-    });
-    match outcome {
-        Ok(record) => Ok(record),
-        Err(EditEnd::Unchanged(record)) => Ok(*record),
-        Err(EditEnd::Failed(error)) => Err(error),
-    }
+    })
 }
 
 /// Deletes one of the owner's live records through the conflict rules: a
@@ -213,7 +181,8 @@ pub fn delete(
         let row = load_stored(conn, owner, id)?
             .filter(|r| !r.deleted)
             .ok_or_else(not_found)?;
-        if row.kind == RecordKind::DosingSession.as_str() {
+        let kind = row.record_kind()?;
+        check_deletable(kind, || -> Result<u64, StoreError> {
             let linked: i64 = records::table
                 .filter(records::owner_id.eq(owner))
                 .filter(records::dosing_session_id.eq(id.to_string()))
@@ -221,13 +190,9 @@ pub fn delete(
                 .filter(records::deleted.eq(false))
                 .count()
                 .get_result(conn)?;
-            if linked > 0 {
-                return Err(StoreError::Conflict(format!(
-                    "this dosing session still has {linked} intention(s) or entries \
-                     linked to it; delete or relink them first"
-                )));
-            }
-        }
+            Ok(linked.unsigned_abs())
+        })?
+        .map_err(|in_use| StoreError::Conflict(in_use.to_string()))?;
         let stored = row.to_stored()?;
         let incoming = Incoming {
             stamp: Stamp {
@@ -241,7 +206,7 @@ pub fn delete(
         let target = WriteTarget {
             owner,
             id,
-            kind: row.record_kind()?,
+            kind,
             existing: Some(&row),
             created_at: row.created_at,
             updated_at: now_micros(),

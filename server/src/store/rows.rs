@@ -277,7 +277,7 @@ impl RevisionRow {
                 .parse()
                 .map_err(|e: UnknownKind| corrupt(e.to_string()))?,
             hlc: Hlc::from_i64(self.hlc).map_err(|e| corrupt(e.to_string()))?,
-            reason: parse_reason(&self.reason)
+            reason: RevisionReason::parse(&self.reason)
                 .ok_or_else(|| corrupt(format!("unknown reason {:?}", self.reason)))?,
             body: serde_json::from_str(&self.body)
                 .map_err(|e| corrupt(format!("unreadable body: {e}")))?,
@@ -340,27 +340,17 @@ impl CommentRow {
     }
 }
 
+/// A stored id as a UUID (one that is not is a corrupt row).
+pub fn parse_id(text: &str) -> Result<uuid::Uuid, StoreError> {
+    uuid::Uuid::parse_str(text)
+        .map_err(|_| StoreError::Internal(format!("stored id {text:?} is not a UUID")))
+}
+
 /// A stored version as the wire says it.
 pub fn owner_version(version: i64) -> Result<OwnerVersion, StoreError> {
     u64::try_from(version)
         .map(OwnerVersion)
         .map_err(|_| StoreError::Internal(format!("negative version {version}")))
-}
-
-/// The stored name of a revision's reason.
-pub fn reason_name(reason: RevisionReason) -> &'static str {
-    match reason {
-        RevisionReason::Conflict => "conflict",
-        RevisionReason::Deleted => "deleted",
-    }
-}
-
-fn parse_reason(text: &str) -> Option<RevisionReason> {
-    match text {
-        "conflict" => Some(RevisionReason::Conflict),
-        "deleted" => Some(RevisionReason::Deleted),
-        _ => None,
-    }
 }
 
 /// A record's content as stored.

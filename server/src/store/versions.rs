@@ -34,6 +34,44 @@ where
     })
 }
 
+/// How an [`owner_edit`]'s work ends without committing.
+#[derive(Debug)]
+pub enum EditEnd<T> {
+    /// It failed.
+    Failed(StoreError),
+    /// There was nothing to write (the content is already what was sent):
+    /// the answer is this, and rolling back undoes the version bump.
+    /// (Boxed: a record can be large, and errors travel by value.)
+    Unchanged(Box<T>),
+}
+
+impl<T> From<StoreError> for EditEnd<T> {
+    fn from(error: StoreError) -> Self {
+        EditEnd::Failed(error)
+    }
+}
+
+impl<T> From<DieselError> for EditEnd<T> {
+    fn from(error: DieselError) -> Self {
+        EditEnd::Failed(error.into())
+    }
+}
+
+/// An [`owner_write`] of one version whose work may find there is nothing
+/// to change: its `EditEnd::Unchanged` rolls back and is answered as if it
+/// had been written. (The bump comes first all the same: it takes the
+/// owner's lock before the current state is read.)
+pub fn owner_edit<T, F>(conn: &mut DbConnection, owner: &str, work: F) -> Result<T, StoreError>
+where
+    F: FnOnce(&mut DbConnection, &mut Versions) -> Result<T, EditEnd<T>>,
+{
+    match owner_write(conn, owner, 1, work) {
+        Ok(value) => Ok(value),
+        Err(EditEnd::Unchanged(value)) => Ok(*value),
+        Err(EditEnd::Failed(error)) => Err(error),
+    }
+}
+
 /// Bumps the owner's write counter by a block of `count` versions and
 /// returns its new value: the transaction owns the versions `value - count
 /// + 1 ..= value`. The first write of an owner starts the counter.

@@ -5,7 +5,7 @@
 //! [`on_both_backends!`] and runs as two tests, `…::sqlite` and
 //! `…::postgres`. PostgreSQL comes from `TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`); each test gets a database of
-//! its own, dropped afterwards. The PostgreSQL half is skipped only when
+//! its own, dropped afterwards (journal-testing's `TestDatabase`). The PostgreSQL half is skipped only when
 //! `JOURNAL_SKIP_POSTGRES=1` and not under `CI=true` (`scripts/test.sh` sets
 //! it when no PostgreSQL can be started).
 
@@ -18,21 +18,12 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use actix_web::test::{self, TestRequest};
 use actix_web::web;
-use base64::Engine;
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use journal_server::config::Cli;
 use journal_server::state::AppState;
+pub use journal_testing::Backend;
+use journal_testing::{TestDatabase, jwt_secret};
 use serde_json::{Value, json};
-
-/// Which database a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// A SQLite file in a temporary folder.
-    Sqlite,
-    /// A database of its own on the test PostgreSQL server.
-    Postgres,
-}
 
 /// Runs each test body on both backends.
 #[macro_export]
@@ -65,50 +56,7 @@ pub struct TestServer {
     pub state: web::Data<AppState>,
     /// The backend.
     pub backend: Backend,
-    _cleanup: Cleanup,
-}
-
-enum Cleanup {
-    Sqlite(tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Cleanup::Postgres { admin_url, name } = self
-            && let Ok(mut conn) = diesel::PgConnection::establish(admin_url)
-        {
-            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-        }
-    }
-}
-
-/// The PostgreSQL server the tests use.
-pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn skip_postgres() -> bool {
-    std::env::var("JOURNAL_SKIP_POSTGRES").as_deref() == Ok("1")
-        && std::env::var("CI").as_deref() != Ok("true")
-}
-
-/// A URL on the same server with another database name.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority_end = base.find("://").map_or(0, |i| i + 3);
-    let root = match base[authority_end..].find('/') {
-        Some(slash) => &base[..authority_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
-    }
+    _database: TestDatabase,
 }
 
 impl TestServer {
@@ -119,34 +67,12 @@ impl TestServer {
 
     /// Like [`TestServer::start`], with extra command-line settings.
     pub async fn start_with(backend: Backend, extra: &[&str]) -> Option<Self> {
-        let (url, cleanup) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}", dir.path().join("journal.db").display());
-                (url, Cleanup::Sqlite(dir))
-            }
-            Backend::Postgres => {
-                if skip_postgres() {
-                    eprintln!("PostgreSQL half skipped: JOURNAL_SKIP_POSTGRES=1");
-                    return None;
-                }
-                let admin_url = postgres_admin_url();
-                let name = format!("journal_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = diesel::PgConnection::establish(&admin_url).unwrap_or_else(|e| {
-                    panic!("PostgreSQL at {admin_url} is unreachable ({e}); run ./scripts/test.sh, which starts it")
-                });
-                admin
-                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-                    .expect("create test database");
-                let url = with_database(&admin_url, &name);
-                (url, Cleanup::Postgres { admin_url, name })
-            }
-        };
-        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([42u8; 32]);
+        let database = TestDatabase::create(backend, "journal_test_")?;
+        let secret = jwt_secret(TEST_SECRET_SEED);
         let mut args = vec![
             "journal-server",
             "--database-url",
-            &url,
+            database.url(),
             "--jwt-secret",
             &secret,
             "--db-pool-size",
@@ -163,7 +89,7 @@ impl TestServer {
         Some(Self {
             state: web::Data::new(state),
             backend,
-            _cleanup: cleanup,
+            _database: database,
         })
     }
 
@@ -311,8 +237,11 @@ pub fn token(tokens: &Value) -> String {
         .to_owned()
 }
 
+/// The byte [`TestServer`]'s signing secret repeats ([`jwt_secret`]).
+const TEST_SECRET_SEED: u8 = 42;
+
 /// The signing secret [`TestServer`] configures (base64 of 32 bytes of 42).
-pub const TEST_SECRET: [u8; 32] = [42u8; 32];
+pub const TEST_SECRET: [u8; 32] = [TEST_SECRET_SEED; 32];
 
 /// Signs `claims` with `key` under `header`, as anyone holding the key
 /// could: for tests that forge access tokens.

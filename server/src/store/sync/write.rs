@@ -10,7 +10,7 @@ use journal_core::phase::Phase;
 use journal_core::records::{RecordBody, RecordKind};
 use journal_core::sync::{FieldStamps, LostText, Resolution, Stamp};
 
-use crate::store::rows::{NewRow, StoredRow, body_json, reason_name};
+use crate::store::rows::{NewRow, StoredRow, body_json};
 use crate::store::schema::{record_revisions, records};
 use crate::store::time::now_micros;
 use crate::store::versions::Versions;
@@ -169,7 +169,7 @@ pub fn insert_revision(
             record_revisions::kind.eq(kind.as_str()),
             record_revisions::hlc.eq(lost.stamp.hlc.to_i64()),
             record_revisions::origin_device.eq(lost.stamp.device.to_string()),
-            record_revisions::reason.eq(reason_name(lost.reason)),
+            record_revisions::reason.eq(lost.reason.as_str()),
             record_revisions::body.eq(body_json(&lost.body)?),
             record_revisions::created_at.eq(now_micros()),
             record_revisions::version.eq(version),
