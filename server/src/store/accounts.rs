@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::rows::parse_id;
 use super::schema::{login_throttle, refresh_tokens, users};
-use super::time::now_micros;
+use super::time::{micros_to_time, now_micros};
 use super::{DbConnection, StoreError};
 use crate::auth::Role;
 
@@ -58,7 +58,7 @@ impl UserRow {
             email: self.email,
             password_hash: self.password_hash,
             display_name: self.display_name,
-            created_at: DateTime::from_timestamp_micros(self.created_at).unwrap_or_default(),
+            created_at: micros_to_time(self.created_at)?,
         })
     }
 }

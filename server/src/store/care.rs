@@ -10,18 +10,13 @@ use uuid::Uuid;
 
 use super::rows::parse_id;
 use super::schema::{care_invitations, care_links, users};
-use super::time::now_micros;
+use super::time::{micros_to_time, now_micros};
 use super::{DbConnection, StoreError, alerts};
 use crate::auth::codes::{new_invitation_code, normalize_code};
 use crate::auth::tokens::secret_hash;
 
 /// Tries at a fresh code when one collides with a stored one.
 const CODE_ATTEMPTS: usize = 3;
-
-/// A stored timestamp (microseconds) as a time.
-fn time(micros: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default()
-}
 
 /// A new invitation: its code is known only now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,8 +151,8 @@ pub fn invite(
                 return Ok(NewInvitation {
                     id,
                     code,
-                    created_at: time(now),
-                    expires_at: time(expires_at),
+                    created_at: micros_to_time(now)?,
+                    expires_at: micros_to_time(expires_at)?,
                 });
             }
             // Two random 50-bit codes colliding is all but impossible, but
@@ -186,8 +181,8 @@ pub fn invitations(
         .map(|row| {
             Ok(Invitation {
                 id: parse_id(&row.id)?,
-                created_at: time(row.created_at),
-                expires_at: time(row.expires_at),
+                created_at: micros_to_time(row.created_at)?,
+                expires_at: micros_to_time(row.expires_at)?,
                 status: row.status(now),
             })
         })
@@ -384,7 +379,7 @@ fn link_view(row: &LinkRow, parties: &HashMap<String, PartyRow>) -> Result<CareL
     };
     Ok(CareLink {
         id: parse_id(&row.id)?,
-        created_at: time(row.created_at),
+        created_at: micros_to_time(row.created_at)?,
         patient: party(&row.patient_id)?,
         therapist: party(&row.therapist_id)?,
     })
