@@ -96,6 +96,8 @@ pub fn build_app(
         .wrap(ErrorHandlers::new().default_handler(http::problem::problem_for_bare_errors))
         .wrap(NormalizePath::new(TrailingSlash::Trim))
         .wrap(tracing_actix_web::TracingLogger::default())
+        // Outermost, so that every answer gets them, problems included.
+        .wrap(http::security_headers())
         .configure(http::health::configure)
         .service(web::resource("/api/v1/openapi.json").route(web::get().to(http::openapi::serve)))
         .service(

@@ -6,6 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, web};
 
 use crate::state::AppState;
@@ -39,6 +40,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(sync::configure)
         .configure(comments::configure)
         .configure(me::configure);
+}
+
+/// The headers every answer carries unless its handler set its own: none
+/// is cached anywhere along the way (records, pulls, feeds, timelines,
+/// exports, comments and tokens are mental-health data and credentials;
+/// the few answers without them are not worth a second rule), none is
+/// sniffed as another type, framed, or followed by a referrer, and a JSON
+/// answer opened in a browser runs nothing.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Cache-Control", "no-store"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Frame-Options", "DENY"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
 }
 
 /// The client's address as the socket saw it. Forwarded-for headers are not
