@@ -5,8 +5,8 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use crate::config::{Cli, Command, Config, LogFormat};
-use crate::store::Database;
 use crate::store::accounts;
+use crate::store::{Database, Existing};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -27,7 +27,7 @@ pub fn run() -> ExitCode {
     init_logs(&cli.config);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => actix_web::rt::System::new().block_on(crate::serve(cli.config)),
-        Command::Migrate => Database::open(&cli.config.database_url, 1)
+        Command::Migrate => Database::open_existing(&cli.config.database_url, Existing::Database)
             .map(|db| tracing::info!(database = db.backend().name(), "migrations applied"))
             .map_err(|e| e.to_string()),
         Command::CreateTherapist {
@@ -62,7 +62,8 @@ fn create_therapist(
     };
     let email = crate::auth::normalize_email(email);
     crate::auth::check_new_account(&email, &password, display_name).map_err(|e| e.to_string())?;
-    let db = Database::open(&config.database_url, 1).map_err(|e| e.to_string())?;
+    let db = Database::open_existing(&config.database_url, Existing::Journal)
+        .map_err(|e| e.to_string())?;
     let runtime = actix_web::rt::System::new();
     let id = runtime.block_on(async {
         let passwords = crate::auth::passwords::Passwords::new(1).map_err(|e| e.to_string())?;

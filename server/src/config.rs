@@ -32,10 +32,13 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API (the default).
     Serve,
-    /// Apply pending database migrations and exit.
+    /// Apply pending database migrations to an existing database and exit
+    /// (it never makes a database: a missing one is refused, named).
     Migrate,
-    /// Create a therapist account (therapists do not register themselves).
-    /// Reads the password from standard input, or generates and prints one.
+    /// Create a therapist account (therapists do not register themselves)
+    /// in the server's existing database (a missing database, or one the
+    /// server never started on, is refused, named). Reads the password
+    /// from standard input, or generates and prints one.
     CreateTherapist {
         /// The therapist's email address.
         #[arg(long)]

@@ -64,10 +64,32 @@ pub enum DbError {
     /// A migration failed.
     #[error("cannot migrate the database: {0}")]
     Migrate(String),
+    /// A management command was pointed at a database that does not exist;
+    /// it never makes one.
+    #[error(
+        "no database at {0}: start the server once to make it, or run this command from the server's folder or with its --database-url"
+    )]
+    Missing(String),
+    /// A management command that needs the journal was pointed at a
+    /// database that holds none.
+    #[error(
+        "the database at {0} holds no journal: start the server once (or run `journal-server migrate`) before this command, or point it at the server's --database-url"
+    )]
+    NoJournal(String),
     /// The database holds migrations this build does not know (a newer server
     /// wrote it).
     #[error("the database was migrated by a newer server (unknown migration {0}); refusing to run")]
     NewerSchema(String),
+}
+
+/// What a management command needs of the database it is pointed at
+/// ([`Database::open_existing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// The database must exist; it may hold no journal yet (`migrate`).
+    Database,
+    /// The database must exist and hold the journal (`create-therapist`).
+    Journal,
 }
 
 impl Backend {
@@ -85,6 +107,19 @@ impl Backend {
             return Ok(Backend::Sqlite(PathBuf::from(path)));
         }
         Err(DbError::UnsupportedUrl(url.to_owned()))
+    }
+
+    /// Where the database is, for people: a SQLite file's absolute path
+    /// (the URL's path is relative to the folder the command runs in), or
+    /// a PostgreSQL URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Sqlite(path) => std::path::absolute(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string(),
+            Backend::Postgres(url) => without_password(url),
+        }
     }
 
     /// A short name for logs.
@@ -169,6 +204,63 @@ impl Database {
         if let Backend::Sqlite(path) = &backend {
             create_parent(path)?;
         }
+        let db = Self::pool(backend, max_connections)?;
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Opens a database that must exist already, for a management command
+    /// (`migrate`, `create-therapist`): a missing SQLite file, or a database
+    /// without the journal when `need` is [`Existing::Journal`], is refused
+    /// with a message naming where it looked — never made anew, so a
+    /// command run from the wrong folder cannot quietly fill a second,
+    /// empty journal. Pending migrations are then applied as by [`open`].
+    ///
+    /// [`open`]: Database::open
+    pub fn open_existing(url: &str, need: Existing) -> Result<Self, DbError> {
+        let backend = Backend::from_url(url)?;
+        if let Backend::Sqlite(path) = &backend
+            && !path.is_file()
+        {
+            return Err(DbError::Missing(backend.describe()));
+        }
+        let db = Self::pool(backend, 1)?;
+        if need == Existing::Journal && !db.holds_journal()? {
+            return Err(DbError::NoJournal(db.backend.describe()));
+        }
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Whether the database holds the journal's tables (a migration ran).
+    fn holds_journal(&self) -> Result<bool, DbError> {
+        #[derive(QueryableByName)]
+        struct Found {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            tables: i64,
+        }
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| DbError::Connect(e.to_string()))?;
+        let found: Found = match &mut *conn {
+            DbConnection::Postgresql(pg) => diesel::sql_query(
+                "SELECT count(*) AS tables FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'users'",
+            )
+            .get_result(pg),
+            DbConnection::Sqlite(lite) => diesel::sql_query(
+                "SELECT count(*) AS tables FROM sqlite_master \
+                 WHERE type = 'table' AND name = 'users'",
+            )
+            .get_result(lite),
+        }
+        .map_err(|e| DbError::Connect(e.to_string()))?;
+        Ok(found.tables > 0)
+    }
+
+    /// The pool on `backend`, not yet migrated.
+    fn pool(backend: Backend, max_connections: u32) -> Result<Self, DbError> {
         let max_size = match backend {
             // SQLite has one writer; a few readers beside it are plenty.
             Backend::Sqlite(_) => max_connections.clamp(1, 8),
@@ -187,9 +279,7 @@ impl Database {
                 backend: backend.clone(),
             })
             .map_err(|e| DbError::Connect(e.to_string()))?;
-        let db = Self { pool, backend };
-        db.migrate()?;
-        Ok(db)
+        Ok(Self { pool, backend })
     }
 
     /// The backend in use.
@@ -250,6 +340,25 @@ pub mod r2d2_error {
     pub struct PoolError(pub diesel::r2d2::PoolError);
 }
 
+/// A PostgreSQL URL with any password in it replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info
+                .split_once(':')
+                .map_or(user_info, |(user, _)| user);
+            let hidden = if user_info.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 fn create_parent(path: &Path) -> Result<(), DbError> {
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
@@ -284,4 +393,34 @@ where
     conn.run_pending_migrations(migrations)
         .map_err(|e| DbError::Migrate(e.to_string()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_url_is_described_without_its_password() {
+        assert_eq!(
+            without_password("postgres://journal:s3cret@db.example:5432/journal?sslmode=require"),
+            "postgres://journal:***@db.example:5432/journal?sslmode=require"
+        );
+        assert_eq!(
+            without_password("postgres://postgres@127.0.0.1:5432/test"),
+            "postgres://postgres@127.0.0.1:5432/test"
+        );
+        assert_eq!(
+            without_password("postgresql://db.example/journal"),
+            "postgresql://db.example/journal"
+        );
+    }
+
+    #[test]
+    fn a_sqlite_file_is_described_by_its_absolute_path() {
+        let described = Backend::from_url("sqlite://data/journal.db")
+            .unwrap()
+            .describe();
+        assert!(described.starts_with('/'), "{described}");
+        assert!(described.ends_with("data/journal.db"), "{described}");
+    }
 }
