@@ -221,7 +221,45 @@ fn decode_secret(text: &str) -> Result<Vec<u8>, String> {
             bytes.len()
         ));
     }
+    if let Some(why) = predictable(&bytes) {
+        return Err(format!(
+            "JOURNAL_JWT_SECRET is too predictable ({why}): anyone who guesses it can sign \
+             tokens for any account. Make a random one, e.g. `openssl rand -base64 48`"
+        ));
+    }
     Ok(bytes)
+}
+
+/// Fewer distinct byte values than this in a secret is no random secret:
+/// 32 random bytes hold about 30 (fewer than 8 happens with a chance far
+/// below one in 10^20).
+const MIN_DISTINCT_BYTES: usize = 8;
+/// The longest repeated pattern looked for (`abcdabcd…`, a word typed over
+/// and over).
+const MAX_PATTERN: usize = 16;
+
+/// Why `bytes` cannot be a random secret, when they cannot: one byte
+/// repeated (32 zero bytes), a short pattern repeated, or too few different
+/// byte values.
+fn predictable(bytes: &[u8]) -> Option<String> {
+    if let Some(period) =
+        (1..=MAX_PATTERN).find(|&p| bytes.iter().enumerate().all(|(i, b)| *b == bytes[i % p]))
+    {
+        return Some(if period == 1 {
+            "one byte repeated".to_owned()
+        } else {
+            format!("a pattern of {period} bytes repeated")
+        });
+    }
+    let mut distinct = bytes.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    (distinct.len() < MIN_DISTINCT_BYTES).then(|| {
+        format!(
+            "only {} different byte values; a random secret has far more",
+            distinct.len()
+        )
+    })
 }
 
 fn secret_beside(database: &Path) -> Result<Vec<u8>, String> {
@@ -259,12 +297,52 @@ fn secret_beside(database: &Path) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
 
+    /// 32 bytes that look random (all different, no pattern).
+    fn random_looking(len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(73) ^ 0x5c)
+            .collect()
+    }
+
     #[test]
     fn secrets_must_be_long_base64() {
-        assert!(decode_secret(&URL_SAFE_NO_PAD.encode([1u8; 32])).is_ok());
-        assert!(decode_secret(&STANDARD.encode([1u8; 40])).is_ok());
-        assert!(decode_secret(&URL_SAFE_NO_PAD.encode([1u8; 31])).is_err());
+        assert!(decode_secret(&URL_SAFE_NO_PAD.encode(random_looking(32))).is_ok());
+        assert!(decode_secret(&STANDARD.encode(random_looking(40))).is_ok());
+        assert!(decode_secret(&URL_SAFE_NO_PAD.encode(random_looking(31))).is_err());
         assert!(decode_secret("not base64 !!!").is_err());
+    }
+
+    #[test]
+    fn predictable_secrets_are_refused_with_how_to_make_one() {
+        let mut generated = vec![0u8; 48];
+        rand::rng().fill_bytes(&mut generated);
+        assert!(decode_secret(&STANDARD.encode(&generated)).is_ok());
+        let weak: [(&str, Vec<u8>); 5] = [
+            ("32 zero bytes", vec![0u8; 32]),
+            ("one byte repeated", vec![0x41; 64]),
+            (
+                "a word repeated",
+                b"secretsecretsecretsecretsecretse".to_vec(),
+            ),
+            (
+                "a 16-byte pattern",
+                [random_looking(16), random_looking(16)].concat(),
+            ),
+            (
+                "few byte values",
+                (0..32)
+                    .map(|i| [1u8, 2, 3, 5, 8][(i * i + 3 * i) % 5])
+                    .collect(),
+            ),
+        ];
+        for (what, bytes) in weak {
+            let refused = decode_secret(&STANDARD.encode(&bytes)).unwrap_err();
+            assert!(refused.contains("too predictable"), "{what}: {refused}");
+            assert!(
+                refused.contains("openssl rand -base64 48"),
+                "{what}: {refused}"
+            );
+        }
     }
 
     #[test]

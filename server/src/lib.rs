@@ -44,9 +44,11 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Builds the shared state from configuration: opens (and migrates) the
 /// database and sets up token keys.
 pub fn build_state(config: &Config) -> Result<AppState, String> {
+    // The secret first: a predictable one is refused before anything is
+    // opened or made.
+    let secret = config.signing_secret()?;
     let db =
         Database::open(&config.database_url, config.db_pool_size).map_err(|e| e.to_string())?;
-    let secret = config.signing_secret()?;
     let tokens = AccessTokens::new(
         &secret,
         &config.token_issuer,

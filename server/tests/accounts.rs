@@ -11,7 +11,7 @@ use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-const SECRET: [u8; 32] = [42u8; 32];
+const SECRET: [u8; 32] = TEST_SECRET;
 
 fn login_request(email: &str, password: &str) -> TestRequest {
     TestRequest::post()

@@ -133,3 +133,29 @@ fn a_postgres_database_the_server_never_started_on_gets_no_therapist() {
     let created = server(CREATE, database.url());
     assert!(created.status.success(), "{}", stderr(&created));
 }
+
+#[test]
+fn a_predictable_signing_secret_is_refused_before_serving() {
+    use base64::Engine;
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(database) = TestDatabase::create(backend, "journal_cli_") else {
+            continue;
+        };
+        let zeros = base64::engine::general_purpose::STANDARD.encode([0u8; 32]);
+        let output = Command::new(env!("CARGO_BIN_EXE_journal-server"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--jwt-secret", &zeros])
+            .env("DATABASE_URL", database.url())
+            .output()
+            .unwrap();
+        assert!(
+            !output.status.success(),
+            "{backend:?}: served with 32 zero bytes"
+        );
+        let said = stderr(&output);
+        assert!(said.contains("too predictable"), "{backend:?}: {said}");
+        assert!(
+            said.contains("openssl rand -base64 48"),
+            "{backend:?}: {said}"
+        );
+    }
+}

@@ -61,10 +61,25 @@ pub fn with_database(url: &str, name: &str) -> String {
     )
 }
 
+/// The 32 bytes of a test server's signing secret, made from `seed`: all
+/// different, so the server's check against predictable secrets (one byte
+/// repeated, a short pattern) lets them through, and the same for the same
+/// seed, so a test can sign its own tokens with them.
+pub const fn secret_bytes(seed: u8) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        // 37 is odd, so i * 37 differs for every i below 256.
+        bytes[i] = seed ^ (i as u8).wrapping_mul(37).wrapping_add(11);
+        i += 1;
+    }
+    bytes
+}
+
 /// A token-signing secret for a test server, as its `--jwt-secret` flag
-/// takes it: 32 bytes of `seed`, base64 (URL-safe, unpadded).
+/// takes it: [`secret_bytes`] of `seed`, base64 (URL-safe, unpadded).
 pub fn jwt_secret(seed: u8) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([seed; 32])
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes(seed))
 }
 
 /// Why a [`TestDatabase`] could not be made.
@@ -251,7 +266,12 @@ mod tests {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(jwt_secret(42))
             .unwrap();
-        assert_eq!(bytes, [42u8; 32]);
+        assert_eq!(bytes, secret_bytes(42));
+        let mut distinct = bytes.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 32);
+        assert_ne!(secret_bytes(42), secret_bytes(43));
     }
 
     #[test]

@@ -240,8 +240,9 @@ pub fn token(tokens: &Value) -> String {
 /// The byte [`TestServer`]'s signing secret repeats ([`jwt_secret`]).
 const TEST_SECRET_SEED: u8 = 42;
 
-/// The signing secret [`TestServer`] configures (base64 of 32 bytes of 42).
-pub const TEST_SECRET: [u8; 32] = [TEST_SECRET_SEED; 32];
+/// The signing secret [`TestServer`] configures ([`jwt_secret`] of
+/// [`TEST_SECRET_SEED`], decoded).
+pub const TEST_SECRET: [u8; 32] = journal_testing::secret_bytes(TEST_SECRET_SEED);
 
 /// Signs `claims` with `key` under `header`, as anyone holding the key
 /// could: for tests that forge access tokens.
