@@ -171,9 +171,9 @@ impl From<StoreError> for JournalError {
                 }],
                 detail: format!("invalid input: content: {detail}"),
             },
-            StoreError::SessionInUse { .. } | StoreError::NotEmpty { .. } => {
-                JournalError::NotPossible { detail }
-            }
+            StoreError::SessionInUse { .. }
+            | StoreError::NotEmpty { .. }
+            | StoreError::ShareRevoked(_) => JournalError::NotPossible { detail },
             StoreError::UnreadableChange { .. } | StoreError::NewerSchema { .. } => {
                 JournalError::UpdateRequired { detail }
             }

@@ -25,7 +25,7 @@ pub use entry::JournalEntry;
 pub use intention::{Intention, IntentionStatus, Reflection};
 pub use mood::MoodCheckIn;
 pub use practice::ExercisePractice;
-pub use share::{Share, ShareScope};
+pub use share::{Share, ShareRevoked, ShareScope, check_share_edit};
 
 use crate::hlc::Hlc;
 use crate::ids::RecordId;

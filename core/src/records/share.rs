@@ -203,3 +203,27 @@ mod tests {
         assert!(serde_json::from_value::<ShareScope>(value).is_err());
     }
 }
+
+/// A change the share rules refuse: the share is revoked, and a revoked
+/// share stays revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this share was revoked, and a revoked share is never granted or changed again; to share again, make a new share"
+)]
+pub struct ShareRevoked;
+
+/// The edit rule of shares, the same on the phone and on the server: a
+/// change made on a revoked share (its current version, not one racing the
+/// revocation, which the conflict rules settle) is refused unless it
+/// changes nothing. `current` and `next` are any record's content; only a
+/// revoked share's is ever refused. Deleting a revoked share is not an
+/// edit, and stays allowed.
+pub fn check_share_edit(
+    current: &super::RecordBody,
+    next: &super::RecordBody,
+) -> Result<(), ShareRevoked> {
+    match current {
+        super::RecordBody::Share(share) if share.revoked && current != next => Err(ShareRevoked),
+        _ => Ok(()),
+    }
+}

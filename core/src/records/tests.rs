@@ -587,3 +587,36 @@ fn only_a_dosing_session_with_links_is_kept_from_deletion() {
         Err("offline")
     );
 }
+
+// ---- editing a revoked share ----
+
+#[test]
+fn a_revoked_share_is_never_granted_or_changed_again() {
+    let therapist = uuid::Uuid::now_v7();
+    let mut share = Share::kinds(therapist, vec![RecordKind::MoodCheckIn]).unwrap();
+    let live: RecordBody = share.clone().into();
+    share.revoked = true;
+    let revoked: RecordBody = share.clone().into();
+    // Revoking a live share, and any edit of a live one, is allowed.
+    assert_eq!(check_share_edit(&live, &revoked), Ok(()));
+    let mut wider = share.clone();
+    wider.revoked = false;
+    wider.scope = ShareScope::Kinds {
+        kinds: vec![RecordKind::MoodCheckIn, RecordKind::Assessment],
+    };
+    assert_eq!(check_share_edit(&live, &wider.clone().into()), Ok(()));
+    // Granting it again, or changing what it covers, is refused.
+    assert_eq!(check_share_edit(&revoked, &live), Err(ShareRevoked));
+    let mut still_revoked = wider;
+    still_revoked.revoked = true;
+    assert_eq!(
+        check_share_edit(&revoked, &still_revoked.into()),
+        Err(ShareRevoked)
+    );
+    // The same content is no change.
+    assert_eq!(check_share_edit(&revoked, &revoked), Ok(()));
+    // Nothing else is concerned.
+    let entry: RecordBody = entry().into();
+    assert_eq!(check_share_edit(&entry, &entry), Ok(()));
+    assert!(ShareRevoked.to_string().contains("make a new share"));
+}

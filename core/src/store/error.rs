@@ -41,6 +41,10 @@ pub enum StoreError {
         /// How many live records link to it.
         linked: u64,
     },
+    /// A revoked share is never granted or changed again (to share again,
+    /// make a new one).
+    #[error("{0}")]
+    ShareRevoked(#[from] crate::records::ShareRevoked),
     /// An export can only be imported into a journal with no records yet.
     #[error("this journal already holds {records} record(s); import into a new, empty journal")]
     NotEmpty {

@@ -57,6 +57,7 @@ use crate::hlc::{Hlc, HlcClock, SystemClock, WallClock};
 use crate::ids::{DeviceId, RecordId};
 use crate::records::{
     Record, RecordBody, RecordKind, SessionInUse, check_deletable, check_dosing_session_link,
+    check_share_edit,
 };
 use crate::sync::{MAX_PUSH_MUTATIONS, Mutation, OwnerVersion, PullResponse, Revision};
 use crate::validation::InvalidInput;
@@ -540,6 +541,7 @@ fn replace_content(
     if current.body == body {
         return Ok(current);
     }
+    check_share_edit(&current.body, &body)?;
     check_links(conn, &body, &[])?;
     let changed = outbox::changed_fields(&current.body, &body)?;
     let base = current.hlc;

@@ -1062,3 +1062,22 @@ fn an_empty_file_and_odd_names_become_journals() {
     result.unwrap();
     assert!(dir.path().join(":memory:").exists());
 }
+
+#[test]
+fn a_revoked_share_is_not_granted_again_on_the_phone() {
+    let f = fixture();
+    let therapist = uuid::Uuid::now_v7();
+    let mut share = Share::kinds(therapist, vec![RecordKind::MoodCheckIn]).unwrap();
+    let made = f.store.create(share.clone().into()).unwrap();
+    share.revoked = true;
+    let revoked = f.store.update(made.id, share.clone().into()).unwrap();
+    let mut again = share.clone();
+    again.revoked = false;
+    let err = f.store.update(made.id, again.into()).unwrap_err();
+    assert!(matches!(err, StoreError::ShareRevoked(_)), "{err:?}");
+    assert!(err.to_string().contains("make a new share"), "{err}");
+    assert_eq!(f.store.get(made.id).unwrap(), revoked, "nothing changed");
+    // The same content is no change; deleting it stays allowed.
+    assert_eq!(f.store.update(made.id, share.into()).unwrap(), revoked);
+    f.store.delete(made.id).unwrap();
+}

@@ -21,7 +21,7 @@ use journal_core::hlc::Hlc;
 use journal_core::ids::RecordId;
 use journal_core::phase::Phase;
 use journal_core::query::{ListQuery, RecordPage};
-use journal_core::records::{Record, RecordBody, RecordKind, check_deletable};
+use journal_core::records::{Record, RecordBody, RecordKind, check_deletable, check_share_edit};
 use journal_core::sync::{Incoming, IncomingOp, Resolution, Revision, Stamp, resolve};
 use journal_core::validation::InvalidInput;
 
@@ -122,6 +122,8 @@ pub fn update(
         if current.body == body {
             return Err(EditEnd::Unchanged(Box::new(current)));
         }
+        check_share_edit(&current.body, &body)
+            .map_err(|refused| StoreError::Conflict(refused.to_string()))?;
         check_links(conn, owner, &body)?;
         // Through the conflict rules like a device's edit, made on the
         // current version: a fast-forward that keeps the field stamps right.

@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use journal_core::ids::DeviceId;
-use journal_core::records::RecordBody;
+use journal_core::records::{RecordBody, check_share_edit};
 use journal_core::sync::{
     ChangeOp, Incoming, IncomingOp, Mutation, MutationOutcome, MutationProblem, OutcomeStatus,
     PushRequest, PushResponse, Resolution, Stamp, resolve,
@@ -350,6 +350,19 @@ impl<'a> PushBatch<'a> {
             return Ok(rejected(mutation, &error, describe));
         }
         let stored = known.map(|k| k.row.to_stored()).transpose()?;
+        // Made on the revoked version itself (not racing the revocation,
+        // which the conflict rules settle): granting or changing a revoked
+        // share again is refused, as through the REST API.
+        if let (Some(stored), IncomingOp::Upsert { body, .. }) = (&stored, &op)
+            && let Some(current) = &stored.body
+            && mutation
+                .base_hlc
+                .is_some_and(|base| base >= stored.stamp.hlc)
+            && let Err(refused) = check_share_edit(current, body)
+        {
+            let error = StoreError::Conflict(refused.to_string());
+            return Ok(rejected(mutation, &error, describe));
+        }
         let incoming = Incoming {
             stamp: Stamp {
                 hlc: mutation.hlc,

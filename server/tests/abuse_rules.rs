@@ -1,0 +1,172 @@
+//! Writes the rules refuse, sent anyway: each must answer a 4xx problem
+//! that says why — through the REST API and as a sync push's outcome alike
+//! — and change nothing; never a 500. Each test on SQLite and on
+//! PostgreSQL.
+
+// A test crate: unwrapping is how it fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use actix_web::test::TestRequest;
+use common::*;
+use journal_core::hlc::Hlc;
+use journal_core::ids::{DeviceId, RecordId};
+use serde_json::{Value, json};
+
+/// A clock stamp `seconds` after 2026-01-01.
+fn stamp(seconds: u64) -> String {
+    Hlc::new(1_767_225_600_000 + seconds * 1_000, 0).to_string()
+}
+
+fn share_upsert(mutation: u64, id: &str, at: u64, base: Option<u64>, body: &Value) -> Value {
+    let mut m = json!({
+        "mutationId": mutation, "recordId": id, "kind": "share", "op": "upsert",
+        "hlc": stamp(at), "createdAt": "2026-01-01T00:00:00Z",
+        "updatedAt": "2026-01-01T00:00:00Z", "body": body,
+    });
+    if let Some(base) = base {
+        m["baseHlc"] = json!(stamp(base));
+    }
+    m
+}
+
+async fn push<S, B>(app: &S, token: &str, device: &str, mutations: Vec<Value>) -> Reply
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    call(
+        app,
+        authed(
+            TestRequest::post()
+                .uri("/api/v1/sync/push")
+                .set_json(json!({"deviceId": device, "mutations": mutations})),
+            token,
+        ),
+    )
+    .await
+}
+
+on_both_backends! {
+    async fn granting_a_revoked_share_again_through_rest_is_a_409_that_says_why(server: TestServer) {
+        let app = server.app().await;
+        let side = side(&server, &app, "regrant").await;
+        let t = token(&side.patient);
+        let made = call(
+            &app,
+            authed(
+                TestRequest::post()
+                    .uri("/api/v1/records")
+                    .set_json(kinds_share(&side.therapist_id, &["moodCheckIn"])),
+                &t,
+            ),
+        )
+        .await;
+        assert_eq!(made.status, 201, "{:?}", made.body);
+        let uri = format!("/api/v1/records/{}", made.body["id"].as_str().unwrap());
+        let mut revoked = made.body["body"].clone();
+        revoked["revoked"] = json!(true);
+        let reply = call(
+            &app,
+            authed(TestRequest::put().uri(&uri).set_json(json!({"kind": "share", "body": revoked})), &t),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let before = data_snapshot(&server).await;
+
+        // Granted again, or widened while staying revoked: both refused.
+        let mut granted = revoked.clone();
+        granted["revoked"] = json!(false);
+        let mut widened = revoked.clone();
+        widened["scope"] = json!({"type": "kinds", "kinds": ["moodCheckIn", "journalEntry"]});
+        for body in [granted, widened] {
+            let reply = call(
+                &app,
+                authed(TestRequest::put().uri(&uri).set_json(json!({"kind": "share", "body": body})), &t),
+            )
+            .await;
+            reply.assert_problem(409, "conflict");
+            let detail = reply.body["detail"].as_str().unwrap();
+            assert!(detail.contains("revoked") && detail.contains("make a new share"), "{detail}");
+        }
+        assert_eq!(data_snapshot(&server).await, before, "a refused edit changed data");
+        let read = call(&app, authed(TestRequest::get().uri(&uri), &t)).await;
+        assert_eq!(read.body["body"]["revoked"], true);
+        // The same content again changes nothing and is no error.
+        let same = call(
+            &app,
+            authed(TestRequest::put().uri(&uri).set_json(json!({"kind": "share", "body": revoked})), &t),
+        )
+        .await;
+        assert_eq!(same.status, 200, "{:?}", same.body);
+        // Deleting the revoked share stays allowed.
+        let deleted = call(&app, authed(TestRequest::delete().uri(&uri), &t)).await;
+        assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    }
+
+    async fn granting_a_revoked_share_again_in_a_push_is_rejected_alone(server: TestServer) {
+        let app = server.app().await;
+        let side = side(&server, &app, "regrant-push").await;
+        let t = token(&side.patient);
+        let device = DeviceId::new().to_string();
+        let id = RecordId::new().to_string();
+        let live = kinds_share(&side.therapist_id, &["moodCheckIn"])["body"].clone();
+        let mut revoked = live.clone();
+        revoked["revoked"] = json!(true);
+        let reply = push(&app, &t, &device, vec![
+            share_upsert(1, &id, 1, None, &live),
+            share_upsert(2, &id, 2, Some(1), &revoked),
+        ])
+        .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        assert_eq!(reply.body["results"][1]["status"], "applied");
+        let before = data_snapshot(&server).await;
+
+        // Made on the revoked version, and followed by a change that is
+        // fine: the refusal holds up nothing behind it.
+        let other = RecordId::new().to_string();
+        let reply = push(&app, &t, &device, vec![
+            share_upsert(3, &id, 3, Some(2), &live),
+            share_upsert(4, &other, 4, None, &live),
+        ])
+        .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let refused = &reply.body["results"][0];
+        assert_eq!(refused["status"], "rejected", "{refused:?}");
+        assert_eq!(refused["problem"]["type"], "urn:kap-journal:problem:conflict");
+        assert!(
+            refused["problem"]["detail"].as_str().unwrap().contains("make a new share"),
+            "{refused:?}"
+        );
+        assert_eq!(reply.body["results"][1]["status"], "applied");
+        let read = call(
+            &app,
+            authed(TestRequest::get().uri(&format!("/api/v1/records/{id}")), &t),
+        )
+        .await;
+        assert_eq!(read.body["body"]["revoked"], true);
+        assert_eq!(read.body["hlc"], stamp(2), "the revoked version is untouched");
+        assert_ne!(data_snapshot(&server).await, before, "the second mutation was applied");
+
+        // A phone that granted more before it heard of the revocation
+        // (its change races the revocation) is merged, not refused: the
+        // revocation wins and the device is told of the conflict.
+        let racing = push(&app, &t, &DeviceId::new().to_string(), vec![
+            share_upsert(1, &id, 5, Some(1), &live),
+        ])
+        .await;
+        assert_eq!(racing.body["results"][0]["status"], "applied", "{:?}", racing.body);
+        assert_eq!(racing.body["results"][0]["conflict"], true);
+        let read = call(
+            &app,
+            authed(TestRequest::get().uri(&format!("/api/v1/records/{id}")), &t),
+        )
+        .await;
+        assert_eq!(read.body["body"]["revoked"], true);
+    }
+}
