@@ -312,6 +312,72 @@ where
     }
 }
 
+/// Whether any of `needles` can still be read: on SQLite in the bytes of
+/// the database file and its write-ahead log (what `grep` would find), on
+/// PostgreSQL in any row of any table (its files are the operator's:
+/// docs/security.md says what VACUUM and backups mean).
+async fn readable(server: &TestServer, needles: &[&str]) -> bool {
+    match server.state.db.backend().clone() {
+        journal_server::store::Backend::Sqlite(path) => {
+            // The server's own connections may still hold pages; what is on
+            // disk is what a thief with the file would read.
+            let mut files = vec![path.clone()];
+            for suffix in ["-wal", "-journal"] {
+                let mut other = path.clone().into_os_string();
+                other.push(suffix);
+                files.push(other.into());
+            }
+            files
+                .iter()
+                .filter_map(|f| std::fs::read(f).ok())
+                .any(|bytes| {
+                    needles
+                        .iter()
+                        .any(|needle| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                })
+        }
+        journal_server::store::Backend::Postgres(_) => {
+            let needles: Vec<String> = needles.iter().map(|n| format!("%{n}%")).collect();
+            server
+                .state
+                .db
+                .run(move |conn| -> Result<bool, StoreError> {
+                    #[derive(diesel::QueryableByName)]
+                    struct Name {
+                        #[diesel(sql_type = diesel::sql_types::Text)]
+                        table_name: String,
+                    }
+                    #[derive(diesel::QueryableByName)]
+                    struct Count {
+                        #[diesel(sql_type = diesel::sql_types::BigInt)]
+                        n: i64,
+                    }
+                    let tables: Vec<Name> = diesel::sql_query(
+                        "SELECT table_name::text AS table_name FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+                    )
+                    .load(conn)?;
+                    for table in tables {
+                        for needle in &needles {
+                            let found: Count = diesel::sql_query(format!(
+                                "SELECT count(*) AS n FROM \"{}\" t WHERE t::text LIKE $1",
+                                table.table_name
+                            ))
+                            .bind::<diesel::sql_types::Text, _>(needle)
+                            .get_result(conn)?;
+                            if found.n > 0 {
+                                return Ok(true);
+                            }
+                        }
+                    }
+                    Ok(false)
+                })
+                .await
+                .unwrap()
+        }
+    }
+}
+
 /// How many rows each table keeps about one patient.
 async fn footprint(server: &TestServer, patient: &str, email: &str) -> BTreeMap<&'static str, i64> {
     let patient = patient.to_owned();
@@ -669,6 +735,31 @@ on_both_backends! {
         let pulled = call(&app, authed(TestRequest::get().uri("/api/v1/sync/pull"), &token(&again))).await;
         assert_eq!(pulled.body["changes"], json!([]));
         assert_eq!(call(&app, login(PASSWORD)).await.status, 200);
+    }
+
+    async fn erasure_leaves_no_readable_text_in_the_database(server: TestServer) {
+        let app = server.app().await;
+        let lee_tokens = therapist(&server, &app, "lee@clinic.example").await;
+        let (t, lee) = (token(&lee_tokens), account_id(&lee_tokens));
+        // Words and an address found nowhere else in the database.
+        let email = "erasable.zq7x@example.org";
+        let words = "Qxwv-7 the lighthouse keeper's daughter";
+        let tokens = register(&app, email).await;
+        let (p, id) = (token(&tokens), account_id(&tokens));
+        link(&app, &t, &p).await;
+        let mut written = write_everything(&app, &p, &id, &t, &lee, words).await;
+        // Edited and pushed too, so older versions of the text went through
+        // the write-ahead log and freed pages.
+        let edited = create(&app, &p, &entry(&format!("{words}: first draft"))).await;
+        let edit = authed(TestRequest::put().uri(&format!("{RECORDS}/{edited}"))
+            .set_json(entry(&format!("{words}: second draft"))), &p);
+        assert_eq!(call(&app, edit).await.status, 200);
+        written.live.insert(edited);
+        assert!(readable(&server, &[email, "Qxwv-7"]).await, "the test must see the text before");
+
+        let erased = call(&app, erase(&p, PASSWORD)).await;
+        assert_eq!(erased.status, 204, "{:?}", erased.body);
+        assert!(!readable(&server, &[email, "Qxwv-7"]).await, "erased text is still readable");
     }
 
     async fn wrong_passwords_lock_erasure_like_sign_in(server: TestServer) {

@@ -108,4 +108,32 @@ impl DbConnection {
             }
         }
     }
+
+    /// Makes what was just deleted unreadable in the database's files, as
+    /// far as the backend allows without stopping writers. SQLite
+    /// overwrites deleted content itself (`secure_delete`, set on every
+    /// connection), but the write-ahead log still holds earlier copies of
+    /// the pages: a `TRUNCATE` checkpoint copies the log into the file and
+    /// empties it (waiting for readers up to the busy timeout). PostgreSQL
+    /// keeps deleted rows in its files until the space is reused, and in
+    /// its WAL archives and backups until they expire: that is the
+    /// operator's to govern (`docs/security.md`), nothing to do here.
+    /// Returns whether the log could be emptied.
+    pub fn forget_deleted(&mut self) -> diesel::QueryResult<bool> {
+        use diesel::RunQueryDsl;
+
+        #[derive(diesel::QueryableByName)]
+        struct Checkpoint {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            busy: i32,
+        }
+        match self {
+            DbConnection::Postgresql(_) => Ok(true),
+            DbConnection::Sqlite(lite) => {
+                let done: Checkpoint =
+                    diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(lite)?;
+                Ok(done.busy == 0)
+            }
+        }
+    }
 }

@@ -105,48 +105,55 @@ pub fn export(conn: &mut DbConnection, owner: &str) -> Result<Option<ExportDocum
 }
 
 /// Removes a patient and everything kept about them but the audit log, in
-/// one transaction.
+/// one transaction, then makes it unreadable in the database's files as far
+/// as the backend allows ([`DbConnection::forget_deleted`]).
 pub fn erase(conn: &mut DbConnection, owner: &str, email_hash: &str) -> Result<(), StoreError> {
-    conn.write_transaction(|conn| {
-        // First write: the version counter, whose row lock (PostgreSQL) or
-        // the write lock (SQLite) waits for a push or comment in flight
-        // and holds the next ones back until the account is gone; they then
-        // fail on the missing account. (The foreign keys cascade too, for
-        // anything a racing writer slipped in.)
-        diesel::delete(owner_versions::table.filter(owner_versions::owner_id.eq(owner)))
-            .execute(conn)?;
-        diesel::delete(comments::table.filter(comments::owner_id.eq(owner))).execute(conn)?;
-        diesel::delete(alerts::table.filter(alerts::patient_id.eq(owner))).execute(conn)?;
-        diesel::delete(record_revisions::table.filter(record_revisions::owner_id.eq(owner)))
-            .execute(conn)?;
-        diesel::delete(records::table.filter(records::owner_id.eq(owner))).execute(conn)?;
-        let devices = sync_devices::table
-            .filter(sync_devices::owner_id.eq(owner))
-            .select(sync_devices::device_id);
-        diesel::delete(
-            mutation_outcomes::table.filter(mutation_outcomes::device_id.eq_any(devices)),
-        )
+    let erased = conn.write_transaction(|conn| erase_rows(conn, owner, email_hash));
+    if erased.is_ok() && !conn.forget_deleted()? {
+        tracing::warn!(
+            "after an erasure the write-ahead log could not be emptied (readers held it); \
+             the next checkpoint overwrites it"
+        );
+    }
+    erased
+}
+
+fn erase_rows(conn: &mut DbConnection, owner: &str, email_hash: &str) -> Result<(), StoreError> {
+    // First write: the version counter, whose row lock (PostgreSQL) or
+    // the write lock (SQLite) waits for a push or comment in flight
+    // and holds the next ones back until the account is gone; they then
+    // fail on the missing account. (The foreign keys cascade too, for
+    // anything a racing writer slipped in.)
+    diesel::delete(owner_versions::table.filter(owner_versions::owner_id.eq(owner)))
         .execute(conn)?;
-        diesel::delete(sync_devices::table.filter(sync_devices::owner_id.eq(owner)))
-            .execute(conn)?;
-        diesel::delete(refresh_tokens::table.filter(refresh_tokens::user_id.eq(owner)))
-            .execute(conn)?;
-        diesel::delete(care_links::table.filter(care_links::patient_id.eq(owner))).execute(conn)?;
-        diesel::delete(care_invitations::table.filter(care_invitations::used_by.eq(owner)))
-            .execute(conn)?;
-        diesel::delete(login_throttle::table.find(email_hash)).execute(conn)?;
-        let removed = diesel::delete(
-            users::table
-                .filter(users::id.eq(owner))
-                .filter(users::role.eq(crate::auth::Role::Patient.as_str())),
-        )
+    diesel::delete(comments::table.filter(comments::owner_id.eq(owner))).execute(conn)?;
+    diesel::delete(alerts::table.filter(alerts::patient_id.eq(owner))).execute(conn)?;
+    diesel::delete(record_revisions::table.filter(record_revisions::owner_id.eq(owner)))
         .execute(conn)?;
-        if removed == 1 {
-            Ok(())
-        } else {
-            // Erased meanwhile by another request: roll back, and answer
-            // as for any account that is gone.
-            Err(account_gone())
-        }
-    })
+    diesel::delete(records::table.filter(records::owner_id.eq(owner))).execute(conn)?;
+    let devices = sync_devices::table
+        .filter(sync_devices::owner_id.eq(owner))
+        .select(sync_devices::device_id);
+    diesel::delete(mutation_outcomes::table.filter(mutation_outcomes::device_id.eq_any(devices)))
+        .execute(conn)?;
+    diesel::delete(sync_devices::table.filter(sync_devices::owner_id.eq(owner))).execute(conn)?;
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::user_id.eq(owner)))
+        .execute(conn)?;
+    diesel::delete(care_links::table.filter(care_links::patient_id.eq(owner))).execute(conn)?;
+    diesel::delete(care_invitations::table.filter(care_invitations::used_by.eq(owner)))
+        .execute(conn)?;
+    diesel::delete(login_throttle::table.find(email_hash)).execute(conn)?;
+    let removed = diesel::delete(
+        users::table
+            .filter(users::id.eq(owner))
+            .filter(users::role.eq(crate::auth::Role::Patient.as_str())),
+    )
+    .execute(conn)?;
+    if removed == 1 {
+        Ok(())
+    } else {
+        // Erased meanwhile by another request: roll back, and answer
+        // as for any account that is gone.
+        Err(account_gone())
+    }
 }

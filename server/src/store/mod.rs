@@ -154,11 +154,14 @@ impl diesel::r2d2::ManageConnection for Connector {
         };
         if let DbConnection::Sqlite(sqlite) = &mut conn {
             // busy_timeout: wait for the one writer instead of failing;
-            // WAL: readers never block it; foreign keys: on, as in PostgreSQL.
+            // WAL: readers never block it; foreign keys: on, as in PostgreSQL;
+            // secure_delete: what is deleted is overwritten with zeros, not
+            // left readable in free pages (erasure must leave no text).
             sqlite
                 .batch_execute(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                     PRAGMA secure_delete = ON;",
                 )
                 .map_err(diesel::r2d2::Error::QueryError)?;
         }
