@@ -1132,3 +1132,68 @@ on_both_backends! {
         assert_eq!(mine.body["records"].as_array().unwrap().len(), 1 + 3 * 6);
     }
 }
+
+on_both_backends! {
+    async fn an_ended_link_keeps_the_alert_to_resolve_but_shows_nothing_new(server: TestServer) {
+        let app = server.app().await;
+        let p = call(&app, TestRequest::post().uri("/api/v1/auth/register").set_json(json!({
+            "email": "named@example.org", "password": "correct horse battery",
+            "displayName": "Robin"}))).await;
+        assert_eq!(p.status, 201, "{:?}", p.body);
+        let (p, p_id) = (token(&p.body), account_id(&p.body));
+        let a = therapist(&server, &app, "a@clinic.example").await;
+        let (a, a_id) = (token(&a), account_id(&a));
+        let link_id = link(&app, &a, &p).await;
+        let share = id_of(&create(&app, &p, &kinds_share(&a_id, &["assessment"])).await);
+        create(&app, &p, &phq9("2026-05-01T09:00:00Z", RISK)).await;
+        let open = alerts_of(&app, &a, "open").await;
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0]["patient"]["displayName"], "Robin");
+
+        // The patient takes the share back and ends the link.
+        update(&app, &p, &share, &revoked(kinds_share(&a_id, &["assessment"]))).await;
+        let ended = call(&app, authed(TestRequest::delete()
+            .uri(&format!("/api/v1/care/links/{link_id}")), &p)).await;
+        assert_eq!(ended.status, 204);
+
+        // The alert stays, to be seen to, but names nobody any more.
+        let kept = alerts_of(&app, &a, "open").await;
+        assert_eq!(kept.len(), 1, "a patient cannot clear a raised alert by leaving");
+        assert_eq!(kept[0]["patient"]["id"], json!(p_id));
+        assert_eq!(kept[0]["patient"]["displayName"], Value::Null);
+        let ack = call(&app, post(&a, &format!("{ALERTS}/{}/acknowledge", id_of(&kept[0])))).await;
+        assert_eq!(ack.status, 200, "{:?}", ack.body);
+        assert_eq!(ack.body["patient"]["displayName"], Value::Null);
+        // Nothing new reaches the therapist: a new risk answer, even under a
+        // standing share made again, raises no alert without a link.
+        create(&app, &p, &kinds_share(&a_id, &["assessment"])).await;
+        create(&app, &p, &phq9("2026-05-08T09:00:00Z", RISK)).await;
+        assert_eq!(alerts_of(&app, &a, "").await.len(), 1);
+        assert_eq!(alert_rows(&server).await.len(), 1);
+    }
+
+    async fn a_share_made_before_the_link_grants_from_the_link_on(server: TestServer) {
+        let app = server.app().await;
+        let p = register(&app, "early@example.org").await;
+        let (p, p_id) = (token(&p), account_id(&p));
+        let a = therapist(&server, &app, "a@clinic.example").await;
+        let (a, a_id) = (token(&a), account_id(&a));
+        // Shared (on a phone, say) before the invitation code was entered.
+        create(&app, &p, &kinds_share(&a_id, &["moodCheckIn"])).await;
+        let mood = json!({"kind": "moodCheckIn",
+            "body": {"recordedAt": "2026-05-01T08:00:00Z", "mood": 6, "anxiety": 3, "energy": 5}});
+        let check_in = id_of(&create(&app, &p, &mood).await);
+        // Kept, and inert: nobody to read it yet.
+        call(&app, get(&a, &feed_uri(&p_id, ""))).await.assert_problem(404, "not-found");
+        assert_hidden(&call(&app, get(&a, &item_uri(&p_id, &check_in))).await);
+        // The link makes it count; ending the link ends it again.
+        let link_id = link(&app, &a, &p).await;
+        let feed = call(&app, get(&a, &feed_uri(&p_id, ""))).await;
+        assert_eq!(feed.status, 200, "{:?}", feed.body);
+        assert_eq!(feed.body["items"][0]["record"]["id"], json!(check_in));
+        let ended = call(&app, authed(TestRequest::delete()
+            .uri(&format!("/api/v1/care/links/{link_id}")), &p)).await;
+        assert_eq!(ended.status, 204);
+        call(&app, get(&a, &feed_uri(&p_id, ""))).await.assert_problem(404, "not-found");
+    }
+}

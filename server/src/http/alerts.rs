@@ -91,7 +91,9 @@ impl From<AlertStatus> for AlertState {
 pub struct AlertPatient {
     /// The patient's account id.
     pub id: Uuid,
-    /// The name they chose, if any.
+    /// The name they chose, if any, while the care link is active; `null`
+    /// once it ended (the alert stays until resolved, but shows nothing
+    /// new of the patient).
     pub display_name: Option<String>,
 }
 

@@ -11,7 +11,10 @@
 //!   raised again.
 //! - An alert names the patient and the record but holds none of its
 //!   content, and stays after the share is revoked or the link ended (a
-//!   patient must not be able to clear a raised alert by unsharing).
+//!   patient must not be able to clear a raised alert by unsharing; the
+//!   therapist can still acknowledge and resolve it). Once the link ended
+//!   it shows nothing new: no name, and no new alert is raised
+//!   (`docs/decisions/0008-alerts-after-a-link-ends.md`).
 
 use std::collections::HashMap;
 
@@ -162,7 +165,7 @@ pub fn list(
         .limit(i64::from(limit) + 1)
         .load(conn)?;
     let (rows, next) = cut_by_time(rows, limit, |r| (r.created_at, r.id.as_str()))?;
-    let names = patient_names(conn, &rows)?;
+    let names = patient_names(conn, therapist, &rows)?;
     let alerts = rows
         .into_iter()
         .map(|row| row.into_alert(&names))
@@ -184,8 +187,12 @@ pub fn open_count(
         .get_result(conn)?)
 }
 
+/// The names of the patients of these alerts who are still linked to the
+/// therapist: once a link ended, the alert stays (safety data, to be
+/// resolved) but shows nothing more of the patient than their id.
 fn patient_names(
     conn: &mut DbConnection,
+    therapist: &str,
     rows: &[AlertRow],
 ) -> Result<HashMap<String, Option<String>>, StoreError> {
     let mut ids: Vec<&str> = rows.iter().map(|r| r.patient_id.as_str()).collect();
@@ -195,7 +202,10 @@ fn patient_names(
         return Ok(HashMap::new());
     }
     Ok(users::table
+        .inner_join(care_links::table.on(care_links::patient_id.eq(users::id)))
         .filter(users::id.eq_any(ids))
+        .filter(care_links::therapist_id.eq(therapist))
+        .filter(care_links::ended_at.is_null())
         .select((users::id, users::display_name))
         .load::<(String, Option<String>)>(conn)?
         .into_iter()
@@ -255,7 +265,7 @@ pub fn advance(
                 row.status
             )));
         }
-        let names = patient_names(conn, std::slice::from_ref(&row))?;
+        let names = patient_names(conn, therapist, std::slice::from_ref(&row))?;
         row.into_alert(&names)
     })
 }
