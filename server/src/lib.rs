@@ -104,9 +104,9 @@ pub fn build_app(
         .service(web::resource("/api/v1/openapi.json").route(web::get().to(http::openapi::serve)))
         .service(
             web::scope("/api/v1")
-                // Tokens of erased accounts answer 401 (see the function).
+                // Tokens of ended sessions answer 401 (see the function).
                 .wrap(actix_web::middleware::from_fn(
-                    http::extract::refuse_gone_accounts,
+                    http::extract::refuse_ended_sessions,
                 ))
                 .configure(http::configure),
         )

@@ -215,7 +215,8 @@ fn bearer(token: &str) -> Option<HeaderValue> {
 fn bad_credentials(victim: &Side, erased_token: &str) -> Vec<(&'static str, Option<HeaderValue>)> {
     let good = token(&victim.patient);
     let id = victim.patient_id.as_str();
-    let claims = || access_claims(id, "patient");
+    let session = session_of(&victim.patient);
+    let claims = || access_claims(id, "patient", &session);
     let with = |field: &str, value: Value| {
         let mut c = claims();
         c[field] = value;
@@ -330,11 +331,15 @@ fn bad_credentials(victim: &Side, erased_token: &str) -> Vec<(&'static str, Opti
         // Correctly signed, but not what the account is.
         (
             "signed, role not the account's",
-            signed(&access_claims(id, "therapist")),
+            signed(&access_claims(id, "therapist", &session)),
         ),
         (
             "signed, no such account",
-            signed(&access_claims(&uuid::Uuid::now_v7().to_string(), "patient")),
+            signed(&access_claims(
+                &uuid::Uuid::now_v7().to_string(),
+                "patient",
+                &session,
+            )),
         ),
         ("an erased account's", erased_token.to_owned()),
         (
@@ -535,5 +540,91 @@ on_both_backends! {
         assert_eq!(again.status, 200, "{:?}", again.body);
         let fresh = call(&app, refresh(json!({"refreshToken": again.body["refreshToken"]}))).await;
         assert_eq!(fresh.status, 200, "{:?}", fresh.body);
+    }
+}
+
+/// Routes a signed-out patient's old access token must no longer open.
+const AFTER_SIGN_OUT: [&str; 4] = [
+    "/api/v1/me",
+    "/api/v1/records",
+    "/api/v1/sync/pull",
+    "/api/v1/me/export",
+];
+
+on_both_backends! {
+    async fn signing_out_ends_the_sessions_access_tokens_at_once(server: TestServer) {
+        let app = server.app().await;
+        let first = register(&app, "out@example.org").await;
+        // A second session of the same account (another phone).
+        let second = call(&app, TestRequest::post().uri("/api/v1/auth/login")
+            .set_json(json!({"email": "out@example.org", "password": PATIENT_PASSWORD}))).await;
+        assert_eq!(second.status, 200);
+        let (old, other) = (token(&first), token(&second.body));
+        for uri in AFTER_SIGN_OUT {
+            assert_eq!(call(&app, authed(TestRequest::get().uri(uri), &old)).await.status, 200, "{uri}");
+        }
+        let out = call(&app, TestRequest::post().uri("/api/v1/auth/logout")
+            .set_json(json!({"refreshToken": first["refreshToken"]}))).await;
+        assert_eq!(out.status, 204);
+        for uri in AFTER_SIGN_OUT {
+            let reply = call(&app, authed(TestRequest::get().uri(uri), &old)).await;
+            reply.assert_problem(401, "unauthorized");
+            assert!(reply.body["detail"].as_str().unwrap().contains("sign in again"), "{uri}");
+            // The other phone's session goes on.
+            let reply = call(&app, authed(TestRequest::get().uri(uri), &other)).await;
+            assert_eq!(reply.status, 200, "{uri}: {:?}", reply.body);
+        }
+    }
+
+    async fn a_reused_refresh_token_ends_the_access_tokens_of_its_session(server: TestServer) {
+        let app = server.app().await;
+        let first = register(&app, "reuse@example.org").await;
+        let refresh = |t: &Value| TestRequest::post().uri("/api/v1/auth/refresh")
+            .set_json(json!({"refreshToken": t["refreshToken"]}));
+        let rotated = call(&app, refresh(&first)).await;
+        assert_eq!(rotated.status, 200);
+        assert_eq!(session_of(&rotated.body), session_of(&first), "one session across rotations");
+        let current = token(&rotated.body);
+        assert_eq!(call(&app, authed(TestRequest::get().uri("/api/v1/me"), &current)).await.status, 200);
+        // A thief replays the spent token: the family ends, and so does the
+        // access token the rightful phone holds.
+        call(&app, refresh(&first)).await.assert_problem(401, "unauthorized");
+        for t in [&current, &token(&first)] {
+            call(&app, authed(TestRequest::get().uri("/api/v1/me"), t)).await
+                .assert_problem(401, "unauthorized");
+        }
+    }
+
+    async fn tokens_of_no_session_or_living_too_long_are_refused(server: TestServer) {
+        let app = server.app().await;
+        let side = side(&server, &app, "forged-session").await;
+        let id = side.patient_id.clone();
+        let session = session_of(&side.patient);
+        let me = |t: String| authed(TestRequest::get().uri("/api/v1/me"), &t);
+        let good = access_claims(&id, "patient", &session);
+        assert_eq!(call(&app, me(signed(&good))).await.status, 200, "the control");
+        let mut no_session = good.clone();
+        no_session.as_object_mut().unwrap().remove("sid");
+        let mut unknown_session = good.clone();
+        unknown_session["sid"] = json!(uuid::Uuid::now_v7().to_string());
+        let mut not_a_session = good.clone();
+        not_a_session["sid"] = json!("everyone");
+        // Someone who learned the signing secret mints a token for a year.
+        let mut a_year = good.clone();
+        a_year["exp"] = json!(chrono::Utc::now().timestamp() + 365 * 24 * 3600);
+        let mut no_iat = good.clone();
+        no_iat.as_object_mut().unwrap().remove("iat");
+        for (what, claims) in [
+            ("no session", no_session),
+            ("an unknown session", unknown_session),
+            ("not a session id", not_a_session),
+            ("a year long", a_year),
+            ("no issue time", no_iat),
+        ] {
+            for uri in AFTER_SIGN_OUT {
+                let reply = call(&app, authed(TestRequest::get().uri(uri), &signed(&claims))).await;
+                assert_eq!(reply.status, 401, "{what} on {uri}: {:?}", reply.body);
+            }
+        }
     }
 }

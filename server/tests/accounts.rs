@@ -28,10 +28,10 @@ fn forged(claims: Value, key: &[u8]) -> String {
     .unwrap()
 }
 
-fn claims(sub: &str, exp_offset: i64) -> Value {
+fn claims(sub: &str, session: &str, exp_offset: i64) -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({"iss": "kap-journal", "aud": "kap-journal-api", "sub": sub, "role": "patient",
-           "iat": now, "nbf": now, "exp": now + exp_offset, "jti": "x"})
+           "iat": now, "nbf": now, "exp": now + exp_offset, "jti": "x", "sid": session})
 }
 
 on_both_backends! {
@@ -143,6 +143,8 @@ on_both_backends! {
         let tokens = register(&app, "fa@example.org").await;
         let me = |t: String| authed(TestRequest::get().uri("/api/v1/me"), &t);
         let id = tokens["account"]["id"].as_str().unwrap().to_owned();
+        let session = session_of(&tokens);
+        let claims = |sub: &str, exp_offset: i64| claims(sub, &session, exp_offset);
         assert_eq!(call(&app, me(forged(claims(&id, 60), &SECRET))).await.status, 200, "a good forgery is the control");
 
         let good = token(&tokens);

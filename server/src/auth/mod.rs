@@ -70,6 +70,10 @@ pub struct AuthUser {
     pub id: Uuid,
     /// Their role.
     pub role: Role,
+    /// The sign-in session the token belongs to (its refresh-token
+    /// family): sign-out, reuse of a spent refresh token and erasure end it,
+    /// and with it every access token it issued, at once.
+    pub session: Uuid,
 }
 
 /// The longest email address accepted.

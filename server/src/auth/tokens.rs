@@ -20,6 +20,9 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// The longest an access token may live.
 pub const MAX_ACCESS_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
+/// Clock skew allowed on `exp`, `nbf` and a token's lifetime, in seconds.
+const LEEWAY_SECONDS: i64 = 5;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     iss: String,
@@ -30,6 +33,8 @@ struct Claims {
     nbf: i64,
     exp: i64,
     jti: String,
+    /// The sign-in session (refresh-token family) the token belongs to.
+    sid: String,
 }
 
 /// Issues and checks access tokens.
@@ -86,7 +91,7 @@ impl AccessTokens {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECONDS.unsigned_abs();
         Ok(Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -110,6 +115,7 @@ impl AccessTokens {
             nbf: now,
             exp: now.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX)),
             jti: Uuid::now_v7().to_string(),
+            sid: user.session.to_string(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AuthError::Internal(format!("cannot sign a token: {e}")))?;
@@ -135,11 +141,20 @@ impl AccessTokens {
                 };
                 AuthError::Unauthorized(why.to_owned())
             })?;
-        let id = Uuid::parse_str(&data.claims.sub)
-            .map_err(|_| AuthError::Unauthorized("the access token is malformed".to_owned()))?;
+        let malformed = || AuthError::Unauthorized("the access token is malformed".to_owned());
+        let claims = data.claims;
+        // A token this server would never issue: minted with a leaked
+        // secret to live for a year, say.
+        let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX);
+        if claims.exp.saturating_sub(claims.iat) > lifetime.saturating_add(LEEWAY_SECONDS) {
+            return Err(AuthError::Unauthorized(
+                "the access token lives longer than this server issues them".to_owned(),
+            ));
+        }
         Ok(AuthUser {
-            id,
-            role: data.claims.role,
+            id: Uuid::parse_str(&claims.sub).map_err(|_| malformed())?,
+            role: claims.role,
+            session: Uuid::parse_str(&claims.sid).map_err(|_| malformed())?,
         })
     }
 }
@@ -184,6 +199,7 @@ mod tests {
         let user = AuthUser {
             id: Uuid::now_v7(),
             role: Role::Therapist,
+            session: Uuid::now_v7(),
         };
         let issued = tokens().issue(user).unwrap();
         assert_eq!(tokens().verify(&issued.token).unwrap(), user);
@@ -199,6 +215,35 @@ mod tests {
             AccessTokens::new(&[7u8; 32], "journal", "other-api", Duration::from_secs(600))
                 .unwrap();
         assert!(elsewhere.verify(&issued.token).is_err());
+    }
+
+    #[test]
+    fn a_token_living_longer_than_issued_is_refused() {
+        let now = chrono::Utc::now().timestamp();
+        let forged = |exp: i64| {
+            let claims = Claims {
+                iss: "journal".to_owned(),
+                aud: "journal-api".to_owned(),
+                sub: Uuid::now_v7().to_string(),
+                role: Role::Patient,
+                iat: now,
+                nbf: now,
+                exp,
+                jti: "forged".to_owned(),
+                sid: Uuid::now_v7().to_string(),
+            };
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(&[7u8; 32]),
+            )
+            .unwrap()
+        };
+        // Signed with the right key: only its lifetime gives it away.
+        assert!(tokens().verify(&forged(now + 600)).is_ok());
+        let year = tokens().verify(&forged(now + 365 * 24 * 3600)).unwrap_err();
+        assert!(year.to_string().contains("lives longer"), "{year}");
+        assert!(tokens().verify(&forged(now + 600 + 60)).is_err());
     }
 
     #[test]

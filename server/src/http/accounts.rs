@@ -137,14 +137,7 @@ async fn register(
         })
         .await
         .map_err(ApiError::from)?;
-    let tokens = start_session(
-        &state,
-        AuthUser {
-            id,
-            role: Role::Patient,
-        },
-    )
-    .await?;
+    let tokens = start_session(&state, id, Role::Patient).await?;
     Ok(HttpResponse::Created().json(tokens))
 }
 
@@ -199,24 +192,21 @@ async fn login(
         .run(move |conn| accounts::clear_failures(conn, &email_hash))
         .await
         .map_err(ApiError::from)?;
-    let auth = AuthUser {
-        id: account.id,
-        role: account.role,
-    };
-    Ok(HttpResponse::Ok().json(start_session(&state, auth).await?))
+    Ok(HttpResponse::Ok().json(start_session(&state, account.id, account.role).await?))
 }
 
-/// Issues an access token and a new refresh-token family.
-async fn start_session(state: &AppState, user: AuthUser) -> Result<TokenResponse, ApiError> {
+/// Starts a sign-in session (a new refresh-token family) and issues its
+/// first tokens.
+async fn start_session(state: &AppState, id: Uuid, role: Role) -> Result<TokenResponse, ApiError> {
     let refresh = new_refresh_token();
     let hash = secret_hash(&refresh);
     let lifetime = state.refresh_lifetime;
-    state
+    let session = state
         .db
-        .run(move |conn| accounts::start_session(conn, user.id, &hash, lifetime))
+        .run(move |conn| accounts::start_session(conn, id, &hash, lifetime))
         .await
         .map_err(ApiError::from)?;
-    token_response(state, user, refresh)
+    token_response(state, AuthUser { id, role, session }, refresh)
 }
 
 fn token_response(
@@ -264,9 +254,11 @@ async fn refresh(
         .await
         .map_err(ApiError::from)?;
     match outcome {
-        Rotation::Rotated(id, role) => {
-            Ok(HttpResponse::Ok().json(token_response(&state, AuthUser { id, role }, next)?))
-        }
+        Rotation::Rotated(id, role, session) => Ok(HttpResponse::Ok().json(token_response(
+            &state,
+            AuthUser { id, role, session },
+            next,
+        )?)),
         Rotation::Refused(why) => Err(ApiError::Unauthorized(why.to_owned())),
     }
 }

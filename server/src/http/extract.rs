@@ -14,6 +14,7 @@ use super::problem::ApiError;
 use crate::auth::{AuthUser, Role};
 use crate::state::AppState;
 use crate::store;
+use crate::store::accounts::SESSION_ENDED;
 
 impl AuthUser {
     /// Fails with 403 unless the user is a patient.
@@ -64,37 +65,36 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
             ApiError::Unauthorized("expected Authorization: Bearer <token>".to_owned())
         })?;
     let user = state.tokens.verify(token)?;
-    if req.extensions().contains::<AccountGone>() {
-        return Err(ApiError::Unauthorized(
-            "the account no longer exists; sign in again".to_owned(),
-        ));
+    if req.extensions().contains::<SessionEnded>() {
+        return Err(ApiError::Unauthorized(SESSION_ENDED.to_owned()));
     }
     Ok(user)
 }
 
-/// Marks a request whose access token is valid but whose account no longer
-/// exists (erased) or no longer has the token's role.
+/// Marks a request whose access token is valid but whose session ended
+/// (signed out, its refresh token reused, the account erased) or whose
+/// account no longer has the token's role.
 #[derive(Debug, Clone, Copy)]
-struct AccountGone;
+struct SessionEnded;
 
 /// Middleware of the API's scope: a request with a valid access token has
-/// its account looked up, so that a token which outlives its account (an
-/// erased patient's, valid until it expires) is refused with 401 by every
-/// route that asks for a signed-in user — instead of reading an empty
-/// account, or failing on a missing one. Routes that need no sign-in are
-/// unaffected. One primary-key lookup per signed-in request; tokens alone
-/// cannot say it, since they stay valid until they expire and instances
-/// share nothing but the database.
+/// its account and its session looked up, so that a token which outlives
+/// them — after sign-out, after a spent refresh token was reused, after
+/// erasure; valid until it expires otherwise — is refused with 401 by
+/// every route that asks for a signed-in user. Routes that need no sign-in
+/// are unaffected. One primary-key lookup and one indexed probe per
+/// signed-in request; tokens alone cannot say it, since they stay valid
+/// until they expire and instances share nothing but the database.
 ///
 /// Routes that check the account themselves are left alone: each looks the
 /// account up in the database call that serves it and answers the same
 /// 401 — the same check without a second trip to the database, for what
 /// devices call most (the incremental pull).
-pub async fn refuse_gone_accounts(
+pub async fn refuse_ended_sessions(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    // (method, full path): `http::sync::pull` refuses a gone account.
+    // (method, full path): `http::sync::pull` refuses an ended session.
     const CHECK_THEIR_OWN_ACCOUNT: [(actix_web::http::Method, &str); 1] =
         [(actix_web::http::Method::GET, "/api/v1/sync/pull")];
     let checks_itself = CHECK_THEIR_OWN_ACCOUNT
@@ -104,15 +104,14 @@ pub async fn refuse_gone_accounts(
         && let Ok(user) = authenticate(req.request())
         && let Some(state) = req.app_data::<web::Data<AppState>>().cloned()
     {
-        let id = user.id;
         let role: Option<String> = state
             .db
             .run(move |conn| -> Result<Option<String>, ApiError> {
-                Ok(store::accounts::role_of(conn, id)?)
+                Ok(store::accounts::session_role(conn, user.id, user.session)?)
             })
             .await?;
         if role.as_deref() != Some(user.role.as_str()) {
-            req.extensions_mut().insert(AccountGone);
+            req.extensions_mut().insert(SessionEnded);
         }
     }
     next.call(req).await

@@ -209,9 +209,7 @@ pub async fn pull(
     let device = params.device_id;
     let page = state
         .db
-        .run(move |conn| {
-            outgoing::pull(conn, &user.id.to_string(), user.role, since, limit, device)
-        })
+        .run(move |conn| outgoing::pull(conn, user, since, limit, device))
         .await
         .map_err(ApiError::from)?;
     Ok(HttpResponse::Ok().json(page))

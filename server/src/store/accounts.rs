@@ -103,16 +103,6 @@ pub fn find(conn: &mut DbConnection, id: Uuid) -> Result<Option<StoredAccount>, 
         .transpose()
 }
 
-/// The stored role of an account (`None` once it is gone): one primary-key
-/// look-up, for checking a token's account on every request.
-pub fn role_of(conn: &mut DbConnection, id: Uuid) -> Result<Option<String>, StoreError> {
-    Ok(users::table
-        .find(id.to_string())
-        .select(users::role)
-        .get_result(conn)
-        .optional()?)
-}
-
 /// What a sign-in needs to know before the password is checked: until when
 /// the email is locked (when it is, now), and the account with that email.
 pub fn sign_in_state(
@@ -189,21 +179,46 @@ pub fn clear_failures(conn: &mut DbConnection, email_hash: &str) -> Result<(), S
     Ok(())
 }
 
-/// Starts a new refresh-token family for the account with its first token
-/// (hashed), valid for `lifetime`.
+/// Starts a sign-in session for the account: a new refresh-token family
+/// with its first token (hashed), valid for `lifetime`. Returns the
+/// session's id, which its access tokens carry.
 pub fn start_session(
     conn: &mut DbConnection,
     user: Uuid,
     token_hash: &str,
     lifetime: Duration,
-) -> Result<(), StoreError> {
-    insert_refresh(
-        conn,
-        user,
-        &Uuid::now_v7().to_string(),
-        token_hash,
-        lifetime,
-    )
+) -> Result<Uuid, StoreError> {
+    let session = Uuid::now_v7();
+    insert_refresh(conn, user, &session.to_string(), token_hash, lifetime)?;
+    Ok(session)
+}
+
+/// What a valid access token of an ended session (or of a gone account)
+/// is told.
+pub const SESSION_ENDED: &str =
+    "this sign-in has ended (signed out, or the account is gone); sign in again";
+
+/// The stored role of an account whose sign-in session `session` is still
+/// open (`None` once the account is gone or the session ended: signed out,
+/// its refresh token reused, erased). One look-up by primary key and an
+/// indexed probe, for checking an access token on every request.
+pub fn session_role(
+    conn: &mut DbConnection,
+    id: Uuid,
+    session: Uuid,
+) -> Result<Option<String>, StoreError> {
+    let id = id.to_string();
+    Ok(users::table
+        .find(&id)
+        .filter(diesel::dsl::exists(
+            refresh_tokens::table
+                .filter(refresh_tokens::family_id.eq(session.to_string()))
+                .filter(refresh_tokens::user_id.eq(&id))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        ))
+        .select(users::role)
+        .get_result(conn)
+        .optional()?)
 }
 
 fn insert_refresh(
@@ -242,8 +257,9 @@ struct RefreshRow {
 /// What became of a presented refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// Spent; the next token of its family (stored) belongs to this account.
-    Rotated(Uuid, Role),
+    /// Spent; the next token of its family (stored) belongs to this account
+    /// (id, role) and this session.
+    Rotated(Uuid, Role, Uuid),
     /// Not usable, and why.
     Refused(&'static str),
 }
@@ -306,7 +322,8 @@ pub fn rotate(
         let role =
             Role::parse(&role).ok_or_else(|| StoreError::Internal(format!("bad role {role}")))?;
         insert_refresh(conn, id, &family, next_hash, lifetime)?;
-        Ok(Rotation::Rotated(id, role))
+        let session = parse_id(&family)?;
+        Ok(Rotation::Rotated(id, role, session))
     })
 }
 

@@ -252,11 +252,27 @@ pub fn sign_token(header: &jsonwebtoken::Header, claims: &Value, key: &[u8]) -> 
 }
 
 /// The claims the test server itself would put in an access token for
-/// `sub` with `role`, valid for a minute.
-pub fn access_claims(sub: &str, role: &str) -> Value {
+/// `sub` with `role` in sign-in session `session`, valid for a minute.
+pub fn access_claims(sub: &str, role: &str, session: &str) -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({"iss": "kap-journal", "aud": "kap-journal-api", "sub": sub, "role": role,
-           "iat": now, "nbf": now, "exp": now + 60, "jti": uuid::Uuid::now_v7().to_string()})
+           "iat": now, "nbf": now, "exp": now + 60, "jti": uuid::Uuid::now_v7().to_string(),
+           "sid": session})
+}
+
+/// The sign-in session (`sid`) an access token of `tokens` (a sign-in
+/// answer) belongs to, read from its payload.
+pub fn session_of(tokens: &Value) -> String {
+    use base64::Engine;
+    let access = token(tokens);
+    let payload = access.split('.').nth(1).expect("a JWT");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("JSON claims");
+    claims["sid"].as_str().expect("a session id").to_owned()
 }
 
 /// A request of `method` (lower case, as the OpenAPI document spells it)

@@ -10,37 +10,33 @@ use journal_core::ids::DeviceId;
 use journal_core::sync::{OwnerVersion, PullResponse, PulledChange};
 
 use super::devices::{applied_mutation, device_of};
-use crate::auth::Role;
+use crate::auth::{AuthUser, Role};
+use crate::store::accounts::{SESSION_ENDED, session_role};
 use crate::store::comments::with_authors;
 use crate::store::rows::{CommentRow, PulledRow, RevisionRow, owner_version};
-use crate::store::schema::{comments, record_revisions, records, users};
+use crate::store::schema::{comments, record_revisions, records};
 use crate::store::{DbConnection, StoreError};
 
 /// One page of the owner's changes after `since`.
 pub fn pull(
     conn: &mut DbConnection,
-    user: &str,
-    role: Role,
+    user: AuthUser,
     since: i64,
     limit: u32,
     device: Option<DeviceId>,
 ) -> Result<PullResponse, StoreError> {
-    // The account middleware (auth::refuse_gone_accounts) leaves this
-    // route to check the account here, in the same database call: a token
-    // that outlived its account, or names a role the account does not
-    // have, gets the 401 it gets everywhere; a therapist gets 403.
-    let owner = user;
-    let stored: Option<String> = users::table
-        .find(owner)
-        .select(users::role)
-        .get_result(conn)
-        .optional()?;
-    if stored.as_deref() != Some(role.as_str()) {
-        return Err(StoreError::NotSignedIn(
-            "the account no longer exists; sign in again".to_owned(),
-        ));
+    // The session middleware (http::extract::refuse_ended_sessions) leaves
+    // this route to check the account and session here, in the same
+    // database call: a token that outlived its session or account, or
+    // names a role the account does not have, gets the 401 it gets
+    // everywhere; a therapist gets 403.
+    let owner = user.id.to_string();
+    let owner = owner.as_str();
+    let stored = session_role(conn, user.id, user.session)?;
+    if stored.as_deref() != Some(user.role.as_str()) {
+        return Err(StoreError::NotSignedIn(SESSION_ENDED.to_owned()));
     }
-    if role != Role::Patient {
+    if user.role != Role::Patient {
         return Err(StoreError::NotAllowed("this is for patients".to_owned()));
     }
     // The common case, a device that is up to date, is answered without a

@@ -562,8 +562,8 @@ fn run(args: &Args) -> Result<Report, String> {
             Role::Patient,
             std::slice::from_ref(&email),
         )?;
-        let owner = ids.first().copied().ok_or("no account made")?;
-        let token = world.token(owner, Role::Patient)?;
+        let (owner, session) = ids.first().copied().ok_or("no account made")?;
+        let token = world.token(owner, Role::Patient, session)?;
         // A writer phone with the entries, pushed: setup, untimed.
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let writer = JournalStore::open(dir.path().join("writer.db")).map_err(|e| e.to_string())?;
@@ -617,8 +617,8 @@ fn run(args: &Args) -> Result<Report, String> {
         println!("\n== push of {count} entries against the raw insert of the same rows");
         let email = format!("pusher-{run_id}@load.example");
         let ids = setup::insert_accounts(&database, &hash, Role::Patient, &[email])?;
-        let owner = ids.first().copied().ok_or("no account made")?;
-        let token = world.token(owner, Role::Patient)?;
+        let (owner, session) = ids.first().copied().ok_or("no account made")?;
+        let token = world.token(owner, Role::Patient, session)?;
         let transport = HttpTransport::new(server.url()).map_err(|e| e.to_string())?;
         let (mut push_times, mut raw_times) = (Vec::new(), Vec::new());
         for run in 0..args.runs.max(1) {

@@ -18,7 +18,8 @@ use journal_server::auth::tokens::AccessTokens;
 use journal_server::auth::{AuthUser, Role};
 use journal_server::store::Database;
 use journal_server::store::StoreError;
-use journal_server::store::accounts::insert_account;
+use journal_server::auth::tokens::{new_refresh_token, secret_hash};
+use journal_server::store::accounts::{insert_account, start_session};
 use uuid::Uuid;
 
 use crate::traffic::{Device, agent, pull_all, push_new};
@@ -27,6 +28,8 @@ use crate::traffic::{Device, agent, pull_all, push_new};
 pub struct Patient {
     /// The account id.
     pub id: Uuid,
+    /// Its sign-in session, which its access tokens name.
+    pub session: Uuid,
     /// The email (the password is [`PASSWORD`]).
     pub email: String,
     /// Index into the world's therapists: the one they are linked to.
@@ -39,6 +42,8 @@ pub struct Patient {
 pub struct Therapist {
     /// The account id.
     pub id: Uuid,
+    /// Its sign-in session, which its access tokens name.
+    pub session: Uuid,
     /// `Bearer <access token>`.
     pub bearer: String,
 }
@@ -71,14 +76,15 @@ pub fn password_hash() -> Result<String, String> {
         .map_err(api)
 }
 
-/// Inserts accounts of `role` for `emails`, 500 a transaction; returns
-/// their ids.
+/// Inserts accounts of `role` for `emails`, each with a sign-in session
+/// (as a sign-in would make), 500 a transaction; returns their ids and
+/// sessions.
 pub fn insert_accounts(
     database: &Database,
     hash: &str,
     role: Role,
     emails: &[String],
-) -> Result<Vec<Uuid>, String> {
+) -> Result<Vec<(Uuid, Uuid)>, String> {
     let mut ids = Vec::with_capacity(emails.len());
     let mut conn = database.get().map_err(|e| e.to_string())?;
     for chunk in emails.chunks(500) {
@@ -87,7 +93,11 @@ pub fn insert_accounts(
                 .iter()
                 .map(|email| {
                     let name = (role == Role::Therapist).then_some("Dr. Load");
-                    insert_account(conn, email, hash, role, name)
+                    let id = insert_account(conn, email, hash, role, name)?;
+                    let refresh = secret_hash(&new_refresh_token());
+                    let session =
+                        start_session(conn, id, &refresh, Duration::from_secs(24 * 3600))?;
+                    Ok::<_, StoreError>((id, session))
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
@@ -124,8 +134,9 @@ impl World {
                 .into_iter()
                 .zip(patient_emails)
                 .enumerate()
-                .map(|(i, (id, email))| Patient {
+                .map(|(i, ((id, session), email))| Patient {
                     id,
+                    session,
                     email,
                     therapist: i % therapist_count,
                     bearer: String::new(),
@@ -133,8 +144,9 @@ impl World {
                 .collect(),
             therapists: therapist_ids
                 .into_iter()
-                .map(|id| Therapist {
+                .map(|(id, session)| Therapist {
                     id,
+                    session,
                     bearer: String::new(),
                 })
                 .collect(),
@@ -144,10 +156,11 @@ impl World {
         Ok(world)
     }
 
-    /// Signs a fresh access token for `id` (valid 15 minutes).
-    pub fn token(&self, id: Uuid, role: Role) -> Result<String, String> {
+    /// Signs a fresh access token for `id` in its `session` (valid 15
+    /// minutes).
+    pub fn token(&self, id: Uuid, role: Role, session: Uuid) -> Result<String, String> {
         self.tokens
-            .issue(AuthUser { id, role })
+            .issue(AuthUser { id, role, session })
             .map(|t| t.token)
             .map_err(api)
     }
@@ -156,11 +169,19 @@ impl World {
     /// expires during one).
     pub fn mint(&mut self) -> Result<(), String> {
         for i in 0..self.patients.len() {
-            let token = self.token(self.patients[i].id, Role::Patient)?;
+            let token = self.token(
+                self.patients[i].id,
+                Role::Patient,
+                self.patients[i].session,
+            )?;
             self.patients[i].bearer = format!("Bearer {token}");
         }
         for i in 0..self.therapists.len() {
-            let token = self.token(self.therapists[i].id, Role::Therapist)?;
+            let token = self.token(
+                self.therapists[i].id,
+                Role::Therapist,
+                self.therapists[i].session,
+            )?;
             self.therapists[i].bearer = format!("Bearer {token}");
         }
         Ok(())
