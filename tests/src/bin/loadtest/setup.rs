@@ -15,10 +15,10 @@ use journal_core::RecordKind;
 use journal_core::records::{RecordBody, Share};
 use journal_e2e::load::{Lcg, PASSWORD, entries};
 use journal_server::auth::tokens::AccessTokens;
+use journal_server::auth::tokens::{new_refresh_token, secret_hash};
 use journal_server::auth::{AuthUser, Role};
 use journal_server::store::Database;
 use journal_server::store::StoreError;
-use journal_server::auth::tokens::{new_refresh_token, secret_hash};
 use journal_server::store::accounts::{insert_account, start_session};
 use uuid::Uuid;
 
@@ -169,11 +169,7 @@ impl World {
     /// expires during one).
     pub fn mint(&mut self) -> Result<(), String> {
         for i in 0..self.patients.len() {
-            let token = self.token(
-                self.patients[i].id,
-                Role::Patient,
-                self.patients[i].session,
-            )?;
+            let token = self.token(self.patients[i].id, Role::Patient, self.patients[i].session)?;
             self.patients[i].bearer = format!("Bearer {token}");
         }
         for i in 0..self.therapists.len() {
