@@ -31,6 +31,11 @@ pub enum HlcError {
     /// The value has its sign bit set, which no clock produces.
     #[error("clock stamp {0} is out of range")]
     OutOfRange(i64),
+    /// The text names a stamp past the largest any clock makes.
+    #[error(
+        "clock stamp {0:?} is later than any clock can stamp (the largest is 7fffffffffffffff, in the year 6429)"
+    )]
+    PastLargest(String),
 }
 
 impl Hlc {
@@ -100,7 +105,10 @@ impl FromStr for Hlc {
             return Err(HlcError::Malformed(s.to_owned()));
         }
         let value = u64::from_str_radix(s, 16).map_err(|_| HlcError::Malformed(s.to_owned()))?;
-        Hlc::from_i64(value as i64)
+        if value > Hlc::MAX.0 {
+            return Err(HlcError::PastLargest(s.to_owned()));
+        }
+        Ok(Hlc(value))
     }
 }
 
@@ -336,6 +344,14 @@ mod tests {
         assert_eq!(serde_json::from_str::<Hlc>(&json).unwrap(), stamp);
         assert!("xyz".parse::<Hlc>().is_err());
         assert!("ffffffffffffffff".parse::<Hlc>().is_err());
+        // Said in the sender's terms: the text it sent, and the largest.
+        let past = "ffffffffffffffff".parse::<Hlc>().unwrap_err().to_string();
+        assert!(past.contains("\"ffffffffffffffff\""), "{past}");
+        assert!(
+            past.contains("7fffffffffffffff") && !past.contains("-1"),
+            "{past}"
+        );
+        assert_eq!("7fffffffffffffff".parse::<Hlc>(), Ok(Hlc::MAX));
         assert!(Hlc::from_i64(-1).is_err());
     }
 

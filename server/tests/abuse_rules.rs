@@ -169,4 +169,54 @@ on_both_backends! {
         .await;
         assert_eq!(read.body["body"]["revoked"], true);
     }
+
+    async fn an_entry_answering_another_phases_prompt_is_refused(server: TestServer) {
+        let app = server.app().await;
+        let side = side(&server, &app, "prompt").await;
+        let t = token(&side.patient);
+        let preparation = journal_core::prompts::for_phase(journal_core::phase::Phase::Preparation)
+            .next()
+            .unwrap()
+            .id;
+        let before = data_snapshot(&server).await;
+        let wrong = json!({"kind": "journalEntry", "body": {
+            "body": "The music carried me.", "phase": "dosing", "promptId": preparation}});
+        let reply = call(&app, authed(TestRequest::post().uri("/api/v1/records").set_json(&wrong), &t)).await;
+        reply.assert_problem(422, "validation");
+        assert!(
+            reply.body["errors"].as_array().unwrap().iter()
+                .any(|e| e["field"] == "promptId" && e["rule"] == "phase"),
+            "{:?}", reply.body
+        );
+        // The same in a push: that mutation alone is rejected.
+        let id = RecordId::new().to_string();
+        let mutation = json!({
+            "mutationId": 1, "recordId": id, "kind": "journalEntry", "op": "upsert",
+            "hlc": stamp(1), "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+            "body": wrong["body"]});
+        let pushed = push(&app, &t, &DeviceId::new().to_string(), vec![mutation]).await;
+        assert_eq!(pushed.body["results"][0]["status"], "rejected", "{:?}", pushed.body);
+        assert_eq!(pushed.body["results"][0]["problem"]["type"], "urn:kap-journal:problem:validation");
+        let right = json!({"kind": "journalEntry", "body": {
+            "body": "What do I hope for?", "phase": "preparation", "promptId": preparation}});
+        let made = call(&app, authed(TestRequest::post().uri("/api/v1/records").set_json(&right), &t)).await;
+        assert_eq!(made.status, 201, "{:?}", made.body);
+        assert_ne!(data_snapshot(&server).await, before);
+    }
+
+    async fn a_clock_stamp_past_the_largest_is_refused_in_the_senders_terms(server: TestServer) {
+        let app = server.app().await;
+        let side = side(&server, &app, "far-stamp").await;
+        let t = token(&side.patient);
+        let before = data_snapshot(&server).await;
+        let mut mutation = share_upsert(1, &RecordId::new().to_string(), 1, None,
+            &kinds_share(&side.therapist_id, &["moodCheckIn"])["body"]);
+        mutation["hlc"] = json!("ffffffffffffffff");
+        let reply = push(&app, &t, &DeviceId::new().to_string(), vec![mutation]).await;
+        reply.assert_problem(400, "bad-request");
+        let detail = reply.body["detail"].as_str().unwrap();
+        assert!(detail.contains("ffffffffffffffff") && detail.contains("later than any clock"), "{detail}");
+        assert!(!detail.contains("-1"), "{detail}");
+        assert_eq!(data_snapshot(&server).await, before);
+    }
 }

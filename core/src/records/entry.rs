@@ -6,7 +6,7 @@ use validator::{Validate, ValidationError};
 use crate::ids::RecordId;
 use crate::phase::Phase;
 use crate::prompts;
-use crate::validation::{self, InvalidInput, rule};
+use crate::validation::{self, FieldViolation, InvalidInput, rule};
 
 /// A piece of free writing, optionally answering a prompt.
 ///
@@ -14,7 +14,9 @@ use crate::validation::{self, InvalidInput, rule};
 /// - `title`: optional; when given 1–200 characters on one line, not blank.
 /// - `body`: 1–100,000 characters, not blank; line breaks and tabs allowed,
 ///   other control characters not.
-/// - `promptId`: optional; must name a prompt of [`crate::prompts`].
+/// - `promptId`: optional; must name a prompt of [`crate::prompts`] of the
+///   entry's own phase (a dosing-day entry does not answer a preparation
+///   prompt).
 /// - `tags`: at most 20, each one line of 1–40 characters, no repeats
 ///   (ignoring case).
 /// - `dosingSessionId`: optional link to one of the patient's dosing
@@ -76,6 +78,19 @@ impl JournalEntry {
 
     /// Checks every rule listed on the type.
     pub fn validate(&self) -> Result<(), InvalidInput> {
-        InvalidInput::collect(Validate::validate(self), Vec::new())
+        let mut extra = Vec::new();
+        if let Some(prompt) = self.prompt_id.as_deref().and_then(prompts::find)
+            && prompt.phase != self.phase
+        {
+            extra.push(FieldViolation {
+                field: "promptId".to_owned(),
+                rule: "phase".to_owned(),
+                message: format!(
+                    "names a prompt of the {} phase; this entry is in the {} phase",
+                    prompt.phase, self.phase
+                ),
+            });
+        }
+        InvalidInput::collect(Validate::validate(self), extra)
     }
 }

@@ -69,7 +69,7 @@ fn entry_body_edges() {
 #[test]
 fn entry_prompt_must_exist() {
     let mut e = entry();
-    let first = crate::prompts::all()[0].id;
+    let first = crate::prompts::for_phase(e.phase).next().unwrap().id;
     e.prompt_id = Some(first.into());
     assert!(e.validate().is_ok());
     e.prompt_id = Some("no-such-prompt".into());
@@ -619,4 +619,22 @@ fn a_revoked_share_is_never_granted_or_changed_again() {
     let entry: RecordBody = entry().into();
     assert_eq!(check_share_edit(&entry, &entry), Ok(()));
     assert!(ShareRevoked.to_string().contains("make a new share"));
+}
+
+// ---- prompts of another phase ----
+
+#[test]
+fn an_entry_answers_only_a_prompt_of_its_own_phase() {
+    let preparation = crate::prompts::for_phase(Phase::Preparation)
+        .next()
+        .unwrap()
+        .id;
+    let mut e = entry();
+    e.phase = Phase::Preparation;
+    e.prompt_id = Some(preparation.to_owned());
+    assert_eq!(e.validate(), Ok(()));
+    e.phase = Phase::Dosing;
+    let err = e.validate().unwrap_err();
+    assert!(err.has("promptId", "phase"), "{err:?}");
+    assert!(err.to_string().contains("preparation"), "{err}");
 }

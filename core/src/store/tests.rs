@@ -53,7 +53,7 @@ fn one_of_each(store: &JournalStore) -> Vec<Record> {
     let mut e = JournalEntry::new("The music carried me.", Phase::Dosing).unwrap();
     e.title = Some("First session".into());
     e.tags = vec!["music".into()];
-    e.prompt_id = Some(crate::prompts::all()[0].id.into());
+    e.prompt_id = Some(crate::prompts::for_phase(e.phase).next().unwrap().id.into());
     e.dosing_session_id = Some(s.id);
     let mut i = Intention::new("Be gentle with myself", s.id).unwrap();
     i.reflection = Some(Reflection {
