@@ -139,6 +139,12 @@ pub struct Config {
         global = true
     )]
     pub auth_attempts_per_minute: u32,
+    /// Seconds a client has to send a request's headers, and again its
+    /// whole body, before the connection is answered 408 and closed: a
+    /// client that stops sending holds nothing open for long.
+    #[arg(long, env = "JOURNAL_REQUEST_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300), global = true)]
+    pub request_seconds: u64,
     /// What the app shows patients before they share anything: whether and
     /// how shared entries are watched.
     #[arg(
@@ -172,6 +178,11 @@ impl Config {
     /// Access-token lifetime.
     pub fn access_lifetime(&self) -> Duration {
         Duration::from_secs(self.access_token_minutes * 60)
+    }
+
+    /// How long a client has to send a request's headers, and its body.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_seconds)
     }
 
     /// Invitation lifetime.

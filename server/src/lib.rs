@@ -63,6 +63,7 @@ pub fn build_state(config: &Config) -> Result<AppState, String> {
         guard: AddressLimiter::new(config.auth_attempts_per_minute, Duration::from_secs(60)),
         refresh_lifetime: config.refresh_lifetime(),
         invitation_lifetime: config.invitation_lifetime(),
+        request_timeout: config.request_timeout(),
         monitoring_statement: config.monitoring_statement.clone(),
         crisis_resources: config.crisis_resources()?,
         clock: std::sync::Mutex::new(journal_core::hlc::HlcClock::new(
@@ -98,6 +99,9 @@ pub fn build_app(
         .wrap(ErrorHandlers::new().default_handler(http::problem::problem_for_bare_errors))
         .wrap(NormalizePath::new(TrailingSlash::Trim))
         .wrap(tracing_actix_web::TracingLogger::default())
+        .wrap(actix_web::middleware::from_fn(
+            http::deadline::bound_body_time,
+        ))
         // Outermost, so that every answer gets them, problems included.
         .wrap(http::security_headers())
         .configure(http::health::configure)
@@ -161,6 +165,7 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
                 move || build_app(state.clone())
             })
             .workers(config.workers.unwrap_or(2).max(1))
+            .client_request_timeout(config.request_timeout())
             .disable_signals()
             .bind(&config.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind));
@@ -204,6 +209,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         move || build_app(state.clone())
     })
     .shutdown_timeout(30)
+    .client_request_timeout(config.request_timeout())
     .bind(&config.bind)
     .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
     if let Some(workers) = config.workers {

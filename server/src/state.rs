@@ -25,6 +25,9 @@ pub struct AppState {
     pub guard: AddressLimiter,
     /// How long a refresh token lives.
     pub refresh_lifetime: Duration,
+    /// How long a client has to send a request's body once its headers
+    /// arrived.
+    pub request_timeout: Duration,
     /// How long a care invitation code stays valid.
     pub invitation_lifetime: Duration,
     /// Shown to patients before they share anything.

@@ -17,6 +17,7 @@ pub mod alerts;
 pub mod care;
 pub mod comments;
 mod cursor;
+pub mod deadline;
 pub mod extract;
 pub mod health;
 pub mod me;

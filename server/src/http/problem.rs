@@ -126,6 +126,9 @@ pub enum ApiError {
     /// The body is not JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The request did not arrive in time (a body that stopped coming).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Too many attempts; try again after the given number of seconds.
     #[error("too many attempts; try again in {0} seconds")]
     TooManyRequests(u64),
@@ -157,6 +160,7 @@ impl ApiError {
             ApiError::Gone(_) => "gone",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::RequestTimeout(_) => "request-timeout",
             ApiError::TooManyRequests(_) => "too-many-requests",
             ApiError::Unavailable | ApiError::DatabaseUnavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -175,6 +179,7 @@ impl ApiError {
             ApiError::Gone(_) => "No longer available",
             ApiError::PayloadTooLarge(_) => "Request body too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
+            ApiError::RequestTimeout(_) => "Request timeout",
             ApiError::TooManyRequests(_) => "Too many attempts",
             ApiError::Unavailable | ApiError::DatabaseUnavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
@@ -216,6 +221,7 @@ impl ResponseError for ApiError {
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable | ApiError::DatabaseUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -243,6 +249,11 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable | ApiError::DatabaseUnavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            // The rest of the body may still come; the connection is not
+            // worth keeping for it.
+            ApiError::RequestTimeout(_) => {
+                response.force_close();
             }
             _ => {}
         }
@@ -367,6 +378,11 @@ pub fn json_error(
             "the body must be JSON (Content-Type: application/json)".to_owned(),
         ),
         E::Deserialize(e) => ApiError::BadRequest(format!("invalid JSON body: {e}")),
+        E::Payload(actix_web::error::PayloadError::Io(e))
+            if e.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            ApiError::RequestTimeout(format!("{e}; send it whole, promptly"))
+        }
         E::Serialize(e) => ApiError::Internal(e.to_string()),
         other => ApiError::BadRequest(format!("the body could not be read: {other}")),
     };
