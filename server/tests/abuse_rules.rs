@@ -219,4 +219,65 @@ on_both_backends! {
         assert!(!detail.contains("-1"), "{detail}");
         assert_eq!(data_snapshot(&server).await, before);
     }
+
+    async fn a_replayed_create_writes_once_and_answers_the_first_result(server: TestServer) {
+        let app = server.app().await;
+        let ana = side(&server, &app, "replay-ana").await;
+        let bo = side(&server, &app, "replay-bo").await;
+        let t = token(&ana.patient);
+        let create = |body: &Value, token: &str| {
+            authed(TestRequest::post().uri("/api/v1/records").set_json(body), token)
+        };
+        let id = RecordId::new().to_string();
+        let entry = json!({"id": id, "kind": "journalEntry",
+            "body": {"body": "Sent twice over a bad network.", "phase": "integration"}});
+        let first = call(&app, create(&entry, &t)).await;
+        assert_eq!(first.status, 201, "{:?}", first.body);
+        assert_eq!(first.body["id"], json!(id));
+        let after_first = data_snapshot(&server).await;
+        // The same create again: the first result, nothing written.
+        let again = call(&app, create(&entry, &t)).await;
+        assert_eq!(again.status, 201, "{:?}", again.body);
+        assert_eq!(again.body, first.body);
+        assert_eq!(again.headers.get("location"), first.headers.get("location"));
+        assert_eq!(data_snapshot(&server).await, after_first, "a replay wrote");
+        // The same id with other content, a deleted record's id, another
+        // patient's record id: all refused, nothing written.
+        let mut other = entry.clone();
+        other["body"]["body"] = json!("Something else entirely.");
+        let deleted = call(&app, authed(TestRequest::delete()
+            .uri(&format!("/api/v1/records/{}", ana.record)), &t)).await;
+        assert_eq!(deleted.status, 204);
+        let mut reuse_deleted = entry.clone();
+        reuse_deleted["id"] = json!(ana.record);
+        let mut someone_elses = entry.clone();
+        someone_elses["id"] = json!(bo.record);
+        let before = data_snapshot(&server).await;
+        for (what, body) in [("other content", other), ("a deleted record's id", reuse_deleted),
+            ("another patient's record id", someone_elses)] {
+            let reply = call(&app, create(&body, &t)).await;
+            reply.assert_problem(422, "validation");
+            assert!(
+                reply.body["errors"].as_array().unwrap().iter()
+                    .any(|e| e["field"] == "id" && e["rule"] == "taken"),
+                "{what}: {:?}", reply.body
+            );
+        }
+        assert_eq!(data_snapshot(&server).await, before, "a refused create wrote");
+        // Bo's record is Bo's still.
+        let bos = call(&app, authed(TestRequest::get()
+            .uri(&format!("/api/v1/records/{}", bo.record)), &token(&bo.patient))).await;
+        assert_eq!(bos.status, 200);
+        assert_ne!(bos.body["body"]["body"], "Sent twice over a bad network.");
+        // Without an id, two sends are two records, as before.
+        let plain = json!({"kind": "journalEntry", "body": {"body": "No id.", "phase": "integration"}});
+        let one = call(&app, create(&plain, &t)).await;
+        let two = call(&app, create(&plain, &t)).await;
+        assert_eq!((one.status.as_u16(), two.status.as_u16()), (201, 201));
+        assert_ne!(one.body["id"], two.body["id"]);
+        // An id that is no UUID is unreadable.
+        let mut bad = entry.clone();
+        bad["id"] = json!("not-a-uuid");
+        call(&app, create(&bad, &t)).await.assert_problem(400, "bad-request");
+    }
 }

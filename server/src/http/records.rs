@@ -21,8 +21,8 @@ use journal_core::ids::RecordId;
 use journal_core::phase::Phase;
 use journal_core::query::{ListCursor, ListQuery, RecordPage};
 use journal_core::records::{Record, RecordBody, RecordKind};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Patient;
 use super::problem::ApiError;
@@ -105,17 +105,55 @@ impl ListParams {
     }
 }
 
+/// A record to create: its kind and content, and optionally the id the
+/// client chose for it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewRecord {
+    /// The id the client chose for the record (a UUID; a UUIDv7 sorts
+    /// best). Sending the same create again — a retry after a lost answer —
+    /// answers the first result and writes nothing; the same id with other
+    /// content answers 422 (`id`, `taken`). The server makes one when it is
+    /// absent.
+    #[schema(value_type = Option<RecordId>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<RecordId>,
+    /// The kind and content.
+    #[serde(flatten)]
+    pub content: RecordBody,
+}
+
+impl<'de> Deserialize<'de> for NewRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        // `id` beside the record's own fields, which stay strict (unknown
+        // fields refused).
+        let mut fields = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let id = fields
+            .remove("id")
+            .map(serde_json::from_value::<RecordId>)
+            .transpose()
+            .map_err(|e| D::Error::custom(format!("id: {e}")))?;
+        let content =
+            RecordBody::deserialize(serde_json::Value::Object(fields)).map_err(D::Error::custom)?;
+        Ok(Self { id, content })
+    }
+}
+
 /// Creates a record of the signed-in patient.
 ///
-/// The server makes the id (a UUIDv7), the timestamps and the clock stamp;
-/// the body holds the kind and the content only. Any other field, at the
+/// The server makes the timestamps and the clock stamp, and the id (a
+/// UUIDv7) unless the client chose one; the body holds the kind, the
+/// content and that optional `id` only. A create sent again with the same
+/// `id` and content (a retry after a lost answer) answers the first result
+/// and writes nothing. Any other field, at the
 /// top or inside the content, is refused with 400 and nothing is written.
 /// An entry's or intention's `dosingSessionId` must name one of the
 /// patient's dosing sessions (422, rule `unknown_session`).
 #[utoipa::path(post, path = "/api/v1/records", tag = "records",
-    request_body(content = RecordBody, description = "The kind and content of the new record"),
+    request_body(content = NewRecord, description = "The kind and content of the new record, and optionally its id"),
     responses(
-        (status = 201, description = "Created", body = Record,
+        (status = 201, description = "Created (or, for a create sent again with the same id, the record it made)", body = Record,
             headers(("Location" = String, description = "The new record's address"))),
         (status = 400, description = "Not a record: malformed JSON, wrong types or unknown fields",
             body = crate::http::problem::Problem, content_type = "application/problem+json"),
@@ -123,22 +161,22 @@ impl ListParams {
         crate::http::problem::documented::NotAPatient,
         crate::http::problem::documented::BodyTooLarge,
         crate::http::problem::documented::BodyNotJson,
-        (status = 422, description = "The content breaks a rule; every field is listed",
+        (status = 422, description = "The content breaks a rule (every field is listed), or the id was used for another record",
             body = crate::http::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn create_record(
     state: web::Data<AppState>,
     patient: Patient,
-    body: web::Json<RecordBody>,
+    body: web::Json<NewRecord>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    body.validate()?;
+    let NewRecord { id, content } = body.into_inner();
+    content.validate()?;
     let owner = patient.owner();
     let hlc = state.stamp_after(Hlc::ZERO);
     let record = state
         .db
-        .run(move |conn| records::create(conn, &owner, body, hlc))
+        .run(move |conn| records::create(conn, &owner, id, content, hlc))
         .await
         .map_err(ApiError::from)?;
     Ok(HttpResponse::Created()
@@ -303,6 +341,7 @@ fn not_found() -> ApiError {
         delete_record
     ),
     components(schemas(
+        NewRecord,
         journal_core::records::RecordBody,
         journal_core::records::Record,
         journal_core::records::RecordKind,

@@ -27,7 +27,7 @@ use journal_core::validation::InvalidInput;
 
 use super::rows::{NewRow, RecordRow, RevisionRow, StoredRow, body_json, rest_device};
 use super::schema::{record_revisions, records};
-use super::sync::write::{WriteTarget, write_resolution};
+use super::sync::write::{WriteTarget, is_taken, write_resolution};
 use super::time::{now_micros, now_time};
 use super::versions::{EditEnd, owner_edit, owner_write};
 use super::{DbConnection, StoreError, alerts};
@@ -44,22 +44,55 @@ fn not_found() -> StoreError {
     StoreError::NotFound(NOT_FOUND.to_owned())
 }
 
-/// Creates a record of `owner`'s with a new id, stamped `hlc`, and raises
-/// the alerts it calls for.
+/// Creates a record of `owner`'s, stamped `hlc`, with the id the client
+/// chose or a new one, and raises the alerts it calls for. Created again
+/// with the same id and content (a retry after a lost answer), it answers
+/// the record the first create made and writes nothing; the same id with
+/// other content, or an id another record has (deleted, or anyone else's),
+/// is refused (`id`, `taken`).
 pub fn create(
     conn: &mut DbConnection,
     owner: &str,
+    id: Option<RecordId>,
     body: RecordBody,
     hlc: Hlc,
 ) -> Result<Record, StoreError> {
-    owner_write(conn, owner, 1, |conn, versions| {
+    let taken = || {
+        StoreError::Invalid(InvalidInput::single(
+            "id",
+            "taken",
+            "another record was already made with this id; make a new id",
+        ))
+    };
+    owner_edit(conn, owner, |conn, versions| {
         let version = versions.take()?;
+        if let Some(id) = id
+            && let Some(row) = load_stored(conn, owner, id)?
+        {
+            // A replay of the create that made it is answered as the first
+            // time; anything else under this id is refused.
+            return match (row.deleted, row.content()?) {
+                (false, Some(stored)) if stored == body => {
+                    Err(EditEnd::Unchanged(Box::new(row.to_record()?)))
+                }
+                _ => Err(taken().into()),
+            };
+        }
         check_links(conn, owner, &body)?;
         let now = now_time()?;
-        let record = Record::new(body, hlc, now);
-        diesel::insert_into(records::table)
+        let mut record = Record::new(body, hlc, now);
+        if let Some(id) = id {
+            record.id = id;
+        }
+        let inserted = diesel::insert_into(records::table)
             .values(rest_row(&record, owner, version)?)
-            .execute(conn)?;
+            .execute(conn);
+        match inserted {
+            Ok(_) => {}
+            // Another patient's record has the id: refused like any taken id.
+            Err(error) if is_taken(&error) => return Err(taken().into()),
+            Err(error) => return Err(StoreError::from(error).into()),
+        }
         alerts::raise(conn, owner)?;
         Ok(record)
     })
