@@ -6,6 +6,7 @@
 //! | [`records`] | every record kind a patient owns, its rules, and the [`Record`] envelope |
 //! | [`records::Assessment`] | PHQ-9 / GAD-7 scoring, severity bands, the risk flag |
 //! | [`mbc`] | measurement-based care: baseline, latest, change, response and remission of a questionnaire's scores |
+//! | [`plausible`] | the window of plausible moments (not before 1900, not ahead of now but for a clock allowance), for phone and server alike |
 //! | [`validation`] | [`InvalidInput`]: the one shape of a validation failure |
 //! | [`hlc`] | the hybrid logical clock ordering edits across devices |
 //! | [`ids`] | id newtypes: [`RecordId`], [`DeviceId`], [`MutationId`] |
@@ -31,6 +32,7 @@ pub mod mbc;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod phase;
+pub mod plausible;
 pub mod prompts;
 pub mod query;
 pub mod records;

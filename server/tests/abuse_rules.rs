@@ -280,4 +280,53 @@ on_both_backends! {
         bad["id"] = json!("not-a-uuid");
         call(&app, create(&bad, &t)).await.assert_problem(400, "bad-request");
     }
+
+    async fn implausible_dates_are_refused_through_rest_and_push(server: TestServer) {
+        let app = server.app().await;
+        let side = side(&server, &app, "dates").await;
+        let t = token(&side.patient);
+        let two_days_ahead = (chrono::Utc::now() + chrono::TimeDelta::days(2)).to_rfc3339();
+        let check_in = |at: &str| json!({"kind": "moodCheckIn",
+            "body": {"recordedAt": at, "mood": 5, "anxiety": 5, "energy": 5}});
+        let questionnaire = |at: &str| json!({"kind": "assessment",
+            "body": {"instrument": "gad7", "takenAt": at, "answers": [0, 0, 0, 0, 0, 0, 0]}});
+        let before = data_snapshot(&server).await;
+        for at in ["0001-01-01T00:00:00Z", "3000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", two_days_ahead.as_str()] {
+            for (field, content) in [("recordedAt", check_in(at)), ("takenAt", questionnaire(at))] {
+                let reply = call(&app, authed(
+                    TestRequest::post().uri("/api/v1/records").set_json(&content), &t)).await;
+                reply.assert_problem(422, "validation");
+                assert!(
+                    reply.body["errors"].as_array().unwrap().iter()
+                        .any(|e| e["field"] == field && e["rule"] == "plausible_time"),
+                    "{at}: {:?}", reply.body
+                );
+                let mutation = json!({
+                    "mutationId": 1, "recordId": RecordId::new().to_string(), "kind": content["kind"],
+                    "op": "upsert", "hlc": stamp(1), "createdAt": "2026-01-01T00:00:00Z",
+                    "updatedAt": "2026-01-01T00:00:00Z", "body": content["body"]});
+                let pushed = push(&app, &t, &DeviceId::new().to_string(), vec![mutation]).await;
+                assert_eq!(pushed.body["results"][0]["status"], "rejected", "{at}: {:?}", pushed.body);
+                assert_eq!(pushed.body["results"][0]["problem"]["type"], "urn:kap-journal:problem:validation");
+            }
+        }
+        // (Pushes keep their devices and outcomes; no record came of them.)
+        let records = |snapshot: DataSnapshot| {
+            snapshot.0.into_iter().filter(|(table, _)| table.starts_with("record")).collect::<Vec<_>>()
+        };
+        assert_eq!(records(data_snapshot(&server).await), records(before), "an implausible date was stored");
+        // Editing a record to an implausible date is refused too; a plausible
+        // one, and a session planned weeks ahead, are fine.
+        let made = call(&app, authed(TestRequest::post().uri("/api/v1/records")
+            .set_json(check_in("2026-06-01T08:00:00Z")), &t)).await;
+        assert_eq!(made.status, 201, "{:?}", made.body);
+        let edit = call(&app, authed(TestRequest::put()
+            .uri(&format!("/api/v1/records/{}", made.body["id"].as_str().unwrap()))
+            .set_json(check_in("9999-12-31T23:59:59Z")), &t)).await;
+        edit.assert_problem(422, "validation");
+        let ahead = (chrono::Utc::now() + chrono::TimeDelta::days(21)).to_rfc3339();
+        let session = json!({"kind": "dosingSession", "body": {"scheduledAt": ahead, "route": "lozenge"}});
+        let planned = call(&app, authed(TestRequest::post().uri("/api/v1/records").set_json(&session), &t)).await;
+        assert_eq!(planned.status, 201, "{:?}", planned.body);
+    }
 }

@@ -217,7 +217,10 @@ impl JournalStore {
         let Inner { conn, clock } = &mut *guard;
         conn.immediate_transaction(|conn| {
             let mut created = Vec::with_capacity(batch_len);
+            let today = millis_to_time(clock.wall().now_millis());
             for (index, body) in bodies.into_iter().enumerate() {
+                body.check_plausible(today)
+                    .map_err(|e| at_index(e, index, batch_len))?;
                 check_links(conn, &body, &created).map_err(|e| at_index(e, index, batch_len))?;
                 let hlc = clock.tick();
                 let now = millis_to_time(clock.wall().now_millis());
@@ -542,6 +545,7 @@ fn replace_content(
         return Ok(current);
     }
     check_share_edit(&current.body, &body)?;
+    body.check_plausible(millis_to_time(clock.wall().now_millis()))?;
     check_links(conn, &body, &[])?;
     let changed = outbox::changed_fields(&current.body, &body)?;
     let base = current.hlc;

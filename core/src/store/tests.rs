@@ -1081,3 +1081,24 @@ fn a_revoked_share_is_not_granted_again_on_the_phone() {
     assert_eq!(f.store.update(made.id, share.into()).unwrap(), revoked);
     f.store.delete(made.id).unwrap();
 }
+
+#[test]
+fn implausible_moments_are_refused_on_the_phone() {
+    let f = fixture();
+    let far = Utc.with_ymd_and_hms(3000, 1, 1, 0, 0, 0).unwrap();
+    let err = f
+        .store
+        .create(MoodCheckIn::new(far, 5, 5, 5).unwrap().into())
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(i) if i.has("recordedAt", "plausible_time")),
+        "{err:?}"
+    );
+    let fine = f
+        .store
+        .create(MoodCheckIn::new(at(2, 8), 5, 5, 5).unwrap().into())
+        .unwrap();
+    let moved = MoodCheckIn::new(far, 5, 5, 5).unwrap();
+    assert!(f.store.update(fine.id, moved.into()).is_err());
+    assert_eq!(f.store.get(fine.id).unwrap(), fine, "nothing changed");
+}

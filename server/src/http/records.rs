@@ -172,6 +172,7 @@ pub async fn create_record(
 ) -> Result<HttpResponse, ApiError> {
     let NewRecord { id, content } = body.into_inner();
     content.validate()?;
+    content.check_plausible(Utc::now())?;
     let owner = patient.owner();
     let hlc = state.stamp_after(Hlc::ZERO);
     let record = state
@@ -276,6 +277,7 @@ pub async fn update_record(
     let id = parse_record_id(&id)?;
     let body = body.into_inner();
     body.validate()?;
+    body.check_plausible(Utc::now())?;
     let owner = patient.owner();
     let clock = state.clone();
     let record = state

@@ -469,6 +469,7 @@ fn incoming_op(mutation: &Mutation) -> Result<IncomingOp, StoreError> {
             let body = RecordBody::from_value(mutation.kind, value)
                 .map_err(|e| StoreError::Unreadable(format!("invalid body: {e}")))?;
             body.validate()?;
+            body.check_plausible(chrono::Utc::now())?;
             if let Some(fields) = &mutation.changed_fields {
                 check_changed_fields(fields)?;
             }
