@@ -21,7 +21,8 @@ use journal_core::ids::RecordId;
 use journal_core::phase::Phase;
 use journal_core::query::{ListCursor, ListQuery, RecordPage};
 use journal_core::records::{Record, RecordBody, RecordKind};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use utoipa::openapi::{OneOf, Ref, RefOr, Schema};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Patient;
@@ -107,21 +108,53 @@ impl ListParams {
 
 /// A record to create: its kind and content, and optionally the id the
 /// client chose for it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+///
+/// The id: a UUID (a UUIDv7 sorts best). Sending the same create again — a
+/// retry after a lost answer — answers the first result and writes
+/// nothing; the same id with other content answers 422 (`id`, `taken`).
+/// The server makes one when it is absent.
+#[derive(Debug)]
 pub struct NewRecord {
-    /// The id the client chose for the record (a UUID; a UUIDv7 sorts
-    /// best). Sending the same create again — a retry after a lost answer —
-    /// answers the first result and writes nothing; the same id with other
-    /// content answers 422 (`id`, `taken`). The server makes one when it is
-    /// absent.
-    #[schema(value_type = Option<RecordId>)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The id the client chose, if any.
     pub id: Option<RecordId>,
     /// The kind and content.
-    #[serde(flatten)]
     pub content: RecordBody,
 }
+
+/// Described as each kind of [`RecordBody`] with an optional `id` beside
+/// `kind` and `body`: one object per kind, which generators of clients and
+/// of test data read whole (an `allOf` over the kinds' `oneOf` they do
+/// not).
+impl utoipa::PartialSchema for NewRecord {
+    fn schema() -> RefOr<Schema> {
+        let mut id = Ref::from_schema_name("RecordId");
+        id.description =
+            "The id the client chose for the record; the server makes one when absent.".to_owned();
+        let id: RefOr<Schema> = id.into();
+        let mut kinds = OneOf::new();
+        if let RefOr::T(Schema::OneOf(one_of)) = <RecordBody as utoipa::PartialSchema>::schema() {
+            for item in one_of.items {
+                let item = match item {
+                    RefOr::T(Schema::Object(mut object)) => {
+                        object.properties.insert("id".to_owned(), id.clone());
+                        RefOr::T(Schema::Object(object))
+                    }
+                    other => other,
+                };
+                kinds.items.push(item);
+            }
+        }
+        kinds.description = Some(
+            "A record to create: its kind and content, and optionally the id the client chose \
+             for it. Sending the same create again with that id answers the first result and \
+             writes nothing; the same id with other content answers 422 (`id`, `taken`)."
+                .to_owned(),
+        );
+        RefOr::T(Schema::OneOf(kinds))
+    }
+}
+
+impl ToSchema for NewRecord {}
 
 impl<'de> Deserialize<'de> for NewRecord {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -131,6 +164,7 @@ impl<'de> Deserialize<'de> for NewRecord {
         let mut fields = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
         let id = fields
             .remove("id")
+            .filter(|id| !id.is_null())
             .map(serde_json::from_value::<RecordId>)
             .transpose()
             .map_err(|e| D::Error::custom(format!("id: {e}")))?;
