@@ -45,7 +45,9 @@ pub(crate) fn open_database(path: &Path) -> Result<SqliteConnection, StoreError>
         // WAL: readers never block the writer. FULL: a commit is on disk
         // before it returns, so a write the patient saw saved survives a
         // power cut, not only an app crash (docs/decisions/0002).
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000;",
+        // secure_delete: deleted text is overwritten with zeros in the
+        // file, not left readable in free pages.
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA secure_delete = ON;",
     )?;
     migrate(path, &mut conn)?;
     Ok(conn)

@@ -1102,3 +1102,37 @@ fn implausible_moments_are_refused_on_the_phone() {
     assert!(f.store.update(fine.id, moved.into()).is_err());
     assert_eq!(f.store.get(fine.id).unwrap(), fine, "nothing changed");
 }
+
+#[test]
+fn a_deleted_entry_leaves_no_readable_text_in_the_files() {
+    let f = fixture();
+    let words = "Qzv-9 the orchard behind my grandmother's house";
+    let made = f.store.create(entry(words, Phase::Integration)).unwrap();
+    // Synced (the outbox no longer holds the text), then deleted.
+    let pending = f.store.pending_changes(100).unwrap();
+    f.store
+        .acknowledge_changes(pending.last().unwrap().mutation_id)
+        .unwrap();
+    let readable = |path: &Path| {
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-journal"] {
+            let mut other = path.as_os_str().to_owned();
+            other.push(suffix);
+            files.push(other.into());
+        }
+        files
+            .iter()
+            .filter_map(|f| std::fs::read(f).ok())
+            .any(|bytes| {
+                ["Qzv-9", "orchard"]
+                    .iter()
+                    .any(|needle| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            })
+    };
+    assert!(readable(&f.path), "the test must see the text before");
+    f.store.delete(made.id).unwrap();
+    assert!(
+        !readable(&f.path),
+        "deleted text is still readable in the journal's files"
+    );
+}
