@@ -329,4 +329,38 @@ on_both_backends! {
         let planned = call(&app, authed(TestRequest::post().uri("/api/v1/records").set_json(&session), &t)).await;
         assert_eq!(planned.status, 201, "{:?}", planned.body);
     }
+
+    async fn deleting_what_was_never_there_is_said_so_and_makes_nothing(server: TestServer) {
+        let app = server.app().await;
+        let side = side(&server, &app, "ghost").await;
+        let t = token(&side.patient);
+        let device = DeviceId::new().to_string();
+        let before = data_snapshot(&server).await;
+        let ghost = RecordId::new().to_string();
+        let delete = json!({
+            "mutationId": 1, "recordId": ghost, "kind": "journalEntry", "op": "delete",
+            "hlc": stamp(1), "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"});
+        let reply = push(&app, &t, &device, vec![delete]).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let outcome = &reply.body["results"][0];
+        assert_eq!(outcome["status"], "rejected", "{outcome:?}");
+        assert_eq!(outcome["problem"]["type"], "urn:kap-journal:problem:not-found");
+        let records = |snapshot: DataSnapshot| {
+            snapshot.0.into_iter().filter(|(table, _)| table.starts_with("record")).collect::<Vec<_>>()
+        };
+        assert_eq!(records(data_snapshot(&server).await), records(before), "a tombstone was made up");
+        // A create and its delete in one push: the delete finds the create.
+        let id = RecordId::new().to_string();
+        let create = json!({
+            "mutationId": 2, "recordId": id, "kind": "journalEntry", "op": "upsert",
+            "hlc": stamp(2), "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+            "body": {"body": "written, then taken back", "phase": "integration"}});
+        let gone = json!({
+            "mutationId": 3, "recordId": id, "kind": "journalEntry", "op": "delete",
+            "hlc": stamp(3), "baseHlc": stamp(2), "createdAt": "2026-01-01T00:00:00Z",
+            "updatedAt": "2026-01-01T00:00:00Z"});
+        let reply = push(&app, &t, &device, vec![create, gone]).await;
+        assert_eq!(reply.body["results"][0]["status"], "applied", "{:?}", reply.body);
+        assert_eq!(reply.body["results"][1]["status"], "applied", "{:?}", reply.body);
+    }
 }

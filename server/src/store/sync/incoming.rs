@@ -340,6 +340,16 @@ impl<'a> PushBatch<'a> {
             ));
         }
         let known = self.rows.get(&key);
+        // Deleting what was never here (its create was refused, or the id
+        // is made up) deletes nothing: said so, and no tombstone is made
+        // up for it.
+        if known.is_none() && matches!(op, IncomingOp::Delete) {
+            return Ok(rejected(
+                mutation,
+                &StoreError::NotFound(format!("{NOT_FOUND}: nothing to delete")),
+                describe,
+            ));
+        }
         if let Some(known) = known
             && known.row.kind != mutation.kind.as_str()
         {
