@@ -14,7 +14,7 @@ mod common;
 
 use actix_web::test::TestRequest;
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The headers no answer may go without, and their values.
 const REQUIRED: &[(&str, &str)] = &[
@@ -39,20 +39,6 @@ fn assert_guarded(reply: &Reply, what: &str) {
         policy.contains("frame-ancestors 'none'"),
         "{what}: content-security-policy {policy:?}"
     );
-}
-
-/// The token an operation's rightful caller holds.
-fn holder(path: &str, operation: &Value, side: &Side) -> Option<String> {
-    if !needs_token(operation) {
-        return None;
-    }
-    let therapist =
-        path.starts_with("/api/v1/therapist/") || path.starts_with("/api/v1/care/invitations");
-    Some(if therapist {
-        token(&side.therapist)
-    } else {
-        token(&side.patient)
-    })
 }
 
 on_both_backends! {

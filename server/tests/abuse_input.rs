@@ -33,21 +33,6 @@ const NASTY: &[&str] = &[
     "<script>alert(1)</script>",
 ];
 
-/// The right token for an operation of `side`: its patient's for patient
-/// routes, its therapist's for therapist routes, none for public ones.
-fn holder(path: &str, operation: &Value, side: &Side) -> Option<String> {
-    if !needs_token(operation) {
-        return None;
-    }
-    let therapist =
-        path.starts_with("/api/v1/therapist/") || path.starts_with("/api/v1/care/invitations");
-    Some(if therapist {
-        token(&side.therapist)
-    } else {
-        token(&side.patient)
-    })
-}
-
 fn with_token(request: TestRequest, holder: &Option<String>) -> TestRequest {
     match holder {
         Some(t) => authed(request, t),

@@ -31,6 +31,16 @@ fn share_upsert(mutation: u64, id: &str, at: u64, base: Option<u64>, body: &Valu
     m
 }
 
+/// The records and revisions of a snapshot: what a refused push must leave
+/// as it was (the push still keeps its device and outcomes).
+fn records_of(snapshot: DataSnapshot) -> Vec<(&'static str, Vec<String>)> {
+    snapshot
+        .0
+        .into_iter()
+        .filter(|(table, _)| table.starts_with("record"))
+        .collect()
+}
+
 async fn push<S, B>(app: &S, token: &str, device: &str, mutations: Vec<Value>) -> Reply
 where
     S: actix_web::dev::Service<
@@ -311,10 +321,7 @@ on_both_backends! {
             }
         }
         // (Pushes keep their devices and outcomes; no record came of them.)
-        let records = |snapshot: DataSnapshot| {
-            snapshot.0.into_iter().filter(|(table, _)| table.starts_with("record")).collect::<Vec<_>>()
-        };
-        assert_eq!(records(data_snapshot(&server).await), records(before), "an implausible date was stored");
+        assert_eq!(records_of(data_snapshot(&server).await), records_of(before), "an implausible date was stored");
         // Editing a record to an implausible date is refused too; a plausible
         // one, and a session planned weeks ahead, are fine.
         let made = call(&app, authed(TestRequest::post().uri("/api/v1/records")
@@ -345,10 +352,7 @@ on_both_backends! {
         let outcome = &reply.body["results"][0];
         assert_eq!(outcome["status"], "rejected", "{outcome:?}");
         assert_eq!(outcome["problem"]["type"], "urn:kap-journal:problem:not-found");
-        let records = |snapshot: DataSnapshot| {
-            snapshot.0.into_iter().filter(|(table, _)| table.starts_with("record")).collect::<Vec<_>>()
-        };
-        assert_eq!(records(data_snapshot(&server).await), records(before), "a tombstone was made up");
+        assert_eq!(records_of(data_snapshot(&server).await), records_of(before), "a tombstone was made up");
         // A create and its delete in one push: the delete finds the create.
         let id = RecordId::new().to_string();
         let create = json!({

@@ -15,6 +15,7 @@ use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
+use actix_web::http::header;
 use actix_web::rt::time::{Sleep, sleep};
 use actix_web::web::{Bytes, Data};
 use futures_core::Stream;
@@ -31,6 +32,11 @@ pub async fn bound_body_time(
     mut req: ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    // A request without a body (every pull, every read) has nothing to
+    // wait for: no timer for it.
+    if !carries_body(&req) {
+        return next.call(req).await;
+    }
     let limit = req
         .app_data::<Data<AppState>>()
         .map_or(Duration::from_secs(10), |state| state.request_timeout);
@@ -43,6 +49,25 @@ pub async fn bound_body_time(
         }),
     });
     next.call(req).await
+}
+
+/// Whether the request says a body follows: a `Content-Length` above zero,
+/// or a chunked transfer.
+fn carries_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match length {
+        Some(length) => length > 0,
+        // No length: a body only if it is sent in chunks (or the length is
+        // unreadable, which actix refuses anyway; bounded all the same).
+        None => {
+            headers.contains_key(header::TRANSFER_ENCODING)
+                || headers.contains_key(header::CONTENT_LENGTH)
+        }
+    }
 }
 
 /// A body stream that fails once its time is up.

@@ -623,6 +623,21 @@ where
     out
 }
 
+/// The token of the caller an operation of `side` is for: its therapist's
+/// for therapist routes, its patient's for the rest, none for public ones.
+pub fn holder(path: &str, operation: &Value, side: &Side) -> Option<String> {
+    if !needs_token(operation) {
+        return None;
+    }
+    let therapist =
+        path.starts_with("/api/v1/therapist/") || path.starts_with("/api/v1/care/invitations");
+    Some(if therapist {
+        token(&side.therapist)
+    } else {
+        token(&side.patient)
+    })
+}
+
 /// Whether an operation asks for a bearer token.
 pub fn needs_token(operation: &Value) -> bool {
     operation["security"]
