@@ -233,7 +233,7 @@ TOML
 
 # Runs schemathesis against the running server; returns its status.
 run_schemathesis() {
-  local name=$1 workers=2
+  local name=$1 workers=1
   "$venv/bin/st" --config-file "$work/schemathesis.toml" run "$base/api/v1/openapi.json" \
     --phases examples,coverage,fuzzing \
     --max-examples "$max_examples" \
