@@ -16,6 +16,7 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
+use crate::hlc::Hlc;
 use crate::records::RecordBody;
 use crate::validation::{FieldViolation, InvalidInput};
 
@@ -37,6 +38,23 @@ pub fn earliest() -> DateTime<Utc> {
 pub fn latest_past(now: DateTime<Utc>) -> DateTime<Utc> {
     now.checked_add_signed(TimeDelta::minutes(CLOCK_SKEW_MINUTES))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The latest clock stamp a change may carry, seen at `now`: the same
+/// allowance as for what happened ([`CLOCK_SKEW_MINUTES`]). A change
+/// stamped later was made on a device whose clock runs ahead; adopting its
+/// stamp would drag every device's clock (which never goes back) along
+/// with it, so the server refuses it and the device corrects its clock
+/// and stamps the change again (`docs/sync.md`, "Clocks that run ahead").
+pub fn latest_stamp(now: DateTime<Utc>) -> Hlc {
+    let millis = u64::try_from(latest_past(now).timestamp_millis()).unwrap_or(0);
+    Hlc::new(millis, u16::MAX)
+}
+
+/// Whether a change stamped `stamp` is plausible at `now` (not later than
+/// [`latest_stamp`]).
+pub fn stamp_is_plausible(stamp: Hlc, now: DateTime<Utc>) -> bool {
+    stamp <= latest_stamp(now)
 }
 
 /// The latest moment a dosing session may be scheduled for, seen at `now`.
@@ -114,6 +132,27 @@ mod tests {
 
     fn check_in(recorded_at: DateTime<Utc>) -> RecordBody {
         MoodCheckIn::new(recorded_at, 5, 5, 5).unwrap().into()
+    }
+
+    #[test]
+    fn a_stamp_may_run_ahead_of_now_by_the_allowance_and_no_more() {
+        let now = at("2026-12-02T12:00:00Z");
+        let millis = |t: &str| u64::try_from(at(t).timestamp_millis()).unwrap();
+        for ok in [
+            Hlc::new(millis("2026-12-02T12:00:00Z"), 0),
+            Hlc::new(millis("2026-12-02T12:15:00Z"), u16::MAX),
+            Hlc::new(millis("1970-01-01T00:00:00Z"), 0),
+        ] {
+            assert!(stamp_is_plausible(ok, now), "{ok}");
+        }
+        for ahead in [
+            Hlc::new(millis("2026-12-02T12:15:00.001Z"), 0),
+            Hlc::new(millis("2026-12-04T12:00:00Z"), 0),
+            Hlc::new(millis("6000-01-01T00:00:00Z"), 0),
+            Hlc::MAX,
+        ] {
+            assert!(!stamp_is_plausible(ahead, now), "{ahead}");
+        }
     }
 
     #[test]

@@ -230,6 +230,48 @@ on_both_backends! {
         assert_eq!(data_snapshot(&server).await, before);
     }
 
+    async fn a_push_stamped_ahead_of_the_servers_clock_is_refused_whole(server: TestServer) {
+        let app = server.app().await;
+        let side = side(&server, &app, "clock-ahead").await;
+        let t = token(&side.patient);
+        let device = DeviceId::new().to_string();
+        let now = chrono::Utc::now();
+        let at = |time: chrono::DateTime<chrono::Utc>| {
+            Hlc::new(u64::try_from(time.timestamp_millis()).unwrap(), 0).to_string()
+        };
+        let entry = |mutation: u64, hlc: String| json!({
+            "mutationId": mutation, "recordId": RecordId::new().to_string(), "kind": "journalEntry",
+            "op": "upsert", "hlc": hlc, "createdAt": "2026-01-01T00:00:00Z",
+            "updatedAt": "2026-01-01T00:00:00Z",
+            "body": {"body": "written on a phone set to the wrong year", "phase": "integration"}});
+        let before = data_snapshot(&server).await;
+        // A stamp in the year 6000, and one two days ahead, each behind a
+        // good change: the whole push is refused, the good change too, so
+        // the phone keeps everything and sends it again.
+        for ahead in [
+            "73967712a8000000".to_owned(),
+            at(now + chrono::TimeDelta::days(2)),
+            at(now + chrono::TimeDelta::minutes(20)),
+        ] {
+            let reply = push(&app, &t, &device, vec![entry(1, at(now)), entry(2, ahead.clone())]).await;
+            reply.assert_problem(409, "clock-ahead");
+            let detail = reply.body["detail"].as_str().unwrap();
+            assert!(detail.contains("mutation 2") && detail.contains("runs ahead"), "{detail}");
+            assert_eq!(data_snapshot(&server).await, before, "a refused push wrote ({ahead})");
+        }
+        // A few minutes ahead is a clock within the allowance: applied.
+        let reply = push(&app, &t, &device,
+            vec![entry(1, at(now)), entry(2, at(now + chrono::TimeDelta::minutes(5)))]).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        assert_eq!(reply.body["results"][1]["status"], "applied", "{:?}", reply.body);
+        // The pull says the server's time, so a device can tell how far
+        // ahead its own clock runs.
+        let pulled = call(&app, authed(TestRequest::get().uri("/api/v1/sync/pull"), &t)).await;
+        let server_time = pulled.body["serverTime"].as_str().unwrap();
+        let server_time = chrono::DateTime::parse_from_rfc3339(server_time).unwrap();
+        assert!((server_time.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds().abs() < 60);
+    }
+
     async fn a_replayed_create_writes_once_and_answers_the_first_result(server: TestServer) {
         let app = server.app().await;
         let ana = side(&server, &app, "replay-ana").await;

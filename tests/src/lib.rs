@@ -25,6 +25,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use journal_core::hlc::{SystemClock, WallClock};
 use journal_core::store::JournalStore;
 use journal_core::sync::{
     HttpTransport, InMemorySecrets, OwnerVersion, PullResponse, PulledChange, PushRequest,
@@ -461,6 +462,7 @@ pub struct Phone {
     /// The network it syncs through.
     pub network: Arc<FaultyTransport>,
     secrets: Arc<InMemorySecrets>,
+    clock: Arc<dyn WallClock>,
     path: PathBuf,
     _dir: Arc<tempfile::TempDir>,
 }
@@ -468,9 +470,20 @@ pub struct Phone {
 impl Phone {
     /// A new phone with an empty journal, signed in as the patient.
     pub fn new(server: &LiveServer, email: &str, password: &str) -> Self {
+        Self::with_clock(server, email, password, Arc::new(SystemClock))
+    }
+
+    /// Like [`Phone::new`], on a phone whose wall clock reads `clock` (set
+    /// wrong, or jumping).
+    pub fn with_clock(
+        server: &LiveServer,
+        email: &str,
+        password: &str,
+        clock: Arc<dyn WallClock>,
+    ) -> Self {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let path = dir.path().join("journal.db");
-        let store = Arc::new(JournalStore::open(&path).unwrap());
+        let store = Arc::new(JournalStore::open_with_clock(&path, Arc::clone(&clock)).unwrap());
         let network = Arc::new(FaultyTransport::new(&server.url()));
         let secrets = Arc::new(InMemorySecrets::new());
         let client = SyncClient::new(Arc::clone(&store), network.clone(), secrets.clone());
@@ -480,6 +493,7 @@ impl Phone {
             client,
             network,
             secrets,
+            clock,
             path,
             _dir: dir,
         }
@@ -499,19 +513,21 @@ impl Phone {
             client,
             network,
             secrets,
+            clock,
             path,
             _dir,
         } = self;
         drop(client);
         drop(store);
         meanwhile(&path);
-        let store = Arc::new(JournalStore::open(&path).unwrap());
+        let store = Arc::new(JournalStore::open_with_clock(&path, Arc::clone(&clock)).unwrap());
         let client = SyncClient::new(Arc::clone(&store), network.clone(), secrets.clone());
         Self {
             store,
             client,
             network,
             secrets,
+            clock,
             path,
             _dir,
         }

@@ -3,7 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use journal_core::hlc::{ManualClock, SystemClock, WallClock};
 
 use journal_core::records::{
     DosingSession, Intention, JournalEntry, MoodCheckIn, RecordBody, Route,
@@ -27,6 +30,9 @@ fn entry(text: &str) -> RecordBody {
 fn text_of(body: &serde_json::Value) -> &str {
     body["body"].as_str().unwrap_or("")
 }
+
+/// A year, in milliseconds.
+const YEAR_MILLIS: u64 = 366 * 24 * 3600 * 1000;
 
 /// Clock stamps are milliseconds: let one tick pass so edits on two phones
 /// are ordered the way the test means.
@@ -127,6 +133,76 @@ on_both_backends! {
         assert!(holdings.texts_of(second.id).iter().any(|t| t.contains("edited before the delete")));
         assert_eq!(a.live(), holdings.live());
         assert_eq!(b.live(), holdings.live());
+    }
+
+    fn a_phone_whose_clock_runs_a_year_ahead_loses_nothing_and_drags_no_one_along(server: LiveServer) {
+        let email = patient(&server, "fay");
+        let wrong = ManualClock::at(SystemClock.now_millis() + YEAR_MILLIS);
+        let a = Phone::with_clock(&server, &email, PASSWORD, Arc::new(wrong.clone()));
+        let b = Phone::new(&server, &email, PASSWORD);
+        // Written offline with the clock a year ahead: an entry edited
+        // twice (each edit built on the one before) and another entry.
+        let kept = a.store.create(entry("first draft")).unwrap();
+        a.store.update(kept.id, entry("second draft")).unwrap();
+        a.store.update(kept.id, entry("written with the clock a year ahead")).unwrap();
+        let other = a.store.create(entry("another one")).unwrap();
+
+        // The server refuses the stamps; the phone learns the server's time,
+        // stamps its changes again and sends them: all taken, none lost.
+        let report = a.client.sync().unwrap();
+        assert_eq!((report.pushed, report.rejected, report.conflicts), (4, 0, 0), "{report:?}");
+        assert_eq!(a.store.pending_change_count().unwrap(), 0);
+        let ahead = a.store.clock_ahead_millis();
+        assert!(ahead > YEAR_MILLIS - 120_000 && ahead <= YEAR_MILLIS, "{ahead}");
+        let holdings = server.holdings(&email, PASSWORD);
+        assert_eq!(a.live(), holdings.live());
+        assert_eq!(holdings.live().len(), 2);
+
+        // The other phone gets everything, and its clock is not dragged a
+        // year ahead: its own edits still order after the wrong phone's.
+        b.client.sync().unwrap();
+        assert_eq!(b.live(), holdings.live());
+        let latest = SystemClock.now_millis() + 15 * 60 * 1000;
+        assert!(b.store.last_stamp().millis() <= latest, "{}", b.store.last_stamp());
+        assert!(a.store.last_stamp().millis() <= latest, "{}", a.store.last_stamp());
+        tick();
+        b.store.update(kept.id, entry("edited later, on the phone with the right clock")).unwrap();
+        b.client.sync().unwrap();
+        a.client.sync().unwrap();
+        assert_eq!(a.store.get(kept.id).unwrap().body, entry("edited later, on the phone with the right clock"));
+
+        // After a restart the correction is kept: the next edit goes
+        // through at once, and wins over the older one as it should.
+        let a = a.restart();
+        tick();
+        a.store.update(other.id, entry("edited after a restart")).unwrap();
+        let report = a.client.sync().unwrap();
+        assert_eq!((report.pushed, report.rejected), (1, 0), "{report:?}");
+        b.client.sync().unwrap();
+        assert_eq!(b.store.get(other.id).unwrap().body, entry("edited after a restart"));
+
+        // The clock is put right: the correction goes back to zero.
+        wrong.set(SystemClock.now_millis());
+        a.client.sync().unwrap();
+        assert_eq!(a.store.clock_ahead_millis(), 0);
+        assert_eq!(a.live(), server.holdings(&email, PASSWORD).live());
+    }
+
+    fn changes_written_while_the_clock_was_ahead_are_sent_once_it_is_right(server: LiveServer) {
+        let email = patient(&server, "gus");
+        let clock = ManualClock::at(SystemClock.now_millis() + 3 * 24 * 3600 * 1000);
+        let a = Phone::with_clock(&server, &email, PASSWORD, Arc::new(clock.clone()));
+        let written = a.store.create(entry("written while the clock was three days ahead")).unwrap();
+        // The clock is put right before the phone syncs: its waiting change
+        // still carries the stamp from three days ahead.
+        clock.set(SystemClock.now_millis());
+        let report = a.client.sync().unwrap();
+        assert_eq!((report.pushed, report.rejected), (1, 0), "{report:?}");
+        assert_eq!(a.store.clock_ahead_millis(), 0);
+        let holdings = server.holdings(&email, PASSWORD);
+        assert_eq!(holdings.live().len(), 1);
+        assert_eq!(a.store.get(written.id).unwrap().body, entry("written while the clock was three days ahead"));
+        assert_eq!(a.live(), holdings.live());
     }
 
     fn a_push_whose_answer_is_lost_is_retried_without_applying_twice(server: LiveServer) {

@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
+mod clock;
 mod comments;
 mod error;
 mod import;
@@ -73,7 +74,7 @@ pub struct JournalStore {
     inner: Mutex<Inner>,
 }
 
-type Clock = HlcClock<Arc<dyn WallClock>>;
+type Clock = HlcClock<clock::Corrected>;
 
 struct Inner {
     conn: SqliteConnection,
@@ -151,12 +152,13 @@ impl JournalStore {
         let mut conn = open::open_database(&path)?;
         let device_id = conn.immediate_transaction(device_id)?;
         let last = last_stamp(&mut conn)?;
+        let ahead = clock::stored_ahead(&mut conn)?;
         Ok(Self {
             path,
             device_id: Mutex::new(device_id),
             inner: Mutex::new(Inner {
                 conn,
-                clock: HlcClock::resume(last, clock),
+                clock: HlcClock::resume(last, clock::Corrected::new(clock, ahead)),
             }),
         })
     }
@@ -395,9 +397,39 @@ impl JournalStore {
         let Inner { conn, clock } = &mut *guard;
         // The clock observes on a copy, kept only if the page commits.
         let mut observed = clock.clone();
-        let report = conn.immediate_transaction(|conn| pull::apply(conn, &mut observed, page))?;
+        let report = conn.immediate_transaction(|conn| {
+            let report = pull::apply(conn, &mut observed, page)?;
+            if let Some(server_time) = page.server_time {
+                clock::learn(conn, &observed, server_time)?;
+            }
+            Ok::<_, StoreError>(report)
+        })?;
         *clock = observed;
         Ok(report)
+    }
+
+    /// How far this device's wall clock was found to run ahead of the
+    /// server's at the last pull, in milliseconds (0 when it does not, or
+    /// by less than a minute). Stamps, `createdAt`/`updatedAt` and the
+    /// checks of when things happened read the wall clock that much
+    /// earlier; an app may tell the patient their clock is wrong.
+    pub fn clock_ahead_millis(&self) -> u64 {
+        self.lock().clock.wall().ahead()
+    }
+
+    /// Stamps again the waiting changes stamped later than the server
+    /// allows, after a push was refused with [`crate::sync::client::CLOCK_AHEAD`]
+    /// (see `clock.rs`). Returns how many were stamped again.
+    pub(crate) fn restamp_ahead(&self) -> Result<u64, StoreError> {
+        let mut guard = self.lock();
+        let Inner { conn, clock } = &mut *guard;
+        let now = millis_to_time(clock.wall().now_millis());
+        let limit = crate::plausible::latest_stamp(now);
+        let mut restamped = clock.clone();
+        let count =
+            conn.immediate_transaction(|conn| clock::restamp(conn, &mut restamped, limit))?;
+        *clock = restamped;
+        Ok(count)
     }
 
     /// Brings an export document (everything a patient wrote, as the server

@@ -11,6 +11,7 @@ use super::{
     parse_kind, replace_content, search, values,
 };
 use crate::hlc::Hlc;
+use crate::hlc::WallClock;
 use crate::ids::RecordId;
 use crate::records::{Record, RecordBody};
 use crate::sync::{Revision, RevisionReason};

@@ -73,6 +73,7 @@ fn page(changes: Vec<PulledChange>, last_applied: Option<u64>) -> PullResponse {
         cursor,
         has_more: false,
         last_applied_mutation: last_applied.map(MutationId),
+        server_time: None,
     }
 }
 

@@ -122,6 +122,13 @@ struct AccessToken {
 /// back (a journal restored from a backup).
 pub const DEVICE_REWOUND: &str = "urn:kap-journal:problem:device-rewound";
 
+/// The problem type the server answers when a push carries a change
+/// stamped later than its clock allows: this device's clock runs ahead.
+/// The client then pulls (learning the server's time), stamps its waiting
+/// changes again by the corrected clock and sends them again, once per
+/// sync; nothing leaves the outbox on the way.
+pub const CLOCK_AHEAD: &str = "urn:kap-journal:problem:clock-ahead";
+
 /// Syncs one journal with the server for the signed-in patient.
 ///
 /// Blocking, and safe to share between threads: syncs run one at a time
@@ -150,6 +157,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether the server refused a push because this device's clock runs
+/// ahead ([`CLOCK_AHEAD`]).
+fn is_clock_ahead(error: &SyncError) -> bool {
+    matches!(error, SyncError::Rejected { status: 409, problem_type, .. } if problem_type == CLOCK_AHEAD)
 }
 
 /// Drops mutations from the end of a batch until its JSON fits in
@@ -238,6 +251,7 @@ impl SyncClient {
     fn push_all(&self, report: &mut SyncReport) -> Result<(), SyncError> {
         let mut batch_size = u32::try_from(MAX_PUSH_MUTATIONS).unwrap_or(u32::MAX);
         let mut renewed = false;
+        let mut restamped = false;
         loop {
             let mut mutations = self.store.pending_mutations(batch_size)?;
             let Some(first) = mutations.first().map(|m| m.mutation_id) else {
@@ -265,6 +279,18 @@ impl SyncClient {
                 }) if problem_type == DEVICE_REWOUND && !renewed => {
                     self.store.renew_device_id()?;
                     renewed = true;
+                    continue;
+                }
+                // This device's clock runs ahead: learn the server's time
+                // from a pull, stamp the waiting changes again, resend.
+                // Once per sync; if nothing needed a new stamp, the
+                // refusal stands.
+                Err(error) if is_clock_ahead(&error) && !restamped => {
+                    restamped = true;
+                    self.pull_all(report)?;
+                    if self.store.restamp_ahead()? == 0 {
+                        return Err(error);
+                    }
                     continue;
                 }
                 other => other?,

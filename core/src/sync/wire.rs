@@ -185,6 +185,11 @@ pub struct PullResponse {
     /// The highest mutation id of the asking device the server has dealt
     /// with, so a device can forget changes whose push answer was lost.
     pub last_applied_mutation: Option<MutationId>,
+    /// The server's clock when it answered: a device whose clock runs
+    /// ahead learns by how much, and stamps its changes by the corrected
+    /// time (a push stamped too far ahead is refused as `clock-ahead`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<DateTime<Utc>>,
 }
 
 /// One change in a pull.

@@ -117,6 +117,12 @@ pub enum ApiError {
     /// It must take a new device id and push again.
     #[error("{0}")]
     DeviceRewound(String),
+    /// A push carried a change stamped later than the server's clock
+    /// allows: the device's clock runs ahead. Nothing of the push was
+    /// written; the device corrects its clock from a pull's `serverTime`,
+    /// stamps its changes again and resends.
+    #[error("{0}")]
+    ClockAhead(String),
     /// It existed, but no longer can be used (an expired invitation).
     #[error("{0}")]
     Gone(String),
@@ -157,6 +163,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
             ApiError::DeviceRewound(_) => "device-rewound",
+            ApiError::ClockAhead(_) => "clock-ahead",
             ApiError::Gone(_) => "gone",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
@@ -176,6 +183,7 @@ impl ApiError {
             ApiError::NotFound(_) => "Not found",
             ApiError::Conflict(_) => "Conflict",
             ApiError::DeviceRewound(_) => "The device's change numbers went back",
+            ApiError::ClockAhead(_) => "The device's clock is ahead",
             ApiError::Gone(_) => "No longer available",
             ApiError::PayloadTooLarge(_) => "Request body too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
@@ -217,7 +225,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::DeviceRewound(_) => StatusCode::CONFLICT,
+            ApiError::DeviceRewound(_) | ApiError::ClockAhead(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -320,11 +328,16 @@ impl From<AuthError> for ApiError {
 pub fn problem_for_bare_errors<B>(
     response: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = response
+    // A problem document, or a page of the portal's saying what went
+    // wrong, is already an answer a person or a client can read.
+    let is_described = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
+                || v.as_bytes().starts_with(b"text/html")
+        });
+    if is_described {
         return Ok(ErrorHandlerResponse::Response(
             response.map_into_left_body(),
         ));

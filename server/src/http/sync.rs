@@ -9,7 +9,9 @@
 //! the problem the REST API would have answered for the same reason.
 
 use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
 use journal_core::ids::{DeviceId, RecordId};
+use journal_core::plausible;
 use journal_core::sync::{
     DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, MAX_PUSH_MUTATIONS, MutationProblem, PullResponse,
     PushRequest, PushResponse, Revision,
@@ -58,7 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         crate::http::problem::documented::NotSignedIn,
         (status = 403, description = "Not a patient, or the device is another patient's",
             body = crate::http::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The device's mutation ids went back (type device-rewound): a mutation id it already used names another change; take a new device id",
+        (status = 409, description = "The device's mutation ids went back (type device-rewound): a mutation id it already used names another change; take a new device id. Or a change is stamped later than the server's clock allows (type clock-ahead): the device's clock runs ahead; correct it from a pull's serverTime, stamp the changes again and resend. Nothing of the push is written",
             body = crate::http::problem::Problem, content_type = "application/problem+json"),
         crate::http::problem::documented::BodyTooLarge,
         crate::http::problem::documented::BodyNotJson,
@@ -73,6 +75,7 @@ pub async fn push(
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner();
     let ids = check_push(&request)?;
+    check_stamps(&request, Utc::now())?;
     let owner = patient.owner();
     let response = state
         .db
@@ -141,6 +144,32 @@ fn check_push(request: &PushRequest) -> Result<Vec<i64>, ApiError> {
     }
 }
 
+/// Refuses a push carrying a change stamped later than the server's clock
+/// allows (journal-core's [`plausible::latest_stamp`]): adopted, such a
+/// stamp would drag every device's clock, which never goes back, into the
+/// future with it.
+fn check_stamps(request: &PushRequest, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let Some(ahead) = request
+        .mutations
+        .iter()
+        .find(|m| !plausible::stamp_is_plausible(m.hlc, now))
+    else {
+        return Ok(());
+    };
+    let stamped = i64::try_from(ahead.hlc.millis())
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+        .map_or_else(|| ahead.hlc.to_string(), |t| t.to_rfc3339());
+    Err(ApiError::ClockAhead(format!(
+        "mutation {} is stamped {stamped} by this device's clock, but the server's clock reads \
+         {} and allows {} minutes ahead: the device's clock runs ahead. Nothing was written; \
+         correct the clock from a pull's serverTime, stamp the changes again and send them again",
+        ahead.mutation_id.0,
+        now.to_rfc3339(),
+        plausible::CLOCK_SKEW_MINUTES,
+    )))
+}
+
 fn violation(field: &str, rule: &str, message: &str) -> FieldViolation {
     FieldViolation {
         field: field.to_owned(),
@@ -207,11 +236,12 @@ pub async fn pull(
     let params = params.into_inner();
     let (since, limit) = check_pull(&params)?;
     let device = params.device_id;
-    let page = state
+    let mut page = state
         .db
         .run(move |conn| outgoing::pull(conn, user, since, limit, device))
         .await
         .map_err(ApiError::from)?;
+    page.server_time = Some(Utc::now());
     Ok(HttpResponse::Ok().json(page))
 }
 

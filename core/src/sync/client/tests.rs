@@ -166,6 +166,7 @@ impl Transport for FakeTransport {
             changes,
             has_more,
             last_applied_mutation: server.last_applied.get(&device).copied(),
+            server_time: None,
         })
     }
 }

@@ -74,6 +74,7 @@ pub fn pull(
             cursor: OwnerVersion(u64::try_from(since).unwrap_or(0)),
             has_more: false,
             last_applied_mutation: applied_mutation(last_applied),
+            server_time: None,
         });
     }
     // Records, revisions and comments are read in separate statements:
@@ -155,6 +156,7 @@ pub fn pull(
             cursor,
             has_more,
             last_applied_mutation: applied_mutation(last_applied),
+            server_time: None,
         })
     })
 }
