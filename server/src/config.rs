@@ -52,6 +52,19 @@ pub enum Command {
     },
 }
 
+/// How the portal's session cookie is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PortalCookie {
+    /// Plain when listening on a loopback address (http://127.0.0.1:8080
+    /// on one's own machine), secure otherwise.
+    Auto,
+    /// `Secure` and `__Host-` prefixed: the portal is reached over HTTPS
+    /// (directly, or through a TLS-terminating proxy).
+    Secure,
+    /// Without `Secure`, for plain HTTP.
+    Plain,
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -145,6 +158,10 @@ pub struct Config {
     #[arg(long, env = "JOURNAL_REQUEST_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=300), global = true)]
     pub request_seconds: u64,
+    /// The portal's session cookie: `secure` behind HTTPS, `plain` for
+    /// plain HTTP, `auto` (plain on a loopback address, secure otherwise).
+    #[arg(long, env = "JOURNAL_PORTAL_COOKIE", value_enum, default_value_t = PortalCookie::Auto, global = true)]
+    pub portal_cookie: PortalCookie,
     /// What the app shows patients before they share anything: whether and
     /// how shared entries are watched.
     #[arg(
@@ -183,6 +200,27 @@ impl Config {
     /// How long a client has to send a request's headers, and its body.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_seconds)
+    }
+
+    /// Whether the portal's session cookie is `Secure` (and `__Host-`
+    /// prefixed).
+    pub fn portal_secure_cookie(&self) -> bool {
+        match self.portal_cookie {
+            PortalCookie::Secure => true,
+            PortalCookie::Plain => false,
+            PortalCookie::Auto => {
+                let host = self
+                    .bind
+                    .rsplit_once(':')
+                    .map_or(self.bind.as_str(), |(host, _)| host)
+                    .trim_matches(['[', ']']);
+                let loopback = host == "localhost"
+                    || host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                !loopback
+            }
+        }
     }
 
     /// Invitation lifetime.

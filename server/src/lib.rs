@@ -7,10 +7,12 @@
 //! | [`config`] | flags, environment, the signing secret |
 //! | [`store`] | every database statement: pool, migrations, rows, the owner's version counter, records, push and pull, access, audit, alerts, accounts, care links, comments, export and erasure; its own [`store::StoreError`] |
 //! | [`http`] | actix-web: handlers and DTOs per area, extractors, [`http::ApiError`] (RFC 9457 problem documents), the OpenAPI document |
+//! | [`portal`] | the therapist portal under `/portal`: server-rendered pages and SVG charts over the same store calls |
 //! | [`auth`] | access and refresh tokens, passwords, throttling, invitation codes, account rules, [`auth::AuthUser`] |
 //! | [`state`] | [`state::AppState`], shared by handlers |
 //!
-//! The arrow points one way: `http -> store`. Handlers never write a query;
+//! The arrows point one way: `http -> store`, `portal -> store` (and
+//! `portal -> http` for the sign-in and note rules they share). Handlers never write a query;
 //! the store never knows HTTP. See `server/README.md` for every file.
 //!
 //! Records are validated with journal-core's rules, so the phone and the
@@ -27,6 +29,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod portal;
 pub mod state;
 pub mod store;
 
@@ -64,6 +67,7 @@ pub fn build_state(config: &Config) -> Result<AppState, String> {
         refresh_lifetime: config.refresh_lifetime(),
         invitation_lifetime: config.invitation_lifetime(),
         request_timeout: config.request_timeout(),
+        portal_secure_cookie: config.portal_secure_cookie(),
         monitoring_statement: config.monitoring_statement.clone(),
         crisis_resources: config.crisis_resources()?,
         clock: std::sync::Mutex::new(journal_core::hlc::HlcClock::new(
@@ -96,6 +100,11 @@ pub fn build_app(
         .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
         .app_data(web::QueryConfig::default().error_handler(http::problem::query_error))
         .app_data(web::PathConfig::default().error_handler(http::problem::path_error))
+        .app_data(
+            web::FormConfig::default()
+                .limit(64 * 1024)
+                .error_handler(portal::form_error),
+        )
         .wrap(ErrorHandlers::new().default_handler(http::problem::problem_for_bare_errors))
         .wrap(NormalizePath::new(TrailingSlash::Trim))
         .wrap(tracing_actix_web::TracingLogger::default())
@@ -105,6 +114,7 @@ pub fn build_app(
         // Outermost, so that every answer gets them, problems included.
         .wrap(http::security_headers())
         .configure(http::health::configure)
+        .configure(portal::configure)
         .service(web::resource("/api/v1/openapi.json").route(web::get().to(http::openapi::serve)))
         .service(
             web::scope("/api/v1")

@@ -30,6 +30,9 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// How long a care invitation code stays valid.
     pub invitation_lifetime: Duration,
+    /// Whether the portal's session cookie is `Secure` and `__Host-`
+    /// prefixed (off only for plain HTTP on one's own machine).
+    pub portal_secure_cookie: bool,
     /// Shown to patients before they share anything.
     pub monitoring_statement: String,
     /// Shown with a risk answer.

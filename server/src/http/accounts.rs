@@ -158,11 +158,25 @@ async fn login(
 ) -> Result<HttpResponse, ApiError> {
     guard_attempt(&state, &req)?;
     let Credentials { email, password } = body.into_inner();
+    let account = check_credentials(&state, &email, password).await?;
+    Ok(HttpResponse::Ok().json(start_session(&state, account.id, account.role).await?))
+}
+
+/// Checks an email and password the one way every sign-in does (the API's
+/// and the portal's): the email's lock first, then the password hash (the
+/// same work whether or not the account exists), a failure counted towards
+/// the lock, a success clearing it. The caller counts the attempt against
+/// the client's address first ([`guard_attempt`]).
+pub(crate) async fn check_credentials(
+    state: &AppState,
+    email: &str,
+    password: String,
+) -> Result<crate::store::accounts::StoredAccount, ApiError> {
     // Refused before hashing: a megabyte-long password must not cost a hash.
     if password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(ApiError::Unauthorized("wrong email or password".to_owned()));
     }
-    let email = normalize_email(&email);
+    let email = normalize_email(email);
     let email_hash = secret_hash(&email);
     let lookup_hash = email_hash.clone();
     let (locked_until, account) = state
@@ -192,7 +206,7 @@ async fn login(
         .run(move |conn| accounts::clear_failures(conn, &email_hash))
         .await
         .map_err(ApiError::from)?;
-    Ok(HttpResponse::Ok().json(start_session(&state, account.id, account.role).await?))
+    Ok(account)
 }
 
 /// Starts a sign-in session (a new refresh-token family) and issues its

@@ -302,6 +302,13 @@ fn read_note(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError>
     let Some(note) = request.note else {
         return Ok(None);
     };
+    Ok(check_note(note)?)
+}
+
+/// The rule for a resolving note, the API's and the portal's: at most
+/// 2,000 characters, no control characters but line breaks and tabs; a
+/// blank note is no note.
+pub(crate) fn check_note(note: String) -> Result<Option<String>, InvalidInput> {
     let mut violations = Vec::new();
     if note.chars().count() > MAX_NOTE_CHARS {
         violations.push(FieldViolation {
@@ -319,7 +326,7 @@ fn read_note(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError>
         });
     }
     if !violations.is_empty() {
-        return Err(InvalidInput { violations }.into());
+        return Err(InvalidInput { violations });
     }
     Ok((!note.trim().is_empty()).then_some(note))
 }

@@ -35,7 +35,7 @@ use super::problem::ApiError;
 use super::records::ListParams;
 use crate::state::AppState;
 use crate::store::records::NOT_FOUND;
-use crate::store::review::{self, NO_SUCH_PATIENT};
+use crate::store::review::{self, NO_SUCH_PATIENT, Via};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -175,7 +175,7 @@ pub async fn feed(
     let me = therapist.id();
     let page = state
         .db
-        .run(move |conn| review::feed(conn, &me, &patient, &query))
+        .run(move |conn| review::feed(conn, &me, &patient, &query, Via::Api))
         .await
         .map_err(ApiError::from)?;
     Ok(HttpResponse::Ok().json(SharedFeedPage {
@@ -215,7 +215,7 @@ pub async fn shared_item(
     let me = therapist.id();
     let item = state
         .db
-        .run(move |conn| review::shared_item(conn, &me, &patient, record))
+        .run(move |conn| review::shared_item(conn, &me, &patient, record, Via::Api))
         .await
         .map_err(ApiError::from)?;
     Ok(HttpResponse::Ok().json(SharedRecord::from(item)))
@@ -359,7 +359,9 @@ pub async fn timeline(
     let me = therapist.id();
     let shared = state
         .db
-        .run(move |conn| review::timeline_records(conn, &me, &patient, window.from, window.to))
+        .run(move |conn| {
+            review::timeline_records(conn, &me, &patient, window.from, window.to, Via::Api)
+        })
         .await
         .map_err(ApiError::from)?;
     Ok(HttpResponse::Ok().json(build_timeline(shared)))

@@ -207,6 +207,30 @@ pub fn own_on_record(
     })
 }
 
+/// The therapist's own live comments on several of the patient's records,
+/// oldest first, in one query: for a page that has just read those records
+/// as shared (through `review`) in the same request.
+pub fn own_on_records(
+    conn: &mut DbConnection,
+    therapist: &str,
+    patient: &str,
+    records: &[RecordId],
+) -> Result<Vec<Comment>, StoreError> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = records.iter().map(ToString::to_string).collect();
+    let rows: Vec<CommentRow> = comments::table
+        .filter(comments::owner_id.eq(patient))
+        .filter(comments::record_id.eq_any(ids))
+        .filter(comments::therapist_id.eq(therapist))
+        .filter(comments::deleted.eq(false))
+        .order((comments::created_at.asc(), comments::id.asc()))
+        .select(CommentRow::as_select())
+        .load(conn)?;
+    with_authors(conn, &rows)
+}
+
 /// Edits one of the therapist's comments while its record is still shared
 /// with them; the same text changes nothing.
 pub fn edit(

@@ -25,6 +25,7 @@ pub mod care;
 pub mod comments;
 mod error;
 pub mod export;
+pub mod portal;
 pub mod records;
 pub mod review;
 pub mod rows;

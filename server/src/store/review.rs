@@ -40,6 +40,27 @@ fn no_such_record() -> StoreError {
     StoreError::NotFound(NOT_FOUND.to_owned())
 }
 
+/// Where a therapist reads from: the REST API, or the portal. The audit log
+/// names the portal's reads `portal-…`, so the patient's access log can
+/// tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The REST API.
+    Api,
+    /// The therapist portal.
+    Portal,
+}
+
+impl Via {
+    /// The audit action of a read of this kind (`feed`, `item`, …) from here.
+    pub fn action(self, read: &str) -> String {
+        match self {
+            Via::Api => read.to_owned(),
+            Via::Portal => format!("portal-{read}"),
+        }
+    }
+}
+
 /// One of a therapist's actively linked patients, with what they share.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkedPatient {
@@ -149,12 +170,13 @@ pub fn feed(
     therapist: &str,
     patient: &str,
     query: &ListQuery,
+    via: Via,
 ) -> Result<SharedPage, StoreError> {
     conn.write_transaction(|conn| {
         let grants = access::grants(conn, therapist, patient)?.ok_or_else(no_such_patient)?;
         let page = feed_page(conn, patient, &grants, query)?;
         let reads: Vec<AuditedRead> = page.items.iter().map(SharedRecord::audited).collect();
-        audit::write(conn, therapist, patient, "feed", &reads)?;
+        audit::write(conn, therapist, patient, &via.action("feed"), &reads)?;
         Ok(page)
     })
 }
@@ -203,11 +225,18 @@ pub fn shared_item(
     therapist: &str,
     patient: &str,
     id: RecordId,
+    via: Via,
 ) -> Result<SharedRecord, StoreError> {
     conn.write_transaction(|conn| {
         let grants = access::grants(conn, therapist, patient)?.unwrap_or_default();
         let item = shared_record(conn, patient, &grants, id)?.ok_or_else(no_such_record)?;
-        audit::write(conn, therapist, patient, "item", &[item.audited()])?;
+        audit::write(
+            conn,
+            therapist,
+            patient,
+            &via.action("item"),
+            &[item.audited()],
+        )?;
         Ok(item)
     })
 }
@@ -220,39 +249,138 @@ pub fn timeline_records(
     patient: &str,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
+    via: Via,
 ) -> Result<Vec<SharedRecord>, StoreError> {
+    const TIMELINE: [RecordKind; 3] = [
+        RecordKind::MoodCheckIn,
+        RecordKind::Assessment,
+        RecordKind::DosingSession,
+    ];
     conn.write_transaction(|conn| {
         let grants = access::grants(conn, therapist, patient)?.ok_or_else(no_such_patient)?;
-        let Some(mut sql) = shared_scope(patient, &grants) else {
-            return Ok(Vec::new());
-        };
-        let kinds = [
-            RecordKind::MoodCheckIn.as_str(),
-            RecordKind::Assessment.as_str(),
-            RecordKind::DosingSession.as_str(),
-        ];
-        sql = sql.filter(records::kind.eq_any(kinds));
-        if let Some(from) = from {
-            sql = sql.filter(records::occurred_at.ge(from.timestamp_micros()));
-        }
-        if let Some(to) = to {
-            sql = sql.filter(records::occurred_at.lt(to.timestamp_micros()));
-        }
-        let rows: Vec<RecordRow> = sql
-            .order((records::occurred_at.asc(), records::id.asc()))
-            .select(RecordRow::as_select())
-            .load(conn)?;
-        let mut shared = Vec::with_capacity(rows.len());
-        for row in rows {
-            let record = row.into_record()?;
-            if let Some(shared_by) = grants.allowing(record.kind(), record.id) {
-                shared.push(SharedRecord { record, shared_by });
-            }
-        }
+        let shared = shared_of_kinds(conn, patient, &grants, &TIMELINE, from, to)?;
         let reads: Vec<AuditedRead> = shared.iter().map(SharedRecord::audited).collect();
-        audit::write(conn, therapist, patient, "timeline", &reads)?;
+        audit::write(conn, therapist, patient, &via.action("timeline"), &reads)?;
         Ok(shared)
     })
+}
+
+/// The shared live records of these kinds about a moment in `[from, to)`,
+/// oldest first, each checked with [`Grants::allowing`]. Not logged: the
+/// caller logs what it serves.
+fn shared_of_kinds(
+    conn: &mut DbConnection,
+    patient: &str,
+    grants: &Grants,
+    kinds: &[RecordKind],
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Vec<SharedRecord>, StoreError> {
+    let Some(mut sql) = shared_scope(patient, grants) else {
+        return Ok(Vec::new());
+    };
+    let kinds: Vec<&'static str> = kinds.iter().map(|k| k.as_str()).collect();
+    sql = sql.filter(records::kind.eq_any(kinds));
+    if let Some(from) = from {
+        sql = sql.filter(records::occurred_at.ge(from.timestamp_micros()));
+    }
+    if let Some(to) = to {
+        sql = sql.filter(records::occurred_at.lt(to.timestamp_micros()));
+    }
+    let rows: Vec<RecordRow> = sql
+        .order((records::occurred_at.asc(), records::id.asc()))
+        .select(RecordRow::as_select())
+        .load(conn)?;
+    let mut shared = Vec::with_capacity(rows.len());
+    for row in rows {
+        let record = row.into_record()?;
+        if let Some(shared_by) = grants.allowing(record.kind(), record.id) {
+            shared.push(SharedRecord { record, shared_by });
+        }
+    }
+    Ok(shared)
+}
+
+/// One linked patient on the portal's caseload, with what it shows of
+/// them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseloadEntry {
+    /// The patient, with what they share and their open alerts.
+    pub patient: LinkedPatient,
+    /// Their shared questionnaires and dosing sessions, oldest first.
+    pub measures: Vec<SharedRecord>,
+    /// When the therapist last opened their page, if ever.
+    pub last_visit: Option<super::portal::Visit>,
+    /// Shared records written or changed since then (all of them, before
+    /// the first visit).
+    pub new_since_visit: i64,
+}
+
+/// The portal's caseload: every actively linked patient with their shared
+/// questionnaires and dosing sessions (logged, action `portal-caseload`)
+/// and how many shared records are new since the therapist's last visit.
+pub fn caseload(
+    conn: &mut DbConnection,
+    therapist: &str,
+) -> Result<Vec<CaseloadEntry>, StoreError> {
+    const MEASURES: [RecordKind; 2] = [RecordKind::Assessment, RecordKind::DosingSession];
+    let therapist_id = Uuid::parse_str(therapist)
+        .map_err(|_| StoreError::Internal(format!("therapist id {therapist:?}")))?;
+    conn.write_transaction(|conn| {
+        let visits: std::collections::HashMap<Uuid, super::portal::Visit> =
+            super::portal::visits(conn, therapist_id)?
+                .into_iter()
+                .collect();
+        let mut entries = Vec::new();
+        for patient in linked_patients(conn, therapist)? {
+            let id = patient.id.to_string();
+            let grants = access::grants(conn, therapist, &id)?.unwrap_or_default();
+            let measures = shared_of_kinds(conn, &id, &grants, &MEASURES, None, None)?;
+            let reads: Vec<AuditedRead> = measures.iter().map(SharedRecord::audited).collect();
+            audit::write(
+                conn,
+                therapist,
+                &id,
+                &Via::Portal.action("caseload"),
+                &reads,
+            )?;
+            let last_visit = visits.get(&patient.id).copied();
+            let new_since_visit =
+                changed_since(conn, &id, &grants, last_visit.map(|v| v.seen_version))?.len() as i64;
+            entries.push(CaseloadEntry {
+                patient,
+                measures,
+                last_visit,
+                new_since_visit,
+            });
+        }
+        Ok(entries)
+    })
+}
+
+/// The patient's shared live records written or changed after their
+/// version `since` (all of them when `None`): ids only, not a read.
+pub fn changed_since(
+    conn: &mut DbConnection,
+    patient: &str,
+    grants: &Grants,
+    since: Option<i64>,
+) -> Result<Vec<RecordId>, StoreError> {
+    let Some(mut sql) = shared_scope(patient, grants) else {
+        return Ok(Vec::new());
+    };
+    if let Some(since) = since {
+        sql = sql.filter(records::version.gt(since));
+    }
+    let rows: Vec<(String, String)> = sql.select((records::id, records::kind)).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, kind)| {
+            let id: RecordId = id.parse().ok()?;
+            let kind: RecordKind = kind.parse().ok()?;
+            grants.allowing(kind, id).map(|_| id)
+        })
+        .collect())
 }
 
 /// The patient's live records that `grants` may allow, as a query to narrow

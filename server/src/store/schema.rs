@@ -179,7 +179,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The therapist portal's sign-ins (the cookie's id, hashed).
+    portal_sessions (id_hash) {
+        id_hash -> Text,
+        therapist_id -> Text,
+        csrf_token -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// When a therapist last opened each patient's portal page.
+    portal_visits (therapist_id, patient_id) {
+        therapist_id -> Text,
+        patient_id -> Text,
+        visited_at -> BigInt,
+        seen_version -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    portal_sessions,
+    portal_visits,
     comments,
     audit_log,
     alerts,

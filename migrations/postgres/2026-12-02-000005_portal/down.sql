@@ -1,0 +1,2 @@
+DROP TABLE portal_visits;
+DROP TABLE portal_sessions;
