@@ -457,7 +457,8 @@ on_both_backends! {
         assert!(!fetch(&app, browser.get(&uri)).await.body.contains("Edited words"));
         // Another therapist's comment (made through the API by `side`'s
         // fixture) cannot be deleted by a stranger.
-        let _other = side_stranger(&server, &app).await;
+        // The stranger's accounts, made for this.
+        side_stranger(&server, &app).await;
         let stranger = signed_in(&app, "stranger").await;
         let page = fetch(&app, stranger.get("/portal")).await;
         let theirs = fetch(&app, stranger.post(&format!("/portal/patients/{}/comments/{}/delete", side.patient_id, side.comment),

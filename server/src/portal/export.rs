@@ -18,14 +18,26 @@ use super::{PortalError, chart, patient_id, view};
 use crate::state::AppState;
 use crate::store::review::{self, LinkedPatient, SharedRecord, Via};
 
+/// The linked patient named by the path and their shared timeline in the
+/// window the query asks for (logged), or the page saying why not.
 async fn read(
     state: &AppState,
     signed: &Signed,
-    id: uuid::Uuid,
-    window: super::patient::Range,
-) -> Result<(LinkedPatient, Vec<SharedRecord>), PortalError> {
+    path: &str,
+    query: Result<web::Query<Window>, actix_web::Error>,
+) -> Result<
+    (
+        uuid::Uuid,
+        super::patient::Range,
+        LinkedPatient,
+        Vec<SharedRecord>,
+    ),
+    PortalError,
+> {
+    let id = patient_id(path)?;
+    let window = range(query)?;
     let me = signed.therapist();
-    Ok(state
+    let (patient, timeline) = state
         .db
         .run(move |conn| {
             let patient = linked(conn, &me, id)?;
@@ -39,7 +51,8 @@ async fn read(
             )?;
             Ok::<_, crate::store::StoreError>((patient, timeline))
         })
-        .await?)
+        .await?;
+    Ok((id, window, patient, timeline))
 }
 
 /// The printable summary.
@@ -49,9 +62,7 @@ pub async fn summary(
     path: web::Path<String>,
     query: Result<web::Query<Window>, actix_web::Error>,
 ) -> Result<HttpResponse, PortalError> {
-    let id = patient_id(&path)?;
-    let window = range(query)?;
-    let (patient, timeline) = read(&state, &signed, id, window).await?;
+    let (id, window, patient, timeline) = read(&state, &signed, &path, query).await?;
     let m = measures(&timeline);
     let name = patient
         .display_name
@@ -135,9 +146,7 @@ pub async fn csv(
     path: web::Path<String>,
     query: Result<web::Query<Window>, actix_web::Error>,
 ) -> Result<HttpResponse, PortalError> {
-    let id = patient_id(&path)?;
-    let window = range(query)?;
-    let (_, timeline) = read(&state, &signed, id, window).await?;
+    let (id, _, _, timeline) = read(&state, &signed, &path, query).await?;
     let mut out = String::from("taken_at,questionnaire,total,band,answers\r\n");
     for shared in &timeline {
         if let RecordBody::Assessment(a) = &shared.record.body

@@ -1,9 +1,9 @@
 //! The page shell every portal page shares, its stylesheet, the error pages
 //! and the headers every page carries.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
 use maud::{DOCTYPE, Markup, html};
 
 /// The stylesheet, served from the binary.
@@ -136,8 +136,7 @@ pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
 }
 
 /// Any path under `/portal` that is not a page.
-pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    let _ = req;
+pub async fn not_found() -> HttpResponse {
     error_page(
         StatusCode::NOT_FOUND,
         "There is no page at this address in the portal.",

@@ -113,6 +113,18 @@ pub fn linked_patients(
     conn: &mut DbConnection,
     therapist: &str,
 ) -> Result<Vec<LinkedPatient>, StoreError> {
+    Ok(linked_with_grants(conn, therapist)?
+        .into_iter()
+        .map(|(patient, _)| patient)
+        .collect())
+}
+
+/// The linked patients, each with what they grant the therapist (one
+/// access check per patient, kept for callers that read next).
+fn linked_with_grants(
+    conn: &mut DbConnection,
+    therapist: &str,
+) -> Result<Vec<(LinkedPatient, Grants)>, StoreError> {
     conn.transaction(|conn| {
         let rows: Vec<(String, i64, String, Option<String>)> = care_links::table
             .inner_join(users::table.on(users::id.eq(care_links::patient_id)))
@@ -142,7 +154,7 @@ pub fn linked_patients(
                         .get_result(conn)?
                 };
                 let open_alerts = alerts::open_count(conn, therapist, &patient)?;
-                Ok(LinkedPatient {
+                let linked = LinkedPatient {
                     id: Uuid::parse_str(&patient).map_err(|_| {
                         StoreError::Internal(format!("care link names user {patient:?}"))
                     })?,
@@ -156,7 +168,8 @@ pub fn linked_patients(
                         .collect(),
                     shared_items,
                     open_alerts,
-                })
+                };
+                Ok((linked, grants))
             })
             .collect()
     })
@@ -332,9 +345,8 @@ pub fn caseload(
                 .into_iter()
                 .collect();
         let mut entries = Vec::new();
-        for patient in linked_patients(conn, therapist)? {
+        for (patient, grants) in linked_with_grants(conn, therapist)? {
             let id = patient.id.to_string();
-            let grants = access::grants(conn, therapist, &id)?.unwrap_or_default();
             let measures = shared_of_kinds(conn, &id, &grants, &MEASURES, None, None)?;
             let reads: Vec<AuditedRead> = measures.iter().map(SharedRecord::audited).collect();
             audit::write(
