@@ -5,7 +5,8 @@
 # smoke mode, the contract test (schemathesis), the supply-chain check
 # (cargo-deny) and a short fuzzing run. The one command CI runs (.ci/run)
 # and the one in the README. Tools it needs are installed under the target
-# dir (pytest, schemathesis, kotlinc, cargo-deny when not on PATH).
+# dir (pytest, schemathesis, kotlinc, axe-core, cargo-deny when not on PATH);
+# Chromium and ChromeDriver, for the portal's browser tests, with apt-get.
 #
 # PostgreSQL: the server's database tests run against it. This script starts
 # a local cluster if one is installed, installs one with apt-get if none is
@@ -69,6 +70,28 @@ cargo fmt --all -- --check
 
 say "lints"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# The portal's browser tests (tests/tests/portal_browser.rs) drive Debian's
+# headless Chromium through ChromeDriver and run axe-core in it: install
+# what is missing. Under CI=true the tests fail when either is absent.
+say "browser tests: Chromium, ChromeDriver and axe-core"
+if { ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; } \
+  && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing chromium chromium-driver"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+axe_version=4.11.0
+axe_dir="$target/axe-core"
+export AXE_CORE_JS="$axe_dir/node_modules/axe-core/axe.min.js"
+if ! grep -qs "\"version\": \"$axe_version\"" "$axe_dir/node_modules/axe-core/package.json"; then
+  if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  fi
+  mkdir -p "$axe_dir"
+  npm install --prefix "$axe_dir" --no-save --no-audit --no-fund "axe-core@$axe_version" >/dev/null \
+    || echo "could not install axe-core@$axe_version from npm" >&2
+fi
+command -v chromium >/dev/null 2>&1 && chromium --version || echo "chromium is not installed" >&2
 
 say "tests (benchmarks run once each as a smoke test)"
 log="$(mktemp)"

@@ -37,6 +37,7 @@ use journal_testing::TestDatabase;
 
 pub mod process;
 
+pub mod browser;
 pub mod load;
 
 pub use journal_testing::Backend;
