@@ -65,6 +65,19 @@ pub enum PortalCookie {
     Plain,
 }
 
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which is required (port
+    /// 587 by default).
+    Starttls,
+    /// TLS from the first byte (port 465 by default).
+    Tls,
+    /// No encryption (port 25 by default): only for a relay on the same
+    /// machine or a trusted local network.
+    None,
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -178,6 +191,37 @@ pub struct Config {
     /// default when absent.
     #[arg(long, env = "JOURNAL_CRISIS_RESOURCES_FILE", global = true)]
     pub crisis_resources_file: Option<PathBuf>,
+    /// The clinic's SMTP server, for safety-alert emails to therapists.
+    /// Without it alerts are shown in the portal and the API only.
+    #[arg(long, env = "JOURNAL_SMTP_HOST", global = true)]
+    pub smtp_host: Option<String>,
+    /// The SMTP server's port (default: 587 with STARTTLS, 465 with TLS, 25
+    /// without).
+    #[arg(long, env = "JOURNAL_SMTP_PORT", global = true)]
+    pub smtp_port: Option<u16>,
+    /// How the SMTP connection is protected.
+    #[arg(long, env = "JOURNAL_SMTP_TLS", value_enum, default_value_t = SmtpTls::Starttls, global = true)]
+    pub smtp_tls: SmtpTls,
+    /// The SMTP user name, when the server asks for one.
+    #[arg(long, env = "JOURNAL_SMTP_USERNAME", global = true)]
+    pub smtp_username: Option<String>,
+    /// The SMTP password (prefer the environment variable to the flag).
+    #[arg(
+        long,
+        env = "JOURNAL_SMTP_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub smtp_password: Option<String>,
+    /// The sender of alert emails, e.g. `KAP journal <alerts@clinic.example>`;
+    /// required with `--smtp-host`.
+    #[arg(long, env = "JOURNAL_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
+    /// The address therapists reach this server at, for the portal link in
+    /// emails, e.g. `https://journal.clinic.example` (default: `http://` and
+    /// the bind address).
+    #[arg(long, env = "JOURNAL_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
     /// Log filter (tracing's env-filter syntax).
     #[arg(long, env = "JOURNAL_LOG", default_value = "info", global = true)]
     pub log: String,

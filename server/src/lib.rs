@@ -8,6 +8,7 @@
 //! | [`store`] | every database statement: pool, migrations, rows, the owner's version counter, records, push and pull, access, audit, alerts, accounts, care links, comments, export and erasure; its own [`store::StoreError`] |
 //! | [`http`] | actix-web: handlers and DTOs per area, extractors, [`http::ApiError`] (RFC 9457 problem documents), the OpenAPI document |
 //! | [`portal`] | the therapist portal under `/portal`: server-rendered pages and SVG charts over the same store calls |
+//! | [`mail`] | safety-alert emails to therapists through the clinic's SMTP server, retried from a queue in the database |
 //! | [`auth`] | access and refresh tokens, passwords, throttling, invitation codes, account rules, [`auth::AuthUser`] |
 //! | [`state`] | [`state::AppState`], shared by handlers |
 //!
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod mail;
 pub mod portal;
 pub mod state;
 pub mod store;
@@ -133,6 +135,7 @@ pub struct RunningServer {
     pub address: std::net::SocketAddr,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
+    mailer: Option<mail::AlertMailer>,
 }
 
 impl RunningServer {
@@ -151,6 +154,7 @@ impl RunningServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        self.mailer.take();
     }
 }
 
@@ -167,6 +171,7 @@ impl Drop for RunningServer {
 /// that need a real server beside them in one process.
 pub fn start(config: Config) -> Result<RunningServer, String> {
     let state = web::Data::new(build_state(&config)?);
+    let mailer = start_mailer(&config, &state)?;
     let (sender, receiver) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
@@ -203,7 +208,26 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
         address,
         handle,
         thread: Some(thread),
+        mailer,
     })
+}
+
+/// Starts sending safety-alert emails when SMTP is configured, and says
+/// at start which it is.
+fn start_mailer(config: &Config, state: &AppState) -> Result<Option<mail::AlertMailer>, String> {
+    match mail::MailSettings::from_config(config)? {
+        Some(settings) => {
+            tracing::info!(smtp = %settings.server, "safety alerts are emailed to therapists");
+            Ok(Some(mail::AlertMailer::start(state.db.clone(), settings)))
+        }
+        None => {
+            tracing::warn!(
+                "SMTP is not configured (--smtp-host): safety alerts are not emailed; \
+                 therapists see them in the portal's alerts inbox and through the API"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
@@ -214,6 +238,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         database = state.db.backend().name(),
         "journal server starting"
     );
+    let _mailer = start_mailer(&config, &state)?;
     let mut server = HttpServer::new({
         let state = state.clone();
         move || build_app(state.clone())

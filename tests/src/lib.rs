@@ -39,6 +39,7 @@ pub mod process;
 
 pub mod browser;
 pub mod load;
+pub mod smtp;
 
 pub use journal_testing::Backend;
 
@@ -81,9 +82,15 @@ impl LiveServer {
     /// Starts a server on a fresh database; `None` when PostgreSQL is
     /// skipped on this machine.
     pub fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, &[])
+    }
+
+    /// Like [`LiveServer::start`], with more of the server's flags (SMTP
+    /// settings, say).
+    pub fn start_with(backend: Backend, flags: &[&str]) -> Option<Self> {
         let database = TestDatabase::create(backend, "journal_e2e_")?;
         let secret = journal_testing::jwt_secret(9);
-        let cli = <journal_server::config::Cli as clap::Parser>::try_parse_from([
+        let base = [
             "journal-server",
             "--bind",
             "127.0.0.1:0",
@@ -97,8 +104,10 @@ impl LiveServer {
             "8",
             "--log",
             "warn",
-        ])
-        .unwrap();
+        ];
+        let cli =
+            <journal_server::config::Cli as clap::Parser>::try_parse_from(base.iter().chain(flags))
+                .unwrap();
         let server = journal_server::start(cli.config).unwrap();
         Some(Self {
             server: Some(server),

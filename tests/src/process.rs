@@ -160,7 +160,8 @@ impl ServerProcess {
             .args(["--auth-attempts-per-minute", "100000"])
             .args(["--db-pool-size", "4", "--workers", "2", "--log", "warn"])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            // Logs go to standard output; errors at start to standard error.
+            .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();

@@ -356,6 +356,7 @@ fn insert_alert(
     therapist: &str,
     record: &str,
 ) -> Result<bool, StoreError> {
+    let now = now_micros();
     let inserted = conn.transaction(|conn| {
         diesel::insert_into(alerts::table)
             .values((
@@ -365,7 +366,9 @@ fn insert_alert(
                 alerts::record_id.eq(record),
                 alerts::reason.eq(PHQ9_ITEM9),
                 alerts::status.eq(AlertState::Open.as_str()),
-                alerts::created_at.eq(now_micros()),
+                alerts::created_at.eq(now),
+                // The therapist's email, due at once (see `due_emails`).
+                alerts::email_due_at.eq(Some(now)),
             ))
             .execute(conn)
     });

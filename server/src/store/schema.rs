@@ -176,6 +176,10 @@ diesel::table! {
         acknowledged_at -> Nullable<BigInt>,
         resolved_at -> Nullable<BigInt>,
         note -> Nullable<Text>,
+        email_due_at -> Nullable<BigInt>,
+        email_attempts -> Integer,
+        email_sent_at -> Nullable<BigInt>,
+        email_error -> Nullable<Text>,
     }
 }
 
