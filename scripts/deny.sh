@@ -90,6 +90,9 @@ else
 fi
 
 echo "cargo-deny $deny_version: advisories (snapshot of $snapshot_date, $(find "$db/crates" -name '*.md' | wc -l) advisories), licenses, bans, sources"
+# cargo-deny reads the metadata of every platform's dependencies: fetch the
+# crates first (from the registry; the advisories stay offline).
+cargo fetch --locked --quiet
 status=0
 "$deny" --offline --locked "$@" check --show-stats advisories licenses bans sources || status=$?
 if [ "$status" -ne 0 ]; then
