@@ -21,7 +21,7 @@ use super::{PortalError, view};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::care::{self, Invitation, InvitationState, NewInvitation};
-use crate::store::review::{self, CaseloadEntry};
+use crate::store::caseload::{self as store_caseload, CaseloadEntry};
 
 /// One row of the caseload, as the page shows it.
 struct Row {
@@ -159,7 +159,7 @@ pub async fn show(
     let (entries, invitations) = state
         .db
         .run(move |conn| {
-            let entries = review::caseload(conn, &me)?;
+            let entries = store_caseload::caseload(conn, &me)?;
             let invitations = care::invitations(conn, &me)?;
             Ok::<_, StoreError>((entries, invitations))
         })
@@ -322,7 +322,7 @@ pub async fn invite(
         .db
         .run(move |conn| {
             let created = care::invite(conn, &me, lifetime)?;
-            let entries = review::caseload(conn, &me)?;
+            let entries = store_caseload::caseload(conn, &me)?;
             let invitations = care::invitations(conn, &me)?;
             Ok::<_, StoreError>((created, entries, invitations))
         })

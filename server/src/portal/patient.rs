@@ -127,10 +127,7 @@ pub(crate) fn linked(
     therapist: &str,
     id: Uuid,
 ) -> Result<LinkedPatient, crate::store::StoreError> {
-    review::linked_patients(conn, therapist)?
-        .into_iter()
-        .find(|p| p.id == id)
-        .ok_or_else(|| crate::store::StoreError::NotFound(review::NO_SUCH_PATIENT.to_owned()))
+    review::linked_patient(conn, therapist, id)
 }
 
 /// A patient's page.

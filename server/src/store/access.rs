@@ -6,7 +6,8 @@
 //! this therapist and covers the record — the record itself, or its kind.
 //! Both are read from the database on every request, never from a token,
 //! so ending a link or revoking a share takes effect on the next request,
-//! and both are read by one query ([`grants`]). The API, the portal,
+//! and both are read by one query ([`grants`], or [`caseload_grants`] for
+//! every linked patient at once). The API, the portal,
 //! comments and alerts all ask it; nothing else decides.
 
 use diesel::prelude::*;
@@ -77,12 +78,34 @@ pub fn grants(
     therapist: &str,
     patient: &str,
 ) -> Result<Option<Grants>, StoreError> {
+    Ok(grants_of(conn, therapist, Some(patient))?
+        .into_iter()
+        .next()
+        .map(|(_, grants)| grants))
+}
+
+/// What `therapist` may read of each actively linked patient's records
+/// now, in one query for the whole caseload: every linked patient's id
+/// with their grants (which may be empty), in no particular order.
+pub fn caseload_grants(
+    conn: &mut DbConnection,
+    therapist: &str,
+) -> Result<Vec<(String, Grants)>, StoreError> {
+    grants_of(conn, therapist, None)
+}
+
+/// The grants of the therapist's linked patients, or of `only` that one.
+fn grants_of(
+    conn: &mut DbConnection,
+    therapist: &str,
+    only: Option<&str>,
+) -> Result<Vec<(String, Grants)>, StoreError> {
     let therapist_id = uuid::Uuid::parse_str(therapist)
         .map_err(|_| StoreError::Internal(format!("therapist id {therapist:?} is not a UUID")))?;
-    // The active link, joined with every live share of the patient's: no
-    // row means no link, a row without a share means a link sharing
-    // nothing.
-    let rows: Vec<(String, Option<String>, Option<String>)> = care_links::table
+    // The active links, joined with every live share of each patient's: no
+    // row for a patient means no link, a row without a share means a link
+    // sharing nothing.
+    let mut sql = care_links::table
         .left_join(
             records::table.on(records::owner_id
                 .eq(care_links::patient_id)
@@ -90,21 +113,25 @@ pub fn grants(
                 .and(records::deleted.eq(false))),
         )
         .filter(care_links::therapist_id.eq(therapist))
-        .filter(care_links::patient_id.eq(patient))
         .filter(care_links::ended_at.is_null())
+        .into_boxed();
+    if let Some(patient) = only {
+        sql = sql.filter(care_links::patient_id.eq(patient));
+    }
+    let rows: Vec<(String, Option<String>, Option<String>)> = sql
         .select((
-            care_links::id,
+            care_links::patient_id,
             records::id.nullable(),
             records::body.nullable(),
         ))
-        .order(records::id.asc())
+        .order((care_links::patient_id.asc(), records::id.asc()))
         .load(conn)?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let mut shares = Vec::new();
+    let mut all: Vec<(String, Grants)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (_, id, body) in rows {
+    for (patient, id, body) in rows {
+        if all.last().is_none_or(|(last, _)| *last != patient) {
+            all.push((patient.clone(), Grants::default()));
+        }
         let (Some(id), Some(body)) = (id, body) else {
             continue;
         };
@@ -123,13 +150,15 @@ pub fn grants(
             Some((share_id, RecordBody::Share(share)))
                 if share.therapist_id == therapist_id && !share.revoked =>
             {
-                shares.push((share_id, share));
+                if let Some((_, grants)) = all.last_mut() {
+                    grants.shares.push((share_id, share));
+                }
             }
             Some(_) => {}
             None => tracing::warn!(share = %id, "unreadable share ignored"),
         }
     }
-    Ok(Some(Grants { shares }))
+    Ok(all)
 }
 
 #[cfg(test)]

@@ -187,6 +187,21 @@ pub fn open_count(
         .get_result(conn)?)
 }
 
+/// The therapist's open alerts per patient, in one query: patient id and
+/// count, for patients with at least one.
+pub fn open_counts(
+    conn: &mut DbConnection,
+    therapist: &str,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let rows: Vec<(String, i64)> = alerts::table
+        .filter(alerts::therapist_id.eq(therapist))
+        .filter(alerts::status.eq(AlertState::Open.as_str()))
+        .group_by(alerts::patient_id)
+        .select((alerts::patient_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
 /// The names of the patients of these alerts who are still linked to the
 /// therapist: once a link ended, the alert stays (safety data, to be
 /// resolved) but shows nothing more of the patient than their id.

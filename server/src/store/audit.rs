@@ -56,11 +56,23 @@ pub fn write(
     action: &str,
     reads: &[AuditedRead],
 ) -> Result<(), StoreError> {
+    write_many(conn, therapist, action, &[(patient, reads)])
+}
+
+/// Like [`write`], for reads of several patients' records at once (the
+/// portal's caseload): one insert per [`AUDIT_ROWS_PER_INSERT`] rows, not
+/// one per patient.
+pub fn write_many(
+    conn: &mut DbConnection,
+    therapist: &str,
+    action: &str,
+    reads: &[(&str, &[AuditedRead])],
+) -> Result<(), StoreError> {
     let at = now_micros();
-    for chunk in reads.chunks(AUDIT_ROWS_PER_INSERT) {
-        let rows: Vec<NewAuditRow<'_>> = chunk
-            .iter()
-            .map(|read| NewAuditRow {
+    let rows: Vec<NewAuditRow<'_>> = reads
+        .iter()
+        .flat_map(|(patient, reads)| {
+            reads.iter().map(move |read| NewAuditRow {
                 id: Uuid::now_v7().to_string(),
                 patient_id: patient,
                 therapist_id: therapist,
@@ -70,8 +82,10 @@ pub fn write(
                 share_id: read.share_id.to_string(),
                 at,
             })
-            .collect();
-        conn.execute_native(diesel::insert_into(audit_log::table).values(&rows))?;
+        })
+        .collect();
+    for chunk in rows.chunks(AUDIT_ROWS_PER_INSERT) {
+        conn.execute_native(diesel::insert_into(audit_log::table).values(chunk))?;
     }
     Ok(())
 }

@@ -14,6 +14,8 @@
 //!   like an unknown id; so does an item that is unshared, revoked,
 //!   deleted, another patient's or unknown.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use journal_core::ids::RecordId;
@@ -90,7 +92,7 @@ pub struct SharedRecord {
 }
 
 impl SharedRecord {
-    fn audited(&self) -> AuditedRead {
+    pub(super) fn audited(&self) -> AuditedRead {
         AuditedRead {
             record_id: self.record.id,
             kind: self.record.kind(),
@@ -113,23 +115,48 @@ pub fn linked_patients(
     conn: &mut DbConnection,
     therapist: &str,
 ) -> Result<Vec<LinkedPatient>, StoreError> {
-    Ok(linked_with_grants(conn, therapist)?
+    Ok(linked_with_grants(conn, therapist, None)?
         .into_iter()
         .map(|(patient, _)| patient)
         .collect())
 }
 
-/// The linked patients, each with what they grant the therapist (one
-/// access check per patient, kept for callers that read next).
-fn linked_with_grants(
+/// The therapist's actively linked patient `patient`, as the list of
+/// linked patients shows them; `NotFound` when not linked (or unknown).
+pub fn linked_patient(
     conn: &mut DbConnection,
     therapist: &str,
+    patient: Uuid,
+) -> Result<LinkedPatient, StoreError> {
+    linked_with_grants(conn, therapist, Some(&patient.to_string()))?
+        .into_iter()
+        .map(|(patient, _)| patient)
+        .next()
+        .ok_or_else(no_such_patient)
+}
+
+/// Record ids per `eq_any` list: well under both backends' limits on bound
+/// parameters.
+const IDS_PER_STATEMENT: usize = 1_000;
+
+/// The linked patients (or the one `only`), each with what they grant the
+/// therapist. A fixed number of statements, whatever the caseload's size:
+/// the links, the grants, the shared items still live, the open alerts.
+pub(super) fn linked_with_grants(
+    conn: &mut DbConnection,
+    therapist: &str,
+    only: Option<&str>,
 ) -> Result<Vec<(LinkedPatient, Grants)>, StoreError> {
     conn.transaction(|conn| {
-        let rows: Vec<(String, i64, String, Option<String>)> = care_links::table
+        let mut sql = care_links::table
             .inner_join(users::table.on(users::id.eq(care_links::patient_id)))
             .filter(care_links::therapist_id.eq(therapist))
             .filter(care_links::ended_at.is_null())
+            .into_boxed();
+        if let Some(patient) = only {
+            sql = sql.filter(care_links::patient_id.eq(patient));
+        }
+        let rows: Vec<(String, i64, String, Option<String>)> = sql
             .order((care_links::created_at.desc(), care_links::id.desc()))
             .select((
                 care_links::patient_id,
@@ -138,22 +165,44 @@ fn linked_with_grants(
                 users::display_name,
             ))
             .load(conn)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut grants: HashMap<String, Grants> = match only {
+            Some(patient) => access::grants(conn, therapist, patient)?
+                .map(|grants| (patient.to_owned(), grants))
+                .into_iter()
+                .collect(),
+            None => access::caseload_grants(conn, therapist)?
+                .into_iter()
+                .collect(),
+        };
+        // Which records shared one by one are still live, for every
+        // patient at once.
+        let items: Vec<String> = grants
+            .values()
+            .flat_map(Grants::items)
+            .map(|id| id.to_string())
+            .collect();
+        let mut live_items: HashSet<(String, String)> = HashSet::new();
+        for chunk in items.chunks(IDS_PER_STATEMENT) {
+            let found: Vec<(String, String)> = records::table
+                .filter(records::deleted.eq(false))
+                .filter(records::kind.ne(RecordKind::Share.as_str()))
+                .filter(records::id.eq_any(chunk))
+                .select((records::owner_id, records::id))
+                .load(conn)?;
+            live_items.extend(found);
+        }
+        let open_alerts = alerts::open_counts(conn, therapist)?;
         rows.into_iter()
             .map(|(patient, linked_at, email, display_name)| {
-                let grants = access::grants(conn, therapist, &patient)?.unwrap_or_default();
-                let items: Vec<String> = grants.items().iter().map(ToString::to_string).collect();
-                let shared_items = if items.is_empty() {
-                    0
-                } else {
-                    records::table
-                        .filter(records::owner_id.eq(&patient))
-                        .filter(records::deleted.eq(false))
-                        .filter(records::kind.ne(RecordKind::Share.as_str()))
-                        .filter(records::id.eq_any(items))
-                        .count()
-                        .get_result(conn)?
-                };
-                let open_alerts = alerts::open_count(conn, therapist, &patient)?;
+                let grants = grants.remove(&patient).unwrap_or_default();
+                let shared_items = grants
+                    .items()
+                    .iter()
+                    .filter(|id| live_items.contains(&(patient.clone(), id.to_string())))
+                    .count() as i64;
                 let linked = LinkedPatient {
                     id: Uuid::parse_str(&patient).map_err(|_| {
                         StoreError::Internal(format!("care link names user {patient:?}"))
@@ -167,7 +216,7 @@ fn linked_with_grants(
                         .filter(|k| *k != RecordKind::Share)
                         .collect(),
                     shared_items,
-                    open_alerts,
+                    open_alerts: open_alerts.get(&patient).copied().unwrap_or(0),
                 };
                 Ok((linked, grants))
             })
@@ -312,62 +361,6 @@ fn shared_of_kinds(
         }
     }
     Ok(shared)
-}
-
-/// One linked patient on the portal's caseload, with what it shows of
-/// them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CaseloadEntry {
-    /// The patient, with what they share and their open alerts.
-    pub patient: LinkedPatient,
-    /// Their shared questionnaires and dosing sessions, oldest first.
-    pub measures: Vec<SharedRecord>,
-    /// When the therapist last opened their page, if ever.
-    pub last_visit: Option<super::portal::Visit>,
-    /// Shared records written or changed since then (all of them, before
-    /// the first visit).
-    pub new_since_visit: i64,
-}
-
-/// The portal's caseload: every actively linked patient with their shared
-/// questionnaires and dosing sessions (logged, action `portal-caseload`)
-/// and how many shared records are new since the therapist's last visit.
-pub fn caseload(
-    conn: &mut DbConnection,
-    therapist: &str,
-) -> Result<Vec<CaseloadEntry>, StoreError> {
-    const MEASURES: [RecordKind; 2] = [RecordKind::Assessment, RecordKind::DosingSession];
-    let therapist_id = Uuid::parse_str(therapist)
-        .map_err(|_| StoreError::Internal(format!("therapist id {therapist:?}")))?;
-    conn.write_transaction(|conn| {
-        let visits: std::collections::HashMap<Uuid, super::portal::Visit> =
-            super::portal::visits(conn, therapist_id)?
-                .into_iter()
-                .collect();
-        let mut entries = Vec::new();
-        for (patient, grants) in linked_with_grants(conn, therapist)? {
-            let id = patient.id.to_string();
-            let measures = shared_of_kinds(conn, &id, &grants, &MEASURES, None, None)?;
-            let reads: Vec<AuditedRead> = measures.iter().map(SharedRecord::audited).collect();
-            audit::write(
-                conn,
-                therapist,
-                &id,
-                &Via::Portal.action("caseload"),
-                &reads,
-            )?;
-            let last_visit = visits.get(&patient.id).copied();
-            let new_since_visit =
-                changed_since(conn, &id, &grants, last_visit.map(|v| v.seen_version))?.len() as i64;
-            entries.push(CaseloadEntry {
-                patient,
-                measures,
-                last_visit,
-                new_since_visit,
-            });
-        }
-        Ok(entries)
-    })
 }
 
 /// The patient's shared live records written or changed after their
