@@ -81,7 +81,8 @@ if { ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/nu
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 axe_version=4.11.0
-axe_dir="$target/axe-core"
+# An absolute path: the tests run from their crate's folder.
+case "$target" in /*) axe_dir="$target/axe-core" ;; *) axe_dir="$PWD/$target/axe-core" ;; esac
 export AXE_CORE_JS="$axe_dir/node_modules/axe-core/axe.min.js"
 if ! grep -qs "\"version\": \"$axe_version\"" "$axe_dir/node_modules/axe-core/package.json"; then
   if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -54,12 +54,14 @@ fn programs() -> Option<(PathBuf, PathBuf)> {
 /// The axe-core script `scripts/test.sh` installs from npm (or
 /// `AXE_CORE_JS`), when it is there.
 pub fn axe_script() -> Option<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // A relative path is the repository's (tests run from their crate).
     let path = std::env::var("AXE_CORE_JS")
-        .map(PathBuf::from)
+        .map(|p| root.join(p))
         .unwrap_or_else(|_| {
             let target = std::env::var("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
-                .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+                .unwrap_or_else(|_| root.join("target"));
             target.join("axe-core/node_modules/axe-core/axe.min.js")
         });
     std::fs::read_to_string(path).ok()
