@@ -5,6 +5,10 @@
 //! |---|---|
 //! | [`records`] | every record kind a patient owns, its rules, and the [`Record`] envelope |
 //! | [`records::Assessment`] | PHQ-9 / GAD-7 scoring, severity bands, the risk flag |
+//! | [`plan`] | care plans: questionnaires, integration follow-ups and check-ins, and their rules |
+//! | [`agenda`] | what a plan and the dosing sessions make due, and what is already done |
+//! | [`reminders`] | when to remind: reminder times, quiet hours, time zones (daylight saving included) |
+//! | [`insights`] | check-in averages and trends, the questionnaires' course, around each session, practices, sleep and mood |
 //! | [`mbc`] | measurement-based care: baseline, latest, change, response and remission of a questionnaire's scores |
 //! | [`plausible`] | the window of plausible moments (not before 1900, not ahead of now but for a clock allowance), for phone and server alike |
 //! | [`validation`] | [`InvalidInput`]: the one shape of a validation failure |
@@ -23,19 +27,23 @@
 //! The device store sits behind the `device` cargo feature so the server,
 //! which never opens a phone database, does not compile it.
 
+pub mod agenda;
 pub mod comments;
 pub mod export;
 pub mod grounding;
 pub mod hlc;
 pub mod ids;
+pub mod insights;
 pub mod mbc;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod phase;
+pub mod plan;
 pub mod plausible;
 pub mod prompts;
 pub mod query;
 pub mod records;
+pub mod reminders;
 pub mod safety;
 pub mod sync;
 pub mod validation;
