@@ -26,6 +26,8 @@
 //!   starts, unless one is set for it. Kept whether or not there is a plan.
 //! - **Reflection**: due the day after a session whose intention is still
 //!   open and unreflected, for 30 days.
+//! - **Commitment**: due from the start of its follow-up day until it is
+//!   marked kept, changed or dropped.
 //! - Cancelled sessions make nothing due; a moved session moves what hangs
 //!   on it. Nothing a plan asks is due before the plan began, so a plan
 //!   changed mid-course judges only what follows the change.
@@ -37,7 +39,9 @@ use serde::{Deserialize, Serialize};
 use crate::ids::RecordId;
 use crate::phase::Phase;
 use crate::plan::{CarePlan, CheckInCadence};
-use crate::records::{Instrument, IntentionStatus, Record, RecordBody, SessionStatus};
+use crate::records::{
+    CommitmentStatus, Instrument, IntentionStatus, Record, RecordBody, SessionStatus,
+};
 
 /// How early a questionnaire due every N days may be taken.
 const EVERY_EARLY: TimeDelta = TimeDelta::days(2);
@@ -89,6 +93,19 @@ pub struct IntentionFact {
     pub reflected: bool,
 }
 
+/// A commitment, as the agenda needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitmentFact {
+    /// The commitment's record id.
+    pub id: RecordId,
+    /// The session it came from.
+    pub session: RecordId,
+    /// The day to look back on it.
+    pub follow_up_on: NaiveDate,
+    /// Whether it is still open (not yet kept, changed or dropped).
+    pub open: bool,
+}
+
 /// What the patient has done and planned, gathered from their records.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
@@ -102,6 +119,8 @@ pub struct History {
     pub check_ins: Vec<DateTime<Utc>>,
     /// Intentions.
     pub intentions: Vec<IntentionFact>,
+    /// Commitments.
+    pub commitments: Vec<CommitmentFact>,
 }
 
 impl History {
@@ -129,6 +148,12 @@ impl History {
                     session: intention.dosing_session_id,
                     reflected: intention.reflection.is_some()
                         || intention.status != IntentionStatus::Open,
+                }),
+                RecordBody::Commitment(commitment) => history.commitments.push(CommitmentFact {
+                    id: record.id,
+                    session: commitment.dosing_session_id,
+                    follow_up_on: commitment.follow_up_on,
+                    open: commitment.status == CommitmentStatus::Open,
                 }),
                 _ => {}
             }
@@ -207,6 +232,11 @@ pub enum Due {
     Reflection {
         /// The intention to reflect on.
         intention_id: RecordId,
+    },
+    /// A commitment's follow-up day: kept, changed or dropped?
+    Commitment {
+        /// The commitment to look back on.
+        commitment_id: RecordId,
     },
 }
 
@@ -399,6 +429,18 @@ pub fn occurrences(
                 done: intention.reflected,
             });
         }
+    }
+    for commitment in &history.commitments {
+        all.push(Occurrence {
+            key: format!("commitment:{}", commitment.id),
+            due: Due::Commitment {
+                commitment_id: commitment.id,
+            },
+            due_at: start_of_day(tz, commitment.follow_up_on),
+            until: None,
+            session_id: Some(commitment.session),
+            done: !commitment.open,
+        });
     }
     all.retain(|o| o.due_at >= from && o.due_at <= to);
     all.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.key.cmp(&b.key)));

@@ -307,6 +307,49 @@ fn intention_before_and_reflection_after_each_session_without_any_plan() {
 }
 
 #[test]
+fn a_commitment_is_due_on_its_day_until_looked_back_on() {
+    let s = session(day(0.0), SessionStatus::Completed);
+    let follow_up_on = day(14.0).date_naive();
+    let mut history = History {
+        sessions: vec![s.clone()],
+        commitments: vec![CommitmentFact {
+            id: RecordId::new(),
+            session: s.id,
+            follow_up_on,
+            open: true,
+        }],
+        ..History::default()
+    };
+    let berlin: Tz = "Europe/Berlin".parse().unwrap();
+    // 15 April begins at 22:00 UTC on the 14th in Berlin.
+    assert!(
+        agenda(
+            None,
+            &history,
+            berlin,
+            "2026-04-14T21:59:00Z".parse().unwrap()
+        )
+        .is_empty()
+    );
+    let due = agenda(
+        None,
+        &history,
+        berlin,
+        "2026-04-14T22:00:00Z".parse().unwrap(),
+    );
+    assert_eq!(
+        due[0].due,
+        Due::Commitment {
+            commitment_id: history.commitments[0].id
+        }
+    );
+    // Weeks later it is still there, overdue, until marked.
+    assert!(agenda(None, &history, berlin, day(60.0))[0].overdue);
+    history.commitments[0].open = false;
+    assert!(agenda(None, &history, berlin, day(60.0)).is_empty());
+}
+
+#[test]
 fn daily_check_ins_follow_local_days_through_the_night_the_clocks_change() {
     let berlin: Tz = "Europe/Berlin".parse().unwrap();
     let plan = CarePlan {
@@ -479,17 +522,26 @@ fn arbitrary_history() -> impl Strategy<Value = (CarePlan, History, f64)> {
     let check_ins = proptest::collection::vec(-5.0f64..90.0, 0..40);
     let entries = proptest::collection::vec((-5.0f64..90.0, any::<bool>(), 0usize..6), 0..15);
     let intentions = proptest::collection::vec((0usize..6, any::<bool>()), 0..5);
+    let commitments = proptest::collection::vec((0usize..6, 0i64..100, any::<bool>()), 0..4);
     (
         plan,
         sessions,
         assessments,
         check_ins,
         entries,
-        intentions,
+        (intentions, commitments),
         -5.0f64..100.0,
     )
         .prop_map(
-            |(plan, sessions, assessments, check_ins, entries, intentions, since)| {
+            |(
+                plan,
+                sessions,
+                assessments,
+                check_ins,
+                entries,
+                (intentions, commitments),
+                since,
+            )| {
                 let sessions: Vec<SessionFact> = sessions
                     .into_iter()
                     .map(|(d, status)| session(day(d), status))
@@ -526,6 +578,17 @@ fn arbitrary_history() -> impl Strategy<Value = (CarePlan, History, f64)> {
                                 id: RecordId::new(),
                                 session: pick(n)?,
                                 reflected,
+                            })
+                        })
+                        .collect(),
+                    commitments: commitments
+                        .into_iter()
+                        .filter_map(|(n, d, open)| {
+                            Some(CommitmentFact {
+                                id: RecordId::new(),
+                                session: pick(n)?,
+                                follow_up_on: day(d as f64).date_naive(),
+                                open,
                             })
                         })
                         .collect(),
@@ -575,6 +638,10 @@ proptest! {
                 Due::Reflection { intention_id } => prop_assert!(
                     history.intentions.iter().any(|i| i.id == *intention_id && !i.reflected),
                     "{} listed though reflected", item.key
+                ),
+                Due::Commitment { commitment_id } => prop_assert!(
+                    history.commitments.iter().any(|c| c.id == *commitment_id && c.open),
+                    "{} listed though looked back on", item.key
                 ),
             }
         }

@@ -108,6 +108,12 @@ impl RecordBody {
                 latest_scheduled(now),
                 &format!("{SCHEDULE_AHEAD_DAYS} days from now"),
             ),
+            RecordBody::Commitment(r) => outside(
+                "followUpOn",
+                r.follow_up_on.and_time(chrono::NaiveTime::MIN).and_utc(),
+                latest_scheduled(now),
+                &format!("{SCHEDULE_AHEAD_DAYS} days from now"),
+            ),
             RecordBody::JournalEntry(_) | RecordBody::Intention(_) | RecordBody::Share(_) => None,
         };
         match violation {

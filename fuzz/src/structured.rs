@@ -181,6 +181,18 @@ fn body(u: &mut Unstructured, kind: RecordKind) -> Result<Value> {
             "status": pick(u, &["planned", "completed", "cancelled"])?,
             "notes": if u.arbitrary()? { json!(text(u)?) } else { Value::Null },
         }),
+        RecordKind::Commitment => json!({
+            "text": if u.arbitrary()? { json!("Walk every morning") } else { json!(text(u)?) },
+            "dosingSessionId": record_id(u)?,
+            "intentionId": if u.arbitrary()? { json!(record_id(u)?) } else { Value::Null },
+            "followUpOn": if u.ratio(4, 5)? {
+                json!(format!("20{:02}-{:02}-{:02}", u.int_in_range(0u8..=99)?, u.int_in_range(1u8..=12)?, u.int_in_range(1u8..=31)?))
+            } else {
+                json!(text(u)?)
+            },
+            "status": pick(u, &["open", "kept", "changed", "dropped"])?,
+            "note": if u.arbitrary()? { json!(text(u)?) } else { Value::Null },
+        }),
         RecordKind::Share => {
             let scope = if u.arbitrary()? {
                 json!({"type": "item", "recordId": record_id(u)?})

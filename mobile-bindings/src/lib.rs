@@ -41,9 +41,9 @@ pub use journal::{
 };
 pub use practice::{GuidedPractice, PracticeStep};
 pub use records::{
-    Assessment, AssessmentScore, DosingSession, ExercisePractice, Instrument, Intention,
-    IntentionStatus, JournalEntry, JournalRecord, MoodCheckIn, Phase, RecordContent, RecordKind,
-    Reflection, Route, SessionStatus, Severity, Share, ShareScope,
+    Assessment, AssessmentScore, Commitment, CommitmentStatus, DosingSession, ExercisePractice,
+    Instrument, Intention, IntentionStatus, JournalEntry, JournalRecord, MoodCheckIn, Phase,
+    RecordContent, RecordKind, Reflection, Route, SessionStatus, Severity, Share, ShareScope,
 };
 pub use secrets::SecretStore;
 

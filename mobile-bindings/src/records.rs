@@ -50,6 +50,8 @@ pub enum RecordKind {
     DosingSession,
     /// A `Share` with a therapist.
     Share,
+    /// A `Commitment` made after a dosing session.
+    Commitment,
 }
 
 /// A piece of free writing, optionally answering a prompt.
@@ -121,6 +123,44 @@ pub struct Intention {
     /// The look back, written after the session.
     #[uniffi(default)]
     pub reflection: Option<Reflection>,
+}
+
+/// Where a commitment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum CommitmentStatus {
+    /// Made, not yet looked back on.
+    Open,
+    /// Kept.
+    Kept,
+    /// Kept in a changed form (the note says how).
+    Changed,
+    /// Let go of.
+    Dropped,
+}
+
+/// After a dosing session, an insight turned into something to do ("walk
+/// every morning"), with a day to look back on it.
+///
+/// Rules: `text` 1–2,000 characters, not blank; `dosingSessionId` one of
+/// the patient's dosing sessions on this device; `followUpOn` a date as
+/// `YYYY-MM-DD`, at most two years ahead; `note` at most 20,000 characters.
+/// Edits on two phones merge field by field, like intentions.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Commitment {
+    /// The commitment, in the patient's words.
+    pub text: String,
+    /// The dosing session it came from (its record id).
+    pub dosing_session_id: String,
+    /// The day to look back on it, `YYYY-MM-DD`.
+    pub follow_up_on: String,
+    /// Where it stands (`Open` when made).
+    pub status: CommitmentStatus,
+    /// The intention whose insight it carries on (its record id).
+    #[uniffi(default)]
+    pub intention_id: Option<String>,
+    /// How it went, or what changed.
+    #[uniffi(default)]
+    pub note: Option<String>,
 }
 
 /// A quick check-in on how the patient is doing.
@@ -327,6 +367,11 @@ pub enum RecordContent {
         /// The share.
         share: Share,
     },
+    /// A commitment made after a dosing session.
+    Commitment {
+        /// The commitment.
+        commitment: Commitment,
+    },
 }
 
 /// A record as stored on this device.
@@ -453,6 +498,7 @@ impl From<core::RecordKind> for RecordKind {
             core::RecordKind::ExercisePractice => RecordKind::ExercisePractice,
             core::RecordKind::DosingSession => RecordKind::DosingSession,
             core::RecordKind::Share => RecordKind::Share,
+            core::RecordKind::Commitment => RecordKind::Commitment,
         }
     }
 }
@@ -467,8 +513,42 @@ impl From<RecordKind> for core::RecordKind {
             RecordKind::ExercisePractice => core::RecordKind::ExercisePractice,
             RecordKind::DosingSession => core::RecordKind::DosingSession,
             RecordKind::Share => core::RecordKind::Share,
+            RecordKind::Commitment => core::RecordKind::Commitment,
         }
     }
+}
+
+impl From<core::CommitmentStatus> for CommitmentStatus {
+    fn from(status: core::CommitmentStatus) -> Self {
+        match status {
+            core::CommitmentStatus::Open => CommitmentStatus::Open,
+            core::CommitmentStatus::Kept => CommitmentStatus::Kept,
+            core::CommitmentStatus::Changed => CommitmentStatus::Changed,
+            core::CommitmentStatus::Dropped => CommitmentStatus::Dropped,
+        }
+    }
+}
+
+impl From<CommitmentStatus> for core::CommitmentStatus {
+    fn from(status: CommitmentStatus) -> Self {
+        match status {
+            CommitmentStatus::Open => core::CommitmentStatus::Open,
+            CommitmentStatus::Kept => core::CommitmentStatus::Kept,
+            CommitmentStatus::Changed => core::CommitmentStatus::Changed,
+            CommitmentStatus::Dropped => core::CommitmentStatus::Dropped,
+        }
+    }
+}
+
+/// A calendar date given as `YYYY-MM-DD`, or `Invalid` naming the field.
+pub(crate) fn date(field: &str, text: &str) -> Result<chrono::NaiveDate, JournalError> {
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+        JournalError::invalid(
+            field,
+            "date",
+            format!("must be a date as YYYY-MM-DD, not {text:?}"),
+        )
+    })
 }
 
 impl From<core::IntentionStatus> for IntentionStatus {
@@ -619,6 +699,19 @@ impl RecordContent {
                     status: intention.status.into(),
                 })
             }
+            RecordContent::Commitment { commitment } => {
+                core::RecordBody::Commitment(core::Commitment {
+                    text: commitment.text,
+                    dosing_session_id: record_id("dosingSessionId", &commitment.dosing_session_id)?,
+                    intention_id: commitment
+                        .intention_id
+                        .map(|id| record_id("intentionId", &id))
+                        .transpose()?,
+                    follow_up_on: date("followUpOn", &commitment.follow_up_on)?,
+                    status: commitment.status.into(),
+                    note: commitment.note,
+                })
+            }
             RecordContent::MoodCheckIn { check_in } => {
                 core::RecordBody::MoodCheckIn(core::MoodCheckIn {
                     recorded_at: to_time("recordedAt", check_in.recorded_at)?,
@@ -688,6 +781,16 @@ impl From<core::RecordBody> for RecordContent {
                         how_it_went: r.how_it_went,
                         carry_forward: r.carry_forward,
                     }),
+                },
+            },
+            core::RecordBody::Commitment(c) => RecordContent::Commitment {
+                commitment: Commitment {
+                    text: c.text,
+                    dosing_session_id: c.dosing_session_id.to_string(),
+                    follow_up_on: c.follow_up_on.format("%Y-%m-%d").to_string(),
+                    status: c.status.into(),
+                    intention_id: c.intention_id.map(|id| id.to_string()),
+                    note: c.note,
                 },
             },
             core::RecordBody::MoodCheckIn(m) => RecordContent::MoodCheckIn {

@@ -530,6 +530,38 @@ on_both_backends! {
         assert_eq!(theirs.status, 404, "{}", theirs.body);
     }
 
+    async fn a_shared_commitment_shows_with_the_intention_it_came_from(server: TestServer) {
+        let app = server.app().await;
+        const TAG: &str = "commit";
+        let side = side(&server, &app, TAG).await;
+        let p = token(&side.patient);
+        let post = |body: Value| api(&app, "POST", "/api/v1/records", &p, Some(body));
+        let session = post(json!({"kind": "dosingSession", "body": {"scheduledAt": "2026-03-05T09:00:00Z",
+            "route": "intramuscular", "status": "completed"}})).await;
+        let session_id = session.body["id"].as_str().unwrap().to_owned();
+        let intention = post(json!({"kind": "intention", "body": {"text": "Meet my grief with patience",
+            "dosingSessionId": session_id}})).await;
+        let intention_id = intention.body["id"].as_str().unwrap().to_owned();
+        let commitment = post(json!({"kind": "commitment", "body": {"text": "Walk by the river every morning",
+            "dosingSessionId": session_id, "intentionId": intention_id, "followUpOn": "2026-03-19",
+            "status": "changed", "note": "Three mornings a week suits me better"}})).await;
+        assert_eq!(commitment.status, 201, "{:?}", commitment.body);
+        // Only commitments are shared at first: the intention is not quoted.
+        assert_eq!(post(kinds_share(&side.therapist_id, &["commitment"])).await.status, 201);
+        let browser = signed_in(&app, TAG).await;
+        let uri = format!("/portal/patients/{}", side.patient_id);
+        let page = fetch(&app, browser.get(&uri)).await;
+        assert!(page.body.contains("Walk by the river every morning"), "{}", page.body);
+        assert!(page.body.contains("Follow up on 19 Mar 2026 · kept, changed"), "{}", page.body);
+        assert!(page.body.contains("Three mornings a week"));
+        assert!(page.body.contains("Carries on an intention not shown on this page."));
+        assert!(!page.body.contains("Meet my grief"), "an unshared intention is quoted");
+        // With the intention shared too, the commitment quotes and links it.
+        assert_eq!(post(item_share(&side.therapist_id, &intention_id)).await.status, 201);
+        let page = fetch(&app, browser.get(&uri)).await;
+        assert!(page.body.contains(&format!("From the intention: <a href=\"#item-{intention_id}\">“Meet my grief with patience”</a>")), "{}", page.body);
+    }
+
     async fn the_summary_and_csv_hold_the_scores(server: TestServer) {
         let app = server.app().await;
         const TAG: &str = "export";

@@ -193,6 +193,11 @@ on_both_backends! {
                 json!({"kind": "exercisePractice", "body": {"exerciseId": "five-senses",
                        "practicedAt": "2020-03-03T20:00:00Z", "stepsCompleted": 2, "distressBefore": 6,
                        "distressAfter": 2}})),
+            ("commitment",
+                json!({"kind": "commitment", "body": {"text": "Walk every morning", "dosingSessionId": session_id,
+                       "followUpOn": "2020-03-24"}}),
+                json!({"kind": "commitment", "body": {"text": "Walk every morning", "dosingSessionId": session_id,
+                       "followUpOn": "2020-03-24", "status": "changed", "note": "Three mornings a week"}})),
             ("dosingSession",
                 session("2020-03-04T10:00:00Z"),
                 json!({"kind": "dosingSession", "body": {"scheduledAt": "2020-03-04T10:00:00Z",
@@ -258,7 +263,7 @@ on_both_backends! {
                 .select((records::body, records::deleted, records::phase, records::dosing_session_id))
                 .load(conn)?)
         }).await.unwrap();
-        assert_eq!(rows.len(), 7);
+        assert_eq!(rows.len(), 8);
         assert!(rows.iter().all(|(body, deleted, phase, link)| body == "{}" && *deleted && phase.is_none() && link.is_none()), "{rows:?}");
     }
 
@@ -482,6 +487,18 @@ on_both_backends! {
             vec![pair("dosingSessionId", "unknown_session")]);
         assert_eq!(fields(&call(&app, create(&t, &entry_about("about it", unknown))).await),
             vec![pair("dosingSessionId", "unknown_session")]);
+        let commitment = |session: &str, day: &str, text: &str| json!({"kind": "commitment", "body": {
+            "text": text, "dosingSessionId": session, "followUpOn": day}});
+        assert_eq!(fields(&call(&app, create(&t, &commitment(unknown, "2020-03-24", "Walk"))).await),
+            vec![pair("dosingSessionId", "unknown_session")]);
+        assert_eq!(fields(&call(&app, create(&t, &commitment(unknown, "2020-03-24", "  "))).await),
+            vec![pair("text", "not_blank")], "the content's own rules first, as for intentions");
+        let far = call(&app, create(&t, &commitment(unknown, "2999-01-01", "Walk"))).await;
+        assert_eq!(far.status, 422, "{:?}", far.body);
+        // An impossible date does not read, like any malformed moment.
+        call(&app, create(&t, &commitment(unknown, "2020-02-30", "Walk"))).await
+            .assert_problem(400, "bad-request");
+        assert_eq!(row_count(&server, &me).await, 0, "nothing refused was written");
         // A record that is not a session does not do as one.
         let m = call(&app, create(&t, &check_in("2020-03-01T08:00:00Z", 5))).await;
         let mid = m.body["id"].as_str().unwrap().to_owned();

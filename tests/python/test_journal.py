@@ -39,6 +39,9 @@ def test_every_kind_round_trips(phones):
         journal.RecordContent.EXERCISE_PRACTICE(practice=journal.ExercisePractice(
             exercise_id="safe-place", practiced_at=now(), steps_completed=2,
             distress_before=8, distress_after=4)),
+        journal.RecordContent.COMMITMENT(commitment=journal.Commitment(
+            text="Walk every morning", dosing_session_id=session.id, follow_up_on="2026-01-15",
+            status=journal.CommitmentStatus.CHANGED, note="Three mornings a week")),
         journal.RecordContent.SHARE(share=journal.Share(
             therapist_id="0190b1c2-0000-7000-8000-000000000001",
             scope=journal.ShareScope.KINDS(kinds=[journal.RecordKind.ASSESSMENT]))),
@@ -48,7 +51,7 @@ def test_every_kind_round_trips(phones):
         fetched = phone.get(saved.id)
         assert fetched.content == content, fetched.kind
         assert fetched == saved
-    assert len(phone.list(journal.RecordFilter()).records) == 7
+    assert len(phone.list(journal.RecordFilter()).records) == 8
     only = phone.list(journal.RecordFilter(kinds=[journal.RecordKind.MOOD_CHECK_IN])).records
     assert [r.kind for r in only] == [journal.RecordKind.MOOD_CHECK_IN]
 
@@ -60,7 +63,7 @@ def test_every_kind_round_trips(phones):
         cursor = page.next_cursor
         if cursor is None:
             break
-    assert len(seen) == len(set(seen)) == 7
+    assert len(seen) == len(set(seen)) == 8
 
     # Update keeps the id; the same content again changes nothing.
     first = phone.list(journal.RecordFilter(kinds=[journal.RecordKind.JOURNAL_ENTRY])).records[0]
@@ -92,6 +95,9 @@ def test_invalid_input_raises_a_typed_error_naming_the_field(phones):
         (lambda: phone.create(entry("Fine.", dosing_session_id="not-an-id")), {"dosingSessionId"}),
         (lambda: phone.create(entry("Fine.", dosing_session_id="0190b1c2-0000-7000-8000-000000000009")),
          {"dosingSessionId"}),
+        (lambda: phone.create(journal.RecordContent.COMMITMENT(commitment=journal.Commitment(
+            text=" ", dosing_session_id="0190b1c2-0000-7000-8000-000000000009",
+            follow_up_on="2026-02-30", status=journal.CommitmentStatus.OPEN))), {"followUpOn"}),
         (lambda: phone.get("42"), {"id"}),
         (lambda: phone.list(journal.RecordFilter(limit=0)), {"limit"}),
         (lambda: phone.list(journal.RecordFilter(cursor="somewhere")), {"cursor"}),

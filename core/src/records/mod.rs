@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 mod assessment;
+mod commitment;
 mod dosing;
 mod entry;
 mod intention;
@@ -20,6 +21,7 @@ mod practice;
 mod share;
 
 pub use assessment::{Assessment, AssessmentScore, Instrument, Severity};
+pub use commitment::{Commitment, CommitmentStatus};
 pub use dosing::{DosingSession, Route, SessionStatus};
 pub use entry::JournalEntry;
 pub use intention::{Intention, IntentionStatus, Reflection};
@@ -53,11 +55,13 @@ pub enum RecordKind {
     DosingSession,
     /// A [`Share`].
     Share,
+    /// A [`Commitment`].
+    Commitment,
 }
 
 impl RecordKind {
     /// Every kind.
-    pub const ALL: [RecordKind; 7] = [
+    pub const ALL: [RecordKind; 8] = [
         RecordKind::JournalEntry,
         RecordKind::Intention,
         RecordKind::MoodCheckIn,
@@ -65,6 +69,7 @@ impl RecordKind {
         RecordKind::ExercisePractice,
         RecordKind::DosingSession,
         RecordKind::Share,
+        RecordKind::Commitment,
     ];
 
     /// The stable wire and storage name of the kind.
@@ -77,6 +82,7 @@ impl RecordKind {
             RecordKind::ExercisePractice => "exercisePractice",
             RecordKind::DosingSession => "dosingSession",
             RecordKind::Share => "share",
+            RecordKind::Commitment => "commitment",
         }
     }
 }
@@ -131,6 +137,8 @@ pub enum RecordBody {
     DosingSession(DosingSession),
     /// A share with a therapist.
     Share(Share),
+    /// A commitment made after a dosing session.
+    Commitment(Commitment),
 }
 
 impl RecordBody {
@@ -144,6 +152,7 @@ impl RecordBody {
             RecordBody::ExercisePractice(_) => RecordKind::ExercisePractice,
             RecordBody::DosingSession(_) => RecordKind::DosingSession,
             RecordBody::Share(_) => RecordKind::Share,
+            RecordBody::Commitment(_) => RecordKind::Commitment,
         }
     }
 
@@ -157,6 +166,7 @@ impl RecordBody {
             RecordBody::ExercisePractice(r) => r.validate(),
             RecordBody::DosingSession(r) => r.validate(),
             RecordBody::Share(r) => r.validate(),
+            RecordBody::Commitment(r) => r.validate(),
         }
     }
 
@@ -165,7 +175,10 @@ impl RecordBody {
     /// falling back to the record's creation time.
     pub fn occurred_at(&self) -> Option<DateTime<Utc>> {
         match self {
-            RecordBody::JournalEntry(_) | RecordBody::Intention(_) | RecordBody::Share(_) => None,
+            RecordBody::JournalEntry(_)
+            | RecordBody::Intention(_)
+            | RecordBody::Share(_)
+            | RecordBody::Commitment(_) => None,
             RecordBody::MoodCheckIn(r) => Some(r.recorded_at),
             RecordBody::Assessment(r) => Some(r.taken_at),
             RecordBody::ExercisePractice(r) => Some(r.practiced_at),
@@ -188,19 +201,21 @@ impl RecordBody {
         match self {
             RecordBody::JournalEntry(r) => r.dosing_session_id,
             RecordBody::Intention(r) => Some(r.dosing_session_id),
+            RecordBody::Commitment(r) => Some(r.dosing_session_id),
             RecordBody::DosingSession(_) => Some(own_id),
             _ => None,
         }
     }
 
     /// The dosing session this content names and that must be one of the
-    /// owner's live dosing sessions: a journal entry's (when it has one) or
-    /// an intention's. `None` for every other kind — a dosing session's link
+    /// owner's live dosing sessions: a journal entry's (when it has one), an
+    /// intention's or a commitment's. `None` for every other kind — a dosing session's link
     /// to itself ([`RecordBody::dosing_session_id`]) needs no check.
     pub fn linked_dosing_session(&self) -> Option<RecordId> {
         match self {
             RecordBody::JournalEntry(r) => r.dosing_session_id,
             RecordBody::Intention(r) => Some(r.dosing_session_id),
+            RecordBody::Commitment(r) => Some(r.dosing_session_id),
             _ => None,
         }
     }
@@ -220,6 +235,7 @@ impl RecordBody {
                     .unwrap_or_default();
                 Some((r.text.clone(), reflection))
             }
+            RecordBody::Commitment(r) => Some((r.text.clone(), r.note.clone().unwrap_or_default())),
             _ => None,
         }
     }
@@ -236,6 +252,7 @@ impl RecordBody {
             }
             RecordKind::DosingSession => RecordBody::DosingSession(serde_json::from_str(body)?),
             RecordKind::Share => RecordBody::Share(serde_json::from_str(body)?),
+            RecordKind::Commitment => RecordBody::Commitment(serde_json::from_str(body)?),
         })
     }
 
@@ -254,6 +271,7 @@ impl RecordBody {
             }
             RecordKind::DosingSession => RecordBody::DosingSession(serde_json::from_value(body)?),
             RecordKind::Share => RecordBody::Share(serde_json::from_value(body)?),
+            RecordKind::Commitment => RecordBody::Commitment(serde_json::from_value(body)?),
         })
     }
 
@@ -267,12 +285,14 @@ impl RecordBody {
             RecordBody::ExercisePractice(r) => serde_json::to_string(r),
             RecordBody::DosingSession(r) => serde_json::to_string(r),
             RecordBody::Share(r) => serde_json::to_string(r),
+            RecordBody::Commitment(r) => serde_json::to_string(r),
         }
     }
 }
 
-/// The link rule, the same on the phone and on the server: a journal entry
-/// or an intention may only name one of the owner's live dosing sessions.
+/// The link rule, the same on the phone and on the server: a journal entry,
+/// an intention or a commitment may only name one of the owner's live
+/// dosing sessions.
 ///
 /// `is_live_session` answers whether the session
 /// [`RecordBody::linked_dosing_session`] names is one of the owner's live
@@ -347,7 +367,8 @@ into_body!(
     Assessment,
     ExercisePractice,
     DosingSession,
-    Share
+    Share,
+    Commitment
 );
 
 /// A patient's record with its envelope.

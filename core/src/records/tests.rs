@@ -401,6 +401,46 @@ fn dosing_session_edges() {
     );
 }
 
+#[test]
+fn commitment_rules_and_json() {
+    let session = RecordId::new();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 2, 1).unwrap();
+    let mut c = Commitment::new("Walk every morning", session, day).unwrap();
+    assert_eq!(c.status, CommitmentStatus::Open);
+    c.text = "   ".into();
+    rejects(c.validate(), "text", "not_blank");
+    c.text = chars(2_001);
+    rejects(c.validate(), "text", "length");
+    c.text = "Walk".into();
+    c.note = Some(chars(20_001));
+    rejects(c.validate(), "note", "length");
+    c.note = Some("Mornings were hard; evenings work".into());
+    c.status = CommitmentStatus::Changed;
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["followUpOn"], "2026-02-01");
+    assert_eq!(json["status"], "changed");
+    assert!(
+        serde_json::from_str::<Commitment>(&format!(
+            r#"{{"text":"x","dosingSessionId":"{session}","followUpOn":"2026-02-30"}}"#
+        ))
+        .is_err(),
+        "no 30 February"
+    );
+    assert!(
+        serde_json::from_str::<Commitment>(&format!(
+            r#"{{"text":"x","dosingSessionId":"{session}","followUpOn":"2026-02-01","owner":"me"}}"#
+        ))
+        .is_err()
+    );
+    // It names a session, like an intention, so the link rule applies.
+    let body: RecordBody = Commitment::new("x", session, day).unwrap().into();
+    assert_eq!(body.linked_dosing_session(), Some(session));
+    assert_eq!(
+        body.searchable_text(),
+        Some(("x".to_owned(), String::new()))
+    );
+}
+
 // ---- the envelope ----
 
 #[test]
@@ -420,6 +460,13 @@ fn bodies_round_trip_through_their_kind_and_json() {
         Share::kinds(uuid::Uuid::now_v7(), vec![RecordKind::MoodCheckIn])
             .unwrap()
             .into(),
+        Commitment::new(
+            "Walk every morning",
+            session,
+            chrono::NaiveDate::from_ymd_opt(2026, 2, 1).unwrap(),
+        )
+        .unwrap()
+        .into(),
     ];
     let kinds: Vec<RecordKind> = bodies.iter().map(RecordBody::kind).collect();
     assert_eq!(kinds, RecordKind::ALL.to_vec());

@@ -61,12 +61,21 @@ fn one_of_each(store: &JournalStore) -> Vec<Record> {
         carry_forward: "Morning walks".into(),
     });
     i.status = IntentionStatus::Fulfilled;
+    let mut c = Commitment::new(
+        "Walk every morning",
+        s.id,
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 20).unwrap(),
+    )
+    .unwrap();
+    c.status = CommitmentStatus::Changed;
+    c.note = Some("Three mornings a week".into());
     let mut m = MoodCheckIn::new(at(3, 8), 6, 3, 5).unwrap();
     m.sleep_hours = Some(7.5);
     m.emotions = vec!["hopeful".into()];
     let others: Vec<RecordBody> = vec![
         e.into(),
         i.into(),
+        c.into(),
         m.into(),
         Assessment::new(Instrument::Phq9, at(4, 9), vec![1, 1, 0, 2, 0, 1, 0, 0, 0])
             .unwrap()

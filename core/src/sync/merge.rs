@@ -221,7 +221,7 @@ pub fn resolve(stored: Option<&Stored>, incoming: Incoming) -> Resolution {
         (IncomingOp::Upsert { body, changed }, Some(current)) => {
             let per_field = matches!(
                 stored.kind,
-                RecordKind::Intention | RecordKind::DosingSession
+                RecordKind::Intention | RecordKind::DosingSession | RecordKind::Commitment
             );
             if !concurrent {
                 // A change sets only the fields it lists: fields it did not

@@ -389,6 +389,8 @@ fn not_found() -> ApiError {
         journal_core::records::Assessment,
         journal_core::records::Instrument,
         journal_core::records::ExercisePractice,
+        journal_core::records::Commitment,
+        journal_core::records::CommitmentStatus,
         journal_core::records::DosingSession,
         journal_core::records::Route,
         journal_core::records::SessionStatus,

@@ -33,9 +33,10 @@ use crate::store::{access, comments, portal};
 const ITEMS_PER_PAGE: u32 = 30;
 
 /// The kinds listed as items (the others are drawn in the charts).
-const LISTED: [RecordKind; 3] = [
+const LISTED: [RecordKind; 4] = [
     RecordKind::JournalEntry,
     RecordKind::Intention,
+    RecordKind::Commitment,
     RecordKind::ExercisePractice,
 ];
 
@@ -440,7 +441,7 @@ fn patient_page(signed: &Signed, seen: &Seen, range: &Range) -> HttpResponse {
         }
         h2 { "What " (patient_name(&seen.patient)) " shared" }
         @if seen.items.is_empty() {
-            p.small { "No journal entries, intentions or grounding practices shared in this period." }
+            p.small { "No journal entries, intentions, commitments or grounding practices shared in this period." }
         }
         @for item in &seen.items {
             (item_view(signed, seen, item))
@@ -460,6 +461,14 @@ fn patient_page(signed: &Signed, seen: &Seen, range: &Range) -> HttpResponse {
         },
         body,
     )
+}
+
+/// The text of a shared intention listed on this page, if it is.
+fn intention_text(seen: &Seen, id: journal_core::RecordId) -> Option<&str> {
+    seen.items.iter().find_map(|item| match &item.record.body {
+        RecordBody::Intention(intention) if item.record.id == id => Some(intention.text.as_str()),
+        _ => None,
+    })
 }
 
 fn item_view(signed: &Signed, seen: &Seen, item: &SharedRecord) -> Markup {
@@ -489,6 +498,23 @@ fn item_view(signed: &Signed, seen: &Seen, item: &SharedRecord) -> Markup {
                     @if let Some(reflection) = &intention.reflection {
                         p { strong { "How it went: " } (reflection.how_it_went) }
                         p { strong { "To carry forward: " } (reflection.carry_forward) }
+                    }
+                }
+                RecordBody::Commitment(commitment) => {
+                    p.text { (commitment.text) }
+                    p.meta {
+                        "Follow up on " (commitment.follow_up_on.format("%-d %b %Y").to_string())
+                        " · " (view::commitment_status(commitment.status))
+                    }
+                    @if let Some(note) = &commitment.note { p { strong { "Note: " } (note) } }
+                    @if let Some(intention_id) = commitment.intention_id {
+                        @match intention_text(seen, intention_id) {
+                            Some(text) => p.prompt {
+                                "From the intention: "
+                                a href=(format!("#item-{intention_id}")) { "“" (text) "”" }
+                            },
+                            None => p.meta { "Carries on an intention not shown on this page." },
+                        }
                     }
                 }
                 RecordBody::ExercisePractice(practice) => {

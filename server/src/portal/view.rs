@@ -48,7 +48,19 @@ pub fn kind(kind: RecordKind) -> &'static str {
         RecordKind::DosingSession => "Dosing session",
         RecordKind::Intention => "Intention",
         RecordKind::ExercisePractice => "Grounding practice",
+        RecordKind::Commitment => "Commitment",
         RecordKind::Share => "Share",
+    }
+}
+
+/// Where a commitment stands, in words.
+pub fn commitment_status(status: journal_core::records::CommitmentStatus) -> &'static str {
+    use journal_core::records::CommitmentStatus;
+    match status {
+        CommitmentStatus::Open => "open",
+        CommitmentStatus::Kept => "kept",
+        CommitmentStatus::Changed => "kept, changed",
+        CommitmentStatus::Dropped => "dropped",
     }
 }
 

@@ -387,6 +387,53 @@ fn small_records_merge_field_by_field() {
 }
 
 #[test]
+fn commitments_merge_field_by_field_like_intentions() {
+    use crate::records::{Commitment, CommitmentStatus};
+    let session = crate::ids::RecordId::new();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    let commitment = |text: &str, status: CommitmentStatus, note: Option<&str>| -> RecordBody {
+        let mut c = Commitment::new(text, session, day).unwrap();
+        c.status = status;
+        c.note = note.map(str::to_owned);
+        c.into()
+    };
+    let created = stamp(10, 1);
+    // One phone marked it kept, with a note, at 20.
+    let mut s = stored(
+        Some(commitment(
+            "Walk",
+            CommitmentStatus::Kept,
+            Some("Most mornings"),
+        )),
+        stamp(20, 1),
+    );
+    s.created = created;
+    s.fields.insert("status".into(), stamp(20, 1));
+    s.fields.insert("note".into(), stamp(20, 1));
+    // The other, still on the first version, reworded it at 25.
+    let other = Incoming {
+        stamp: stamp(25, 2),
+        base: Some(created.hlc),
+        op: IncomingOp::Upsert {
+            body: commitment("Walk by the river", CommitmentStatus::Open, None),
+            changed: Some(vec!["text".into()]),
+        },
+    };
+    match decide(Some(&s), other) {
+        Resolution::Write {
+            body: Some(RecordBody::Commitment(merged)),
+            conflict: true,
+            ..
+        } => {
+            assert_eq!(merged.text, "Walk by the river");
+            assert_eq!(merged.status, CommitmentStatus::Kept);
+            assert_eq!(merged.note.as_deref(), Some("Most mornings"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn field_stamps_follow_fast_forwards() {
     let at = Utc.with_ymd_and_hms(2026, 1, 1, 8, 0, 0).unwrap();
     let a: RecordBody = DosingSession::new(at, Route::Lozenge).unwrap().into();
