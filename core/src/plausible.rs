@@ -114,7 +114,10 @@ impl RecordBody {
                 latest_scheduled(now),
                 &format!("{SCHEDULE_AHEAD_DAYS} days from now"),
             ),
-            RecordBody::JournalEntry(_) | RecordBody::Intention(_) | RecordBody::Share(_) => None,
+            RecordBody::JournalEntry(_)
+            | RecordBody::Intention(_)
+            | RecordBody::Share(_)
+            | RecordBody::CarePlan(_) => None,
         };
         match violation {
             None => Ok(()),

@@ -193,6 +193,19 @@ fn body(u: &mut Unstructured, kind: RecordKind) -> Result<Value> {
             "status": pick(u, &["open", "kept", "changed", "dropped"])?,
             "note": if u.arbitrary()? { json!(text(u)?) } else { Value::Null },
         }),
+        RecordKind::CarePlan => {
+            let every = if u.arbitrary()? { json!(u.int_in_range(0u32..=400)?) } else { Value::Null };
+            json!({
+                "measures": [{
+                    "instrument": pick(u, &["phq9", "gad7"])?,
+                    "everyDays": every,
+                    "beforeEachSession": u.arbitrary::<bool>()?,
+                    "daysAfterSession": [u.int_in_range(0u32..=400)?],
+                }],
+                "followUps": if u.arbitrary()? { json!({"days": [1, 3, 7, 14], "promptIds": [text(u)?]}) } else { Value::Null },
+                "checkIns": pick(u, &["daily", "weekly", "hourly"])?,
+            })
+        }
         RecordKind::Share => {
             let scope = if u.arbitrary()? {
                 json!({"type": "item", "recordId": record_id(u)?})

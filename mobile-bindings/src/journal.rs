@@ -201,7 +201,7 @@ pub struct ImportReport {
 /// share between threads.
 #[derive(uniffi::Object)]
 pub struct Journal {
-    store: Arc<JournalStore>,
+    pub(crate) store: Arc<JournalStore>,
     secrets: Arc<KeptSecrets>,
     /// The sync client for the server signed in to, made at the first sign-in
     /// or sync: it keeps the short-lived access token between syncs.

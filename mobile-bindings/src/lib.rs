@@ -7,6 +7,7 @@
 //! | `lib.rs` | this map, the uniffi scaffolding, re-exports |
 //! | `journal.rs` | [`Journal`]: open a journal file; records, lists, search, revisions, comments, shares, export/import, sign-in and sync |
 //! | `records.rs` | the records crossing the boundary ([`RecordContent`], one record type per kind, [`JournalRecord`]) and their conversions |
+//! | `care.rs` | the patient's `CarePlan`, `agenda`, `nextReminderAt`, reminder settings, `insights` |
 //! | `catalog.rs` | prompts, grounding exercises, questionnaire scoring, crisis resources: top-level functions |
 //! | `practice.rs` | [`GuidedPractice`]: a grounding exercise run step by step, saved as a practice |
 //! | `secrets.rs` | [`SecretStore`], the app's Keychain / Keystore, adapted to journal-core's |
@@ -22,6 +23,7 @@
 //! `scripts/build-bindings.sh` builds the library and generates the
 //! bindings.
 
+mod care;
 mod catalog;
 mod error;
 mod journal;
@@ -29,6 +31,10 @@ mod practice;
 mod records;
 mod secrets;
 
+pub use care::{
+    AgendaItem, AgendaTask, AroundSession, CarePlan, CheckInCadence, FollowUpPlan, Insights,
+    MeasurePlan, MeasureReason, MeasureStats, PracticeStats, QuestionnaireCourse, ReminderSettings,
+};
 pub use catalog::{
     CrisisContact, CrisisResources, ExerciseStep, GroundingExercise, Prompt, RiskReason,
     SafetyNotice, find_grounding_exercise, find_prompt, grounding_exercises, library_version,

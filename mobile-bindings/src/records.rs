@@ -52,6 +52,8 @@ pub enum RecordKind {
     Share,
     /// A `Commitment` made after a dosing session.
     Commitment,
+    /// The patient's own `CarePlan`.
+    CarePlan,
 }
 
 /// A piece of free writing, optionally answering a prompt.
@@ -372,6 +374,11 @@ pub enum RecordContent {
         /// The commitment.
         commitment: Commitment,
     },
+    /// A care plan the patient keeps for themselves.
+    CarePlan {
+        /// The plan.
+        plan: crate::care::CarePlan,
+    },
 }
 
 /// A record as stored on this device.
@@ -499,6 +506,7 @@ impl From<core::RecordKind> for RecordKind {
             core::RecordKind::DosingSession => RecordKind::DosingSession,
             core::RecordKind::Share => RecordKind::Share,
             core::RecordKind::Commitment => RecordKind::Commitment,
+            core::RecordKind::CarePlan => RecordKind::CarePlan,
         }
     }
 }
@@ -514,6 +522,7 @@ impl From<RecordKind> for core::RecordKind {
             RecordKind::DosingSession => core::RecordKind::DosingSession,
             RecordKind::Share => core::RecordKind::Share,
             RecordKind::Commitment => core::RecordKind::Commitment,
+            RecordKind::CarePlan => core::RecordKind::CarePlan,
         }
     }
 }
@@ -699,6 +708,7 @@ impl RecordContent {
                     status: intention.status.into(),
                 })
             }
+            RecordContent::CarePlan { plan } => core::RecordBody::CarePlan(plan.into()),
             RecordContent::Commitment { commitment } => {
                 core::RecordBody::Commitment(core::Commitment {
                     text: commitment.text,
@@ -783,6 +793,7 @@ impl From<core::RecordBody> for RecordContent {
                     }),
                 },
             },
+            core::RecordBody::CarePlan(plan) => RecordContent::CarePlan { plan: plan.into() },
             core::RecordBody::Commitment(c) => RecordContent::Commitment {
                 commitment: Commitment {
                     text: c.text,

@@ -43,6 +43,30 @@ fun main() {
             println("refused: ${e.detail} (fields: ${e.violations.map { it.field }})")
         }
 
+        // A care plan of the patient's own: the agenda, a reminder, insights.
+        journal.create(
+            RecordContent.CarePlan(
+                CarePlan(
+                    measures = listOf(MeasurePlan(instrument = Instrument.GAD7, everyDays = 14u)),
+                    checkIns = CheckInCadence.DAILY,
+                ),
+            ),
+        )
+        val agenda = journal.agenda(Instant.now())
+        println("agenda: ${agenda.map { it.task }}")
+        if (agenda.none { it.task is AgendaTask.Questionnaire }) {
+            println("the GAD-7 the plan asks for is not on the agenda")
+            exitProcess(1)
+        }
+        journal.setReminderSettings(
+            ReminderSettings(times = listOf("08:30"), timeZone = "America/Chicago", quietFrom = "22:00", quietUntil = "07:00"),
+        )
+        val reminder = journal.nextReminderAt(Instant.now())
+        println("next reminder: $reminder")
+        if (reminder == null) exitProcess(1)
+        val insights = journal.insights(Instant.now().minusSeconds(30L * 86_400), Instant.now().plusSeconds(60))
+        println("PHQ-9 course: ${insights.phq9?.latest}; mood check-ins: ${insights.mood.count}")
+
         println("prompts: ${prompts(Phase.PREPARATION).size} for preparation; exercises: ${groundingExercises().map { it.id }}")
         println("pending changes: ${journal.pendingChangeCount()}")
     }

@@ -220,3 +220,51 @@ def test_a_file_that_is_not_a_journal_is_refused_and_left_alone(tmp_path):
     with pytest.raises(journal.JournalError.Storage):
         journal.Journal.open(str(other), DictSecrets())
     assert other.read_text() == "my shopping list"
+
+
+def test_a_care_plan_makes_an_agenda_reminders_and_insights_offline(phones):
+    phone = phones()
+    assert phone.agenda(now()) == []
+    assert phone.care_plan() is None
+    plan = journal.CarePlan(
+        measures=[journal.MeasurePlan(instrument=journal.Instrument.PHQ9, every_days=14)],
+        check_ins=journal.CheckInCadence.DAILY)
+    phone.create(journal.RecordContent.CARE_PLAN(plan=plan))
+    assert phone.care_plan() == plan
+    due = phone.agenda(now())
+    tasks = [item.task for item in due]
+    assert journal.AgendaTask.CHECK_IN() in tasks
+    questionnaire = [t for t in tasks if isinstance(t, journal.AgendaTask.QUESTIONNAIRE)][0]
+    assert questionnaire.instrument == journal.Instrument.PHQ9
+    assert questionnaire.reason == journal.MeasureReason.EVERY(days=14)
+    assert all(not item.overdue and item.key for item in due)
+
+    # Reminders: none until the patient chooses times; then at one of them.
+    assert phone.next_reminder_at(now()) is None
+    with pytest.raises(journal.JournalError.Invalid) as raised:
+        phone.set_reminder_settings(journal.ReminderSettings(
+            times=["25:00"], time_zone="Mars/Olympus", quiet_from="22:00"))
+    assert {v.field for v in raised.value.violations} == {"quietHours"}
+    with pytest.raises(journal.JournalError.Invalid) as raised:
+        phone.set_reminder_settings(journal.ReminderSettings(times=["25:00"], time_zone="Mars/Olympus"))
+    assert {v.field for v in raised.value.violations} == {"times[0]", "timeZone"}
+    settings = journal.ReminderSettings(times=["08:30", "19:00"], time_zone="Europe/Berlin",
+                                        quiet_from="22:00", quiet_until="07:00")
+    phone.set_reminder_settings(settings)
+    assert phone.reminder_settings() == settings
+    reminder = phone.next_reminder_at(now())
+    assert reminder is not None and now() < reminder < now() + datetime.timedelta(days=2)
+
+    # Doing the questionnaire and the check-in clears the agenda.
+    phone.create(journal.RecordContent.ASSESSMENT(assessment=phq9(1, 1, 0, 1, 0, 0, 1, 0, 0)))
+    phone.create(journal.RecordContent.MOOD_CHECK_IN(check_in=journal.MoodCheckIn(
+        recorded_at=now(), mood=6, anxiety=3, energy=5, sleep_hours=7.0)))
+    assert phone.agenda(now()) == []
+
+    found = phone.insights(now() - datetime.timedelta(days=30), now() + datetime.timedelta(minutes=1))
+    assert found.mood.count == 1 and found.mood.mean == 6.0
+    assert found.mood.trend_per_week is None, "one check-in makes no trend"
+    assert found.phq9.latest == 4 and found.phq9.count == 1
+    assert found.sleep_mood_correlation is None and "does not show" in found.sleep_mood_caveat
+    with pytest.raises(journal.JournalError.Invalid):
+        phone.insights(now(), now() - datetime.timedelta(days=1))

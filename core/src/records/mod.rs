@@ -32,6 +32,7 @@ pub use share::{Share, ShareRevoked, ShareScope, check_share_edit};
 use crate::hlc::Hlc;
 use crate::ids::RecordId;
 use crate::phase::Phase;
+pub use crate::plan::CarePlan;
 use crate::validation::InvalidInput;
 
 /// The kinds of record a patient owns.
@@ -57,11 +58,13 @@ pub enum RecordKind {
     Share,
     /// A [`Commitment`].
     Commitment,
+    /// The patient's own [`CarePlan`].
+    CarePlan,
 }
 
 impl RecordKind {
     /// Every kind.
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 9] = [
         RecordKind::JournalEntry,
         RecordKind::Intention,
         RecordKind::MoodCheckIn,
@@ -70,6 +73,7 @@ impl RecordKind {
         RecordKind::DosingSession,
         RecordKind::Share,
         RecordKind::Commitment,
+        RecordKind::CarePlan,
     ];
 
     /// The stable wire and storage name of the kind.
@@ -83,6 +87,7 @@ impl RecordKind {
             RecordKind::DosingSession => "dosingSession",
             RecordKind::Share => "share",
             RecordKind::Commitment => "commitment",
+            RecordKind::CarePlan => "carePlan",
         }
     }
 }
@@ -139,6 +144,9 @@ pub enum RecordBody {
     Share(Share),
     /// A commitment made after a dosing session.
     Commitment(Commitment),
+    /// A care plan the patient keeps for themselves (without a therapist,
+    /// or before one links).
+    CarePlan(CarePlan),
 }
 
 impl RecordBody {
@@ -153,6 +161,7 @@ impl RecordBody {
             RecordBody::DosingSession(_) => RecordKind::DosingSession,
             RecordBody::Share(_) => RecordKind::Share,
             RecordBody::Commitment(_) => RecordKind::Commitment,
+            RecordBody::CarePlan(_) => RecordKind::CarePlan,
         }
     }
 
@@ -167,6 +176,7 @@ impl RecordBody {
             RecordBody::DosingSession(r) => r.validate(),
             RecordBody::Share(r) => r.validate(),
             RecordBody::Commitment(r) => r.validate(),
+            RecordBody::CarePlan(r) => r.validate(),
         }
     }
 
@@ -178,7 +188,8 @@ impl RecordBody {
             RecordBody::JournalEntry(_)
             | RecordBody::Intention(_)
             | RecordBody::Share(_)
-            | RecordBody::Commitment(_) => None,
+            | RecordBody::Commitment(_)
+            | RecordBody::CarePlan(_) => None,
             RecordBody::MoodCheckIn(r) => Some(r.recorded_at),
             RecordBody::Assessment(r) => Some(r.taken_at),
             RecordBody::ExercisePractice(r) => Some(r.practiced_at),
@@ -253,6 +264,7 @@ impl RecordBody {
             RecordKind::DosingSession => RecordBody::DosingSession(serde_json::from_str(body)?),
             RecordKind::Share => RecordBody::Share(serde_json::from_str(body)?),
             RecordKind::Commitment => RecordBody::Commitment(serde_json::from_str(body)?),
+            RecordKind::CarePlan => RecordBody::CarePlan(serde_json::from_str(body)?),
         })
     }
 
@@ -272,6 +284,7 @@ impl RecordBody {
             RecordKind::DosingSession => RecordBody::DosingSession(serde_json::from_value(body)?),
             RecordKind::Share => RecordBody::Share(serde_json::from_value(body)?),
             RecordKind::Commitment => RecordBody::Commitment(serde_json::from_value(body)?),
+            RecordKind::CarePlan => RecordBody::CarePlan(serde_json::from_value(body)?),
         })
     }
 
@@ -286,6 +299,7 @@ impl RecordBody {
             RecordBody::DosingSession(r) => serde_json::to_string(r),
             RecordBody::Share(r) => serde_json::to_string(r),
             RecordBody::Commitment(r) => serde_json::to_string(r),
+            RecordBody::CarePlan(r) => serde_json::to_string(r),
         }
     }
 }
@@ -368,7 +382,8 @@ into_body!(
     ExercisePractice,
     DosingSession,
     Share,
-    Commitment
+    Commitment,
+    CarePlan
 );
 
 /// A patient's record with its envelope.

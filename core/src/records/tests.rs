@@ -467,6 +467,12 @@ fn bodies_round_trip_through_their_kind_and_json() {
         )
         .unwrap()
         .into(),
+        RecordBody::CarePlan(
+            serde_json::from_str(
+                r#"{"measures": [{"instrument": "phq9", "everyDays": 14}], "checkIns": "daily"}"#,
+            )
+            .unwrap(),
+        ),
     ];
     let kinds: Vec<RecordKind> = bodies.iter().map(RecordBody::kind).collect();
     assert_eq!(kinds, RecordKind::ALL.to_vec());

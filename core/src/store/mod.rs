@@ -11,6 +11,7 @@
 //! | `outbox.rs` | the queue of local changes for sync, and its rows as the wire's mutations |
 //! | `pull.rs` | applying a pulled page: records, tombstones, revisions, the cursor, the clock |
 //! | `revisions.rs` | conflict revisions: listing and restoring them |
+//! | `care.rs` | the agenda, the next reminder and insights over this journal; reminder settings |
 //! | `schema.rs` | diesel's view of the tables |
 //! | `error.rs` | [`StoreError`] |
 //!
@@ -29,6 +30,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
+mod care;
 mod clock;
 mod comments;
 mod error;

@@ -76,6 +76,16 @@ fn one_of_each(store: &JournalStore) -> Vec<Record> {
         e.into(),
         i.into(),
         c.into(),
+        RecordBody::CarePlan(crate::plan::CarePlan {
+            measures: vec![crate::plan::MeasurePlan {
+                instrument: Instrument::Gad7,
+                every_days: None,
+                before_each_session: true,
+                days_after_session: vec![7],
+            }],
+            follow_ups: Some(crate::plan::FollowUpPlan::default()),
+            check_ins: Some(crate::plan::CheckInCadence::Weekly),
+        }),
         m.into(),
         Assessment::new(Instrument::Phq9, at(4, 9), vec![1, 1, 0, 2, 0, 1, 0, 0, 0])
             .unwrap()

@@ -49,6 +49,7 @@ pub fn kind(kind: RecordKind) -> &'static str {
         RecordKind::Intention => "Intention",
         RecordKind::ExercisePractice => "Grounding practice",
         RecordKind::Commitment => "Commitment",
+        RecordKind::CarePlan => "Own care plan",
         RecordKind::Share => "Share",
     }
 }
