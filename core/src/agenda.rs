@@ -32,8 +32,7 @@
 //!   on it. Nothing a plan asks is due before the plan began, so a plan
 //!   changed mid-course judges only what follows the change.
 
-use chrono::{DateTime, Days, NaiveDate, TimeDelta, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::RecordId;
@@ -42,6 +41,7 @@ use crate::plan::{CarePlan, CheckInCadence};
 use crate::records::{
     CommitmentStatus, Instrument, IntentionStatus, Record, RecordBody, SessionStatus,
 };
+use crate::zone::Zone;
 
 /// How early a questionnaire due every N days may be taken.
 const EVERY_EARLY: TimeDelta = TimeDelta::days(2);
@@ -292,8 +292,8 @@ pub struct PlanInForce<'a> {
 
 /// The start of `date` in `tz` (a day that begins in a daylight-saving gap
 /// begins when the clocks jump).
-pub fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
-    crate::reminders::local_instant(tz, date, chrono::NaiveTime::MIN)
+pub fn start_of_day(tz: &Zone, date: NaiveDate) -> DateTime<Utc> {
+    tz.instant(date, chrono::NaiveTime::MIN)
 }
 
 /// Every occurrence due in `[from, to]`, done or not, in order of when it
@@ -301,7 +301,7 @@ pub fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
 pub fn occurrences(
     plan: Option<PlanInForce<'_>>,
     history: &History,
-    tz: Tz,
+    tz: &Zone,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<Occurrence> {
@@ -512,7 +512,7 @@ fn check_ins(
     history: &History,
     cadence: CheckInCadence,
     since: DateTime<Utc>,
-    tz: Tz,
+    tz: &Zone,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     all: &mut Vec<Occurrence>,
@@ -521,12 +521,9 @@ fn check_ins(
         CheckInCadence::Daily => 1,
         CheckInCadence::Weekly => 7,
     };
-    let first = since.with_timezone(&tz).date_naive();
+    let first = tz.date_of(since);
     // Start at the block holding `from` (or the plan's first).
-    let skip = (from.max(since).with_timezone(&tz).date_naive() - first)
-        .num_days()
-        .max(0)
-        / step;
+    let skip = (tz.date_of(from.max(since)) - first).num_days().max(0) / step;
     let mut start_date = first + Days::new(u64::try_from(skip * step).unwrap_or(0));
     loop {
         let start = start_of_day(tz, start_date).max(since);
@@ -556,7 +553,7 @@ fn check_ins(
 pub fn agenda(
     plan: Option<PlanInForce<'_>>,
     history: &History,
-    tz: Tz,
+    tz: &Zone,
     at: DateTime<Utc>,
 ) -> Vec<AgendaItem> {
     // Nothing stays open longer than a year past due.
@@ -572,16 +569,6 @@ pub fn agenda(
             session_id: o.session_id,
         })
         .collect()
-}
-
-/// Any time zone's name parsed, for settings: `Europe/Berlin`, `UTC`.
-pub fn time_zone(name: &str) -> Option<Tz> {
-    name.parse::<Tz>().ok()
-}
-
-/// `at` in `tz`, for display and tests.
-pub fn local(tz: Tz, at: DateTime<Utc>) -> chrono::DateTime<Tz> {
-    tz.from_utc_datetime(&at.naive_utc())
 }
 
 #[cfg(test)]

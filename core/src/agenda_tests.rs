@@ -1,8 +1,8 @@
 //! The schedule's arithmetic at its edges, and the agenda's two promises
 //! as properties.
 
+use crate::zone::Zone;
 use chrono::{DateTime, TimeDelta, Utc};
-use chrono_tz::Tz;
 use proptest::prelude::*;
 
 use super::*;
@@ -16,8 +16,8 @@ fn day(n: f64) -> DateTime<Utc> {
     t0() + TimeDelta::seconds((n * 86_400.0) as i64)
 }
 
-fn utc() -> Tz {
-    "UTC".parse().unwrap()
+fn utc() -> Zone {
+    Zone::utc()
 }
 
 fn measure(instrument: Instrument) -> MeasurePlan {
@@ -58,16 +58,16 @@ fn in_force(plan: &CarePlan, since: DateTime<Utc>) -> Option<PlanInForce<'_>> {
 #[test]
 fn an_empty_journal_and_a_plan_asking_nothing_have_nothing_due() {
     let empty = History::default();
-    assert!(agenda(None, &empty, utc(), t0()).is_empty());
+    assert!(agenda(None, &empty, &utc(), t0()).is_empty());
     let nothing = CarePlan::default();
-    assert!(agenda(in_force(&nothing, t0()), &empty, utc(), day(30.0)).is_empty());
+    assert!(agenda(in_force(&nothing, t0()), &empty, &utc(), day(30.0)).is_empty());
     // Past sessions with no intention and a plan with no measures: still
     // nothing (no reflection without an intention).
     let history = History {
         sessions: vec![session(day(-5.0), SessionStatus::Completed)],
         ..History::default()
     };
-    assert!(agenda(in_force(&nothing, t0()), &history, utc(), day(1.0)).is_empty());
+    assert!(agenda(in_force(&nothing, t0()), &history, &utc(), day(1.0)).is_empty());
 }
 
 #[test]
@@ -80,34 +80,34 @@ fn every_n_days_counts_from_the_last_time_and_early_counts() {
     };
     let mut history = History::default();
     // Due as soon as the plan is set.
-    let now = agenda(in_force(&plan, t0()), &history, utc(), t0());
+    let now = agenda(in_force(&plan, t0()), &history, &utc(), t0());
     assert_eq!(
         questionnaires(&now),
         [(Instrument::Phq9, MeasureReason::Every { days: 14 })]
     );
     assert!(!now[0].overdue);
     // Still due, and overdue, three days on.
-    let later = agenda(in_force(&plan, t0()), &history, utc(), day(3.0));
+    let later = agenda(in_force(&plan, t0()), &history, &utc(), day(3.0));
     assert!(later[0].overdue);
     // Taken on day 3: nothing due until day 17.
     history.assessments.push((Instrument::Phq9, day(3.0)));
-    assert!(agenda(in_force(&plan, t0()), &history, utc(), day(16.9)).is_empty());
+    assert!(agenda(in_force(&plan, t0()), &history, &utc(), day(16.9)).is_empty());
     assert_eq!(
-        agenda(in_force(&plan, t0()), &history, utc(), day(17.0)).len(),
+        agenda(in_force(&plan, t0()), &history, &utc(), day(17.0)).len(),
         1
     );
     // Taken a day early (day 16): counts, next due on day 30.
     history.assessments.push((Instrument::Phq9, day(16.0)));
-    assert!(agenda(in_force(&plan, t0()), &history, utc(), day(17.5)).is_empty());
-    assert!(agenda(in_force(&plan, t0()), &history, utc(), day(29.9)).is_empty());
+    assert!(agenda(in_force(&plan, t0()), &history, &utc(), day(17.5)).is_empty());
+    assert!(agenda(in_force(&plan, t0()), &history, &utc(), day(29.9)).is_empty());
     assert_eq!(
-        agenda(in_force(&plan, t0()), &history, utc(), day(30.0)).len(),
+        agenda(in_force(&plan, t0()), &history, &utc(), day(30.0)).len(),
         1
     );
     // A GAD-7 does not count for a PHQ-9.
     history.assessments.push((Instrument::Gad7, day(30.0)));
     assert_eq!(
-        agenda(in_force(&plan, t0()), &history, utc(), day(30.5)).len(),
+        agenda(in_force(&plan, t0()), &history, &utc(), day(30.5)).len(),
         1
     );
 }
@@ -132,18 +132,18 @@ fn before_a_session_it_is_due_three_days_ahead_and_lapses_at_the_session() {
         }],
         ..History::default()
     };
-    assert!(agenda(in_force(&plan, t0()), &history, utc(), day(6.9)).is_empty());
-    let due = agenda(in_force(&plan, t0()), &history, utc(), day(7.0));
+    assert!(agenda(in_force(&plan, t0()), &history, &utc(), day(6.9)).is_empty());
+    let due = agenda(in_force(&plan, t0()), &history, &utc(), day(7.0));
     assert_eq!(
         questionnaires(&due),
         [(Instrument::Gad7, MeasureReason::BeforeSession)]
     );
     assert_eq!(due[0].session_id, Some(id));
     // Not taken: gone once the session starts (it can no longer be before).
-    assert!(agenda(in_force(&plan, t0()), &history, utc(), day(10.0)).is_empty());
+    assert!(agenda(in_force(&plan, t0()), &history, &utc(), day(10.0)).is_empty());
     // Taken: cleared at once.
     history.assessments.push((Instrument::Gad7, day(8.0)));
-    assert!(agenda(in_force(&plan, t0()), &history, utc(), day(8.0)).is_empty());
+    assert!(agenda(in_force(&plan, t0()), &history, &utc(), day(8.0)).is_empty());
 }
 
 #[test]
@@ -159,7 +159,7 @@ fn days_after_a_session_follow_it_when_moved_and_vanish_when_cancelled() {
         sessions: vec![s.clone()],
         ..History::default()
     };
-    let at = |n| agenda(in_force(&plan, t0()), &history, utc(), day(n));
+    let at = |n| agenda(in_force(&plan, t0()), &history, &utc(), day(n));
     assert!(at(10.9).is_empty());
     assert_eq!(
         questionnaires(&at(11.0)),
@@ -175,15 +175,15 @@ fn days_after_a_session_follow_it_when_moved_and_vanish_when_cancelled() {
     // Moved to day 20: everything hangs on the new date.
     s.at = day(20.0);
     history.sessions = vec![s.clone()];
-    assert!(agenda(in_force(&plan, t0()), &history, utc(), day(11.0)).is_empty());
+    assert!(agenda(in_force(&plan, t0()), &history, &utc(), day(11.0)).is_empty());
     assert_eq!(
-        agenda(in_force(&plan, t0()), &history, utc(), day(21.0)).len(),
+        agenda(in_force(&plan, t0()), &history, &utc(), day(21.0)).len(),
         1
     );
     // Cancelled: nothing.
     s.status = SessionStatus::Cancelled;
     history.sessions = vec![s];
-    assert!(agenda(in_force(&plan, t0()), &history, utc(), day(21.0)).is_empty());
+    assert!(agenda(in_force(&plan, t0()), &history, &utc(), day(21.0)).is_empty());
 }
 
 #[test]
@@ -201,13 +201,13 @@ fn a_plan_changed_mid_course_judges_only_what_follows_the_change() {
     // The plan is set on day 13: day 1 after the session (day 11) was
     // before it and is never due; day 7 (day 17) is.
     let since = day(13.0);
-    assert!(agenda(in_force(&plan, since), &history, utc(), day(13.5)).is_empty());
+    assert!(agenda(in_force(&plan, since), &history, &utc(), day(13.5)).is_empty());
     assert_eq!(
-        agenda(in_force(&plan, since), &history, utc(), day(17.0)).len(),
+        agenda(in_force(&plan, since), &history, &utc(), day(17.0)).len(),
         1
     );
     // Adherence over the course counts only day 7.
-    let all = occurrences(in_force(&plan, since), &history, utc(), t0(), day(40.0));
+    let all = occurrences(in_force(&plan, since), &history, &utc(), t0(), day(40.0));
     assert_eq!(all.len(), 1);
     // Every 14 days, taken five days before the change: due nine days after.
     let mut every = measure(Instrument::Phq9);
@@ -220,9 +220,9 @@ fn a_plan_changed_mid_course_judges_only_what_follows_the_change() {
         assessments: vec![(Instrument::Phq9, day(8.0))],
         ..History::default()
     };
-    assert!(agenda(in_force(&plan, since), &taken, utc(), day(21.9)).is_empty());
+    assert!(agenda(in_force(&plan, since), &taken, &utc(), day(21.9)).is_empty());
     assert_eq!(
-        agenda(in_force(&plan, since), &taken, utc(), day(22.0)).len(),
+        agenda(in_force(&plan, since), &taken, &utc(), day(22.0)).len(),
         1
     );
 }
@@ -242,7 +242,7 @@ fn follow_ups_offer_prompts_and_clear_with_an_entry_about_that_session() {
         sessions: vec![s.clone(), other.clone()],
         ..History::default()
     };
-    let due = agenda(in_force(&plan, t0()), &history, utc(), day(13.0));
+    let due = agenda(in_force(&plan, t0()), &history, &utc(), day(13.0));
     assert_eq!(
         due.iter().map(|i| i.due.clone()).collect::<Vec<_>>(),
         [Due::FollowUp {
@@ -258,7 +258,7 @@ fn follow_ups_offer_prompts_and_clear_with_an_entry_about_that_session() {
         session: Some(other.id),
     });
     assert_eq!(
-        agenda(in_force(&plan, t0()), &history, utc(), day(13.1)).len(),
+        agenda(in_force(&plan, t0()), &history, &utc(), day(13.1)).len(),
         1
     );
     // An entry about this one does.
@@ -267,7 +267,7 @@ fn follow_ups_offer_prompts_and_clear_with_an_entry_about_that_session() {
         phase: Phase::Dosing,
         session: Some(s.id),
     });
-    assert!(agenda(in_force(&plan, t0()), &history, utc(), day(13.2)).is_empty());
+    assert!(agenda(in_force(&plan, t0()), &history, &utc(), day(13.2)).is_empty());
 }
 
 #[test]
@@ -277,9 +277,9 @@ fn intention_before_and_reflection_after_each_session_without_any_plan() {
         sessions: vec![s.clone()],
         ..History::default()
     };
-    assert!(agenda(None, &history, utc(), day(2.9)).is_empty());
+    assert!(agenda(None, &history, &utc(), day(2.9)).is_empty());
     assert_eq!(
-        keys(&agenda(None, &history, utc(), day(3.0))),
+        keys(&agenda(None, &history, &utc(), day(3.0))),
         [format!("intention:{}", s.id)]
     );
     let intention = RecordId::new();
@@ -288,10 +288,10 @@ fn intention_before_and_reflection_after_each_session_without_any_plan() {
         session: s.id,
         reflected: false,
     });
-    assert!(agenda(None, &history, utc(), day(9.0)).is_empty());
+    assert!(agenda(None, &history, &utc(), day(9.0)).is_empty());
     // The session happened; the reflection is due the day after.
     history.sessions[0].status = SessionStatus::Completed;
-    let after = agenda(None, &history, utc(), day(11.0));
+    let after = agenda(None, &history, &utc(), day(11.0));
     assert_eq!(
         after[0].due,
         Due::Reflection {
@@ -299,11 +299,11 @@ fn intention_before_and_reflection_after_each_session_without_any_plan() {
         }
     );
     assert!(
-        agenda(None, &history, utc(), day(41.0)).is_empty(),
+        agenda(None, &history, &utc(), day(41.0)).is_empty(),
         "lapses after 30 days"
     );
     history.intentions[0].reflected = true;
-    assert!(agenda(None, &history, utc(), day(11.0)).is_empty());
+    assert!(agenda(None, &history, &utc(), day(11.0)).is_empty());
 }
 
 #[test]
@@ -320,13 +320,13 @@ fn a_commitment_is_due_on_its_day_until_looked_back_on() {
         }],
         ..History::default()
     };
-    let berlin: Tz = "Europe/Berlin".parse().unwrap();
+    let berlin: Zone = "Europe/Berlin".parse().unwrap();
     // 15 April begins at 22:00 UTC on the 14th in Berlin.
     assert!(
         agenda(
             None,
             &history,
-            berlin,
+            &berlin,
             "2026-04-14T21:59:00Z".parse().unwrap()
         )
         .is_empty()
@@ -334,7 +334,7 @@ fn a_commitment_is_due_on_its_day_until_looked_back_on() {
     let due = agenda(
         None,
         &history,
-        berlin,
+        &berlin,
         "2026-04-14T22:00:00Z".parse().unwrap(),
     );
     assert_eq!(
@@ -344,14 +344,14 @@ fn a_commitment_is_due_on_its_day_until_looked_back_on() {
         }
     );
     // Weeks later it is still there, overdue, until marked.
-    assert!(agenda(None, &history, berlin, day(60.0))[0].overdue);
+    assert!(agenda(None, &history, &berlin, day(60.0))[0].overdue);
     history.commitments[0].open = false;
-    assert!(agenda(None, &history, berlin, day(60.0)).is_empty());
+    assert!(agenda(None, &history, &berlin, day(60.0)).is_empty());
 }
 
 #[test]
 fn daily_check_ins_follow_local_days_through_the_night_the_clocks_change() {
-    let berlin: Tz = "Europe/Berlin".parse().unwrap();
+    let berlin: Zone = "Europe/Berlin".parse().unwrap();
     let plan = CarePlan {
         check_ins: Some(CheckInCadence::Daily),
         ..CarePlan::default()
@@ -363,7 +363,7 @@ fn daily_check_ins_follow_local_days_through_the_night_the_clocks_change() {
     let sunday = agenda(
         in_force(&plan, since),
         &history,
-        berlin,
+        &berlin,
         "2026-03-29T12:00:00Z".parse().unwrap(),
     );
     assert_eq!(keys(&sunday), ["check-in:2026-03-29"]);
@@ -378,7 +378,7 @@ fn daily_check_ins_follow_local_days_through_the_night_the_clocks_change() {
         agenda(
             in_force(&plan, since),
             &history,
-            berlin,
+            &berlin,
             "2026-03-29T21:59:00Z".parse().unwrap()
         )
         .is_empty()
@@ -387,7 +387,7 @@ fn daily_check_ins_follow_local_days_through_the_night_the_clocks_change() {
     let monday = agenda(
         in_force(&plan, since),
         &history,
-        berlin,
+        &berlin,
         "2026-03-29T22:00:00Z".parse().unwrap(),
     );
     assert_eq!(keys(&monday), ["check-in:2026-03-30"]);
@@ -395,7 +395,7 @@ fn daily_check_ins_follow_local_days_through_the_night_the_clocks_change() {
     let later = agenda(
         in_force(&plan, since),
         &history,
-        berlin,
+        &berlin,
         "2026-04-03T12:00:00Z".parse().unwrap(),
     );
     assert_eq!(keys(&later), ["check-in:2026-04-03"]);
@@ -407,14 +407,14 @@ fn daily_check_ins_follow_local_days_through_the_night_the_clocks_change() {
     let week = agenda(
         in_force(&weekly, since),
         &history,
-        berlin,
+        &berlin,
         "2026-04-03T12:00:00Z".parse().unwrap(),
     );
     assert_eq!(keys(&week), ["check-in:2026-04-03"], "27 March + 7 days");
     let covered = agenda(
         in_force(&weekly, since),
         &history,
-        berlin,
+        &berlin,
         "2026-04-02T12:00:00Z".parse().unwrap(),
     );
     assert!(
@@ -436,15 +436,15 @@ fn a_patient_travelling_sees_days_in_their_new_time_zone() {
         ..History::default()
     };
     let at: DateTime<Utc> = "2026-05-10T22:30:00Z".parse().unwrap();
-    let berlin: Tz = "Europe/Berlin".parse().unwrap();
-    let new_york: Tz = "America/New_York".parse().unwrap();
+    let berlin: Zone = "Europe/Berlin".parse().unwrap();
+    let new_york: Zone = "America/New_York".parse().unwrap();
     // 00:30 on 11 May in Berlin: a new day, due.
     assert_eq!(
-        keys(&agenda(in_force(&plan, since), &history, berlin, at)),
+        keys(&agenda(in_force(&plan, since), &history, &berlin, at)),
         ["check-in:2026-05-11"]
     );
     // 18:30 on 10 May in New York: that day's check-in is done.
-    assert!(agenda(in_force(&plan, since), &history, new_york, at).is_empty());
+    assert!(agenda(in_force(&plan, since), &history, &new_york, at).is_empty());
 }
 
 #[test]
@@ -472,7 +472,7 @@ fn the_next_reminder_waits_for_something_due_outside_quiet_hours() {
     let due = occurrences(
         in_force(&plan, t0()),
         &history,
-        settings.time_zone,
+        &settings.time_zone,
         t0(),
         day(90.0),
     );
@@ -611,11 +611,11 @@ proptest! {
         at in 0.0f64..100.0,
         zone in prop_oneof![Just("UTC"), Just("Europe/Berlin"), Just("America/New_York"), Just("Asia/Kolkata")],
     ) {
-        let tz: Tz = zone.parse().unwrap();
+        let tz: Zone = zone.parse().unwrap();
         let since = day(since);
         let at = day(at);
         let plan_in_force = in_force(&plan, since);
-        for item in agenda(plan_in_force, &history, tz, at) {
+        for item in agenda(plan_in_force, &history, &tz, at) {
             prop_assert!(item.due_at <= at);
             match &item.due {
                 Due::Questionnaire { instrument, .. } => prop_assert!(
@@ -646,11 +646,11 @@ proptest! {
             }
         }
         let horizon = day(120.0);
-        for occurrence in occurrences(plan_in_force, &history, tz, day(-30.0), horizon) {
+        for occurrence in occurrences(plan_in_force, &history, &tz, day(-30.0), horizon) {
             if occurrence.done {
                 continue;
             }
-            let shown = agenda(plan_in_force, &history, tz, occurrence.due_at);
+            let shown = agenda(plan_in_force, &history, &tz, occurrence.due_at);
             prop_assert!(
                 shown.iter().any(|i| i.key == occurrence.key),
                 "{} due at {} never appears", occurrence.key, occurrence.due_at

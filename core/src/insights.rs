@@ -12,11 +12,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use chrono_tz::Tz;
 
 use crate::ids::RecordId;
 use crate::mbc::{MbcSummary, ScorePoint, mbc_summary};
 use crate::records::{Instrument, Record, RecordBody, SessionStatus};
+use crate::zone::Zone;
 
 /// Check-ins needed before a trend is given.
 pub const MIN_TREND_DAYS: usize = 7;
@@ -196,7 +196,7 @@ pub fn insights<'a>(
     records: impl IntoIterator<Item = &'a Record>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    tz: Tz,
+    tz: &Zone,
 ) -> Insights {
     let mut check_ins = Vec::new();
     let mut scores: BTreeMap<&'static str, (Instrument, Vec<ScorePoint>)> = BTreeMap::new();
@@ -301,7 +301,7 @@ pub fn insights<'a>(
     // day's means when there are several check-ins).
     let mut by_day: BTreeMap<NaiveDate, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     for c in &in_period {
-        let day = c.at.with_timezone(&tz).date_naive();
+        let day = tz.date_of(c.at);
         let entry = by_day.entry(day).or_default();
         entry.0.push(c.mood);
         if let Some(sleep) = c.sleep {
@@ -351,13 +351,13 @@ mod tests {
         record(c, day(n))
     }
 
-    fn utc() -> Tz {
-        "UTC".parse().unwrap()
+    fn utc() -> Zone {
+        Zone::utc()
     }
 
     #[test]
     fn an_empty_journal_claims_nothing() {
-        let none = insights(&[], day(0), day(30), utc());
+        let none = insights(&[], day(0), day(30), &utc());
         assert_eq!(none.check_ins.mood.count, 0);
         assert_eq!(none.check_ins.mood.mean, None);
         assert_eq!(none.check_ins.mood.trend_per_week, None);
@@ -382,7 +382,7 @@ mod tests {
                 day(n),
             ));
         }
-        let found = insights(&records, day(0), day(14), utc());
+        let found = insights(&records, day(0), day(14), &utc());
         assert_eq!(found.check_ins.mood.count, 14);
         assert_eq!(found.check_ins.mood.mean, Some(5.0));
         let trend = found.check_ins.mood.trend_per_week.unwrap();
@@ -398,7 +398,7 @@ mod tests {
         let points: Vec<ScorePoint> = vec![phq.baseline, phq.latest];
         assert_eq!(Some(phq.clone()), mbc_summary(Instrument::Phq9, &points));
         // Too few check-ins: a mean, no trend.
-        let few = insights(&records, day(0), day(5), utc());
+        let few = insights(&records, day(0), day(5), &utc());
         assert_eq!(few.check_ins.mood.count, 5);
         assert_eq!(few.check_ins.mood.trend_per_week, None);
     }
@@ -422,7 +422,7 @@ mod tests {
         let mut cancelled = session;
         cancelled.status = SessionStatus::Cancelled;
         records.push(record(cancelled, day(0)));
-        let found = insights(&records, day(0), day(30), utc());
+        let found = insights(&records, day(0), day(30), &utc());
         assert_eq!(found.sessions.len(), 1, "a cancelled session is no session");
         let around = &found.sessions[0];
         assert_eq!((around.before_count, around.after_count), (7, 7));
@@ -445,7 +445,7 @@ mod tests {
             practice(3, "five-senses", 7, 4),
             practice(4, "box-breathing", 9, 1),
         ];
-        let found = insights(&records, day(0), day(30), utc());
+        let found = insights(&records, day(0), day(30), &utc());
         let by_id: BTreeMap<&str, &PracticeStats> = found
             .practices
             .iter()
@@ -469,10 +469,10 @@ mod tests {
                 check_in(n, u8::try_from(3 + n % 4).unwrap(), 5, Some(sleep))
             })
             .collect();
-        let found = insights(&records, day(0), day(12), utc());
+        let found = insights(&records, day(0), day(12), &utc());
         assert_eq!(found.sleep_and_mood.pairs, 12);
         assert_eq!(found.sleep_and_mood.correlation, Some(1.0));
-        let short = insights(&records, day(0), day(9), utc());
+        let short = insights(&records, day(0), day(9), &utc());
         assert_eq!(short.sleep_and_mood.pairs, 9);
         assert_eq!(short.sleep_and_mood.correlation, None, "under ten pairs");
     }

@@ -9,6 +9,7 @@
 //! | [`agenda`] | what a plan and the dosing sessions make due, and what is already done |
 //! | [`reminders`] | when to remind: reminder times, quiet hours, time zones (daylight saving included) |
 //! | [`insights`] | check-in averages and trends, the questionnaires' course, around each session, practices, sleep and mood |
+//! | [`zone`] | IANA time zones (bundled): local dates, local times, the instant of a local time |
 //! | [`mbc`] | measurement-based care: baseline, latest, change, response and remission of a questionnaire's scores |
 //! | [`plausible`] | the window of plausible moments (not before 1900, not ahead of now but for a clock allowance), for phone and server alike |
 //! | [`validation`] | [`InvalidInput`]: the one shape of a validation failure |
@@ -47,6 +48,7 @@ pub mod reminders;
 pub mod safety;
 pub mod sync;
 pub mod validation;
+pub mod zone;
 
 #[cfg(feature = "device")]
 pub mod store;

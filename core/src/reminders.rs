@@ -10,11 +10,11 @@
 //! Sunday of March) fires when the clocks land (03:00); one that happens
 //! twice when they go back fires the first time.
 
-use chrono::{DateTime, Days, LocalResult, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::validation::InvalidInput;
+use crate::zone::Zone;
 
 /// How far ahead a reminder is looked for.
 pub const HORIZON_DAYS: u64 = 60;
@@ -55,7 +55,7 @@ pub struct ReminderSettings {
     /// No reminder in these hours.
     pub quiet_hours: Option<QuietHours>,
     /// The patient's time zone.
-    pub time_zone: Tz,
+    pub time_zone: Zone,
 }
 
 impl ReminderSettings {
@@ -114,7 +114,7 @@ impl ReminderSettings {
                 }
             },
         };
-        let zone = time_zone.parse::<Tz>().ok();
+        let zone = time_zone.parse::<Zone>().ok();
         if zone.is_none() {
             problems.push(
                 "timeZone",
@@ -135,31 +135,15 @@ impl ReminderSettings {
     /// Whether `at` falls in the quiet hours, on the local clock.
     pub fn is_quiet(&self, at: DateTime<Utc>) -> bool {
         self.quiet_hours
-            .is_some_and(|quiet| quiet.contains(at.with_timezone(&self.time_zone).time()))
+            .is_some_and(|quiet| quiet.contains(self.time_zone.time_of(at)))
     }
 }
 
-/// The instant the local clock in `tz` shows `time` on `date`. In a
-/// daylight-saving gap, the instant the clocks land after it; when the
-/// time happens twice, the first.
-pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
-    let local = date.and_time(time);
-    match tz.from_local_datetime(&local) {
-        LocalResult::Single(at) => at.with_timezone(&Utc),
-        LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
-        LocalResult::None => {
-            // A gap: step forward a minute at a time until the clock exists
-            // (gaps are at most a few hours), then keep that instant.
-            let mut probe = local;
-            for _ in 0..(24 * 60) {
-                probe += TimeDelta::minutes(1);
-                if let Some(at) = tz.from_local_datetime(&probe).earliest() {
-                    return at.with_timezone(&Utc);
-                }
-            }
-            Utc.from_utc_datetime(&local)
-        }
-    }
+/// The instant the local clock in `zone` shows `time` on `date` (see
+/// [`Zone::instant`]: a skipped time fires when the clocks land, a doubled
+/// one the first time).
+pub fn local_instant(zone: &Zone, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    zone.instant(date, time)
 }
 
 /// The next reminder after `after`: the first of the patient's reminder
@@ -171,14 +155,14 @@ pub fn next_reminder_at(
     after: DateTime<Utc>,
     due_at: impl Fn(DateTime<Utc>) -> bool,
 ) -> Option<DateTime<Utc>> {
-    let tz = settings.time_zone;
-    let first = after.with_timezone(&tz).date_naive();
+    let zone = &settings.time_zone;
+    let first = zone.date_of(after);
     for offset in 0..=HORIZON_DAYS {
         let date = first.checked_add_days(Days::new(offset))?;
         let mut instants: Vec<DateTime<Utc>> = settings
             .times
             .iter()
-            .map(|time| local_instant(tz, date, *time))
+            .map(|time| local_instant(zone, date, *time))
             .collect();
         instants.sort();
         instants.dedup();
@@ -220,12 +204,12 @@ mod tests {
 
     #[test]
     fn a_time_the_clocks_skip_fires_when_they_land_and_a_doubled_one_once() {
-        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let tz: Zone = "Europe/Berlin".parse().unwrap();
         let date = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
-        let skipped = local_instant(tz, date, NaiveTime::from_hms_opt(2, 30, 0).unwrap());
+        let skipped = local_instant(&tz, date, NaiveTime::from_hms_opt(2, 30, 0).unwrap());
         assert_eq!(skipped, utc("2026-03-29T01:00:00Z"), "03:00 CEST");
         let back = NaiveDate::from_ymd_opt(2026, 10, 25).unwrap();
-        let twice = local_instant(tz, back, NaiveTime::from_hms_opt(2, 30, 0).unwrap());
+        let twice = local_instant(&tz, back, NaiveTime::from_hms_opt(2, 30, 0).unwrap());
         assert_eq!(
             twice,
             utc("2026-10-25T00:30:00Z"),

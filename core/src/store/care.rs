@@ -8,7 +8,6 @@
 //! hours and time zone are kept in the journal's settings.
 
 use chrono::{DateTime, NaiveTime, Utc};
-use chrono_tz::Tz;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +18,7 @@ use crate::insights::{self, Insights};
 use crate::plan::CarePlan;
 use crate::records::{Record, RecordBody, RecordKind};
 use crate::reminders::{self, QuietHours, ReminderSettings};
+use crate::zone::Zone;
 
 const REMINDERS_KEY: &str = "reminder_settings";
 
@@ -64,7 +64,7 @@ impl JournalStore {
             .map_err(|e| StoreError::Corrupt(format!("stored reminder settings: {e}")))?;
         let time_zone = stored
             .time_zone
-            .parse::<Tz>()
+            .parse::<Zone>()
             .map_err(|_| StoreError::Corrupt(format!("stored time zone {:?}", stored.time_zone)))?;
         Ok(Some(ReminderSettings {
             times: stored.times,
@@ -94,10 +94,10 @@ impl JournalStore {
 
     /// The time zone days are counted in: the one in the reminder settings,
     /// or UTC until one is set.
-    pub fn time_zone(&self) -> Result<Tz, StoreError> {
+    pub fn time_zone(&self) -> Result<Zone, StoreError> {
         Ok(self
             .reminder_settings()?
-            .map_or(chrono_tz::UTC, |settings| settings.time_zone))
+            .map_or_else(Zone::utc, |settings| settings.time_zone))
     }
 
     /// The care plan in force on this device, and since when: the
@@ -125,7 +125,7 @@ impl JournalStore {
                 since: *since,
             }),
             &history,
-            tz,
+            &tz,
             at,
         ))
     }
@@ -150,7 +150,7 @@ impl JournalStore {
                 since: *since,
             }),
             &history,
-            settings.time_zone,
+            &settings.time_zone,
             after - chrono::TimeDelta::days(400),
             horizon,
         );
@@ -163,7 +163,7 @@ impl JournalStore {
     /// [`crate::insights`]).
     pub fn insights(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Insights, StoreError> {
         let records = self.live_of_kinds(&INSIGHT_KINDS, None)?;
-        Ok(insights::insights(&records, from, to, self.time_zone()?))
+        Ok(insights::insights(&records, from, to, &self.time_zone()?))
     }
 
     fn history(&self) -> Result<History, StoreError> {
@@ -277,7 +277,8 @@ mod tests {
         .unwrap();
         store.set_reminder_settings(&settings).unwrap();
         assert_eq!(store.reminder_settings().unwrap(), Some(settings));
-        assert_eq!(store.time_zone().unwrap(), chrono_tz::Europe::Berlin);
+        let berlin: Zone = "Europe/Berlin".parse().unwrap();
+        assert_eq!(store.time_zone().unwrap(), berlin);
         // Nothing planned: nothing to remind of.
         assert_eq!(store.next_reminder_at(Utc::now()).unwrap(), None);
         let plan: CarePlan = serde_json::from_str(r#"{"checkIns": "daily"}"#).unwrap();
@@ -286,7 +287,7 @@ mod tests {
             .next_reminder_at(Utc::now())
             .unwrap()
             .expect("a reminder");
-        let local = next.with_timezone(&chrono_tz::Europe::Berlin).time();
+        let local = berlin.time_of(next);
         assert!(
             local == NaiveTime::from_hms_opt(9, 0, 0).unwrap()
                 || local == NaiveTime::from_hms_opt(20, 0, 0).unwrap(),
