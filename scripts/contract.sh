@@ -185,10 +185,17 @@ response_headers_conformance = { enabled = true }
 response_schema_conformance = { enabled = true }
 negative_data_rejection = { enabled = true }
 
-# Therapist routes and invitations: the therapist's token.
+# Therapist routes, invitations and a patient's care plan: the therapist's
+# token.
 [[operations]]
-include-path-regex = "^/api/v1/(therapist/|care/invitations)"
+include-path-regex = "^/api/v1/(therapist/|care/invitations|care-plans/)"
 headers = { Authorization = "Bearer ${CONTRACT_THERAPIST_TOKEN}" }
+
+# A care plan for the seeded patient, so writes and reads reach a linked
+# patient too.
+[[operations]]
+include-path-regex = "^/api/v1/care-plans/\\{patientId\\}"
+parameters = { "path.patientId" = "${CONTRACT_PATIENT_ID}" }
 
 # Reads use ids that exist, so successful answers get checked too. Writes
 # use generated ids, or ids seen in earlier answers.

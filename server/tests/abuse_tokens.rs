@@ -48,6 +48,10 @@ const SIGNED_IN: &[(&str, &str, Who)] = &[
     ("delete", "/api/v1/care/invitations/{id}", Who::Therapist),
     ("post", "/api/v1/care/links", Who::Patient),
     ("get", "/api/v1/care/links", Who::Either),
+    ("put", "/api/v1/care-plans/{patientId}", Who::Therapist),
+    ("get", "/api/v1/care-plans/{patientId}", Who::Therapist),
+    ("delete", "/api/v1/care-plans/{patientId}", Who::Therapist),
+    ("get", "/api/v1/care-plans", Who::Patient),
     ("delete", "/api/v1/care/links/{id}", Who::Either),
     ("post", "/api/v1/records", Who::Patient),
     ("get", "/api/v1/records", Who::Patient),
@@ -168,6 +172,7 @@ fn body_for(method: &str, path: &str, operation: &Value) -> Option<Value> {
         ("post", "/api/v1/therapist/patients/{patientId}/records/{recordId}/comments")
         | ("put", "/api/v1/therapist/comments/{commentId}") => json!({"text": "abuse"}),
         ("post", "/api/v1/therapist/alerts/{id}/resolve") => json!({"note": "abuse"}),
+        ("put", "/api/v1/care-plans/{patientId}") => json!({"checkIns": "daily"}),
         _ => {
             assert!(
                 operation.get("requestBody").is_none(),

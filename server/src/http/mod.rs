@@ -15,6 +15,7 @@ pub mod access_log;
 pub mod accounts;
 pub mod alerts;
 pub mod care;
+pub mod care_plans;
 pub mod comments;
 mod cursor;
 pub mod deadline;
@@ -34,6 +35,7 @@ pub use problem::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(accounts::configure)
         .configure(care::configure)
+        .configure(care_plans::configure)
         .configure(records::configure)
         .configure(therapist::configure)
         .configure(access_log::configure)

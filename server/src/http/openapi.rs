@@ -47,6 +47,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = Root::openapi();
     doc.merge(routes::accounts::AccountsApi::openapi());
     doc.merge(routes::care::CareApi::openapi());
+    doc.merge(routes::care_plans::CarePlansApi::openapi());
     doc.merge(routes::records::RecordsApi::openapi());
     doc.merge(routes::sync::SyncApi::openapi());
     doc.merge(routes::therapist::ReviewApi::openapi());

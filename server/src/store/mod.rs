@@ -23,6 +23,7 @@ pub mod alert_emails;
 pub mod alerts;
 pub mod audit;
 pub mod care;
+pub mod care_plans;
 pub mod caseload;
 pub mod comments;
 mod error;

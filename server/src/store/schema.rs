@@ -135,6 +135,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Care plans therapists write for their patients.
+    care_plans (id) {
+        id -> Text,
+        patient_id -> Text,
+        therapist_id -> Text,
+        body -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     /// Therapists' comments on patients' records.
     comments (id) {
         id -> Text,
@@ -206,6 +218,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    care_plans,
     portal_sessions,
     portal_visits,
     comments,

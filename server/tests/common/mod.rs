@@ -388,6 +388,20 @@ pub async fn data_snapshot(server: &TestServer) -> DataSnapshot {
                     ),
                 ),
                 (
+                    "care_plans",
+                    rows(
+                        care_plans::table
+                            .select((
+                                care_plans::id,
+                                care_plans::patient_id,
+                                care_plans::therapist_id,
+                                care_plans::body,
+                                care_plans::updated_at,
+                            ))
+                            .load::<(String, String, String, String, i64)>(conn)?,
+                    ),
+                ),
+                (
                     "record_revisions",
                     rows(
                         record_revisions::table
@@ -629,8 +643,9 @@ pub fn holder(path: &str, operation: &Value, side: &Side) -> Option<String> {
     if !needs_token(operation) {
         return None;
     }
-    let therapist =
-        path.starts_with("/api/v1/therapist/") || path.starts_with("/api/v1/care/invitations");
+    let therapist = path.starts_with("/api/v1/therapist/")
+        || path.starts_with("/api/v1/care/invitations")
+        || path.starts_with("/api/v1/care-plans/");
     Some(if therapist {
         token(&side.therapist)
     } else {

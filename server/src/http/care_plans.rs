@@ -1,0 +1,214 @@
+//! Care plans: a linked therapist writes one plan per patient —
+//! questionnaires and how often, integration follow-ups after each dosing
+//! session, the check-in cadence — and the patient reads the plans of the
+//! therapists they are linked with.
+//!
+//! - Only a therapist writes, and only for a patient linked with them now;
+//!   any other patient id answers 404, like an unknown one.
+//! - A plan breaking journal-core's rules (cadence 0, days after a session
+//!   out of 1–365 or repeated, unknown prompt ids, a questionnaire planned
+//!   twice or with no due rule) answers 422 naming every field, and
+//!   nothing is written.
+//! - A patient cannot write a plan through these routes (403): their own
+//!   plan is a `carePlan` record on their devices.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use journal_core::plan::CarePlan;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::extract::{Patient, Therapist};
+use super::problem::ApiError;
+use crate::state::AppState;
+use crate::store::care_plans::{self, StoredPlan};
+use crate::store::review::NO_SUCH_PATIENT;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/care-plans/{patientId}")
+            .route(web::put().to(set_plan))
+            .route(web::get().to(get_plan))
+            .route(web::delete().to(delete_plan)),
+    )
+    .service(web::resource("/care-plans").route(web::get().to(my_plans)));
+}
+
+/// A care plan with who wrote it for whom, and when.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CarePlanView {
+    /// The plan's id.
+    pub id: Uuid,
+    /// The patient it is for.
+    pub patient_id: Uuid,
+    /// The therapist who wrote it.
+    pub therapist_id: Uuid,
+    /// The plan.
+    pub plan: CarePlan,
+    /// When it was first written.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<StoredPlan> for CarePlanView {
+    fn from(stored: StoredPlan) -> Self {
+        Self {
+            id: stored.id,
+            patient_id: stored.patient_id,
+            therapist_id: stored.therapist_id,
+            plan: stored.plan,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+        }
+    }
+}
+
+fn patient_id(text: &str) -> Result<String, ApiError> {
+    Uuid::parse_str(text)
+        .map(|id| id.to_string())
+        .map_err(|_| ApiError::NotFound(NO_SUCH_PATIENT.to_owned()))
+}
+
+/// Sets (makes or replaces) the signed-in therapist's care plan for a
+/// linked patient.
+#[utoipa::path(put, path = "/api/v1/care-plans/{patientId}", tag = "care plans",
+    params(("patientId" = Uuid, Path, description = "The patient's account id")),
+    request_body(content = CarePlan, description = "The plan"),
+    responses(
+        (status = 200, description = "Set", body = CarePlanView),
+        (status = 400, description = "Unreadable body or unknown fields", body = crate::http::problem::Problem,
+            content_type = "application/problem+json"),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such patient linked with you", body = crate::http::problem::Problem,
+            content_type = "application/problem+json"),
+        crate::http::problem::documented::BodyTooLarge,
+        crate::http::problem::documented::BodyNotJson,
+        (status = 422, description = "The plan breaks a rule; every broken rule is named",
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn set_plan(
+    state: web::Data<AppState>,
+    therapist: Therapist,
+    path: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let patient = patient_id(&path)?;
+    // Read as a JSON object only (serde would also take an array for a
+    // struct, positionally).
+    let body = body.into_inner();
+    if !body.is_object() {
+        return Err(ApiError::BadRequest(
+            "a care plan is a JSON object with measures, followUps and checkIns".to_owned(),
+        ));
+    }
+    let plan: CarePlan = serde_json::from_value(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    plan.validate()?;
+    let me = therapist.id();
+    let stored = state
+        .db
+        .run(move |conn| care_plans::set(conn, &me, &patient, &plan))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(CarePlanView::from(stored)))
+}
+
+/// The signed-in therapist's care plan for a linked patient.
+#[utoipa::path(get, path = "/api/v1/care-plans/{patientId}", tag = "care plans",
+    params(("patientId" = Uuid, Path, description = "The patient's account id")),
+    responses(
+        (status = 200, description = "The plan", body = CarePlanView),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such patient linked with you, or no plan for them yet",
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_plan(
+    state: web::Data<AppState>,
+    therapist: Therapist,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let patient = patient_id(&path)?;
+    let me = therapist.id();
+    let stored = state
+        .db
+        .run(move |conn| care_plans::own(conn, &me, &patient))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(CarePlanView::from(stored)))
+}
+
+/// Removes the signed-in therapist's care plan for a linked patient.
+#[utoipa::path(delete, path = "/api/v1/care-plans/{patientId}", tag = "care plans",
+    params(("patientId" = Uuid, Path, description = "The patient's account id")),
+    responses(
+        (status = 204, description = "Removed"),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such patient linked with you, or no plan for them",
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn delete_plan(
+    state: web::Data<AppState>,
+    therapist: Therapist,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let patient = patient_id(&path)?;
+    let me = therapist.id();
+    state
+        .db
+        .run(move |conn| care_plans::remove(conn, &me, &patient))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The signed-in patient's care plans from the therapists they are linked
+/// with, most recently changed first.
+#[utoipa::path(get, path = "/api/v1/care-plans", tag = "care plans",
+    responses(
+        (status = 200, description = "The plans", body = Vec<CarePlanView>),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotAPatient,
+    ),
+    security(("bearer" = [])))]
+pub async fn my_plans(
+    state: web::Data<AppState>,
+    patient: Patient,
+) -> Result<HttpResponse, ApiError> {
+    let me = patient.owner();
+    let plans = state
+        .db
+        .run(move |conn| care_plans::of_patient(conn, &me))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(
+        plans
+            .into_iter()
+            .map(CarePlanView::from)
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The care plans' part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(set_plan, get_plan, delete_plan, my_plans),
+    components(schemas(
+        CarePlanView,
+        journal_core::plan::CarePlan,
+        journal_core::plan::MeasurePlan,
+        journal_core::plan::FollowUpPlan,
+        journal_core::plan::CheckInCadence,
+    )),
+    tags((name = "care plans", description = "What a linked therapist asks of a patient between sessions"))
+)]
+pub struct CarePlansApi;

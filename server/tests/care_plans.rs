@@ -1,0 +1,133 @@
+//! Care plans a therapist writes for a linked patient: set, read, replaced
+//! and removed by their author only, read by the patient, refused for
+//! patients not linked, with impossible values named field by field and
+//! nothing written. Each test on SQLite and on PostgreSQL.
+
+// A test crate: unwrapping is how it fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use actix_web::test::TestRequest;
+use common::*;
+use serde_json::{Value, json};
+
+fn plan_uri(patient: &str) -> String {
+    format!("/api/v1/care-plans/{patient}")
+}
+
+fn plan() -> Value {
+    json!({"measures": [{"instrument": "phq9", "everyDays": 14, "beforeEachSession": false,
+                         "daysAfterSession": [1, 7]}],
+           "followUps": {"days": [1, 3, 7, 14], "promptIds": ["integ-01"]},
+           "checkIns": "daily"})
+}
+
+fn put(uri: &str, token: &str, body: &Value) -> TestRequest {
+    authed(TestRequest::put().uri(uri).set_json(body), token)
+}
+
+fn get(uri: &str, token: &str) -> TestRequest {
+    authed(TestRequest::get().uri(uri), token)
+}
+
+fn fields(reply: &Reply) -> Vec<(String, String)> {
+    reply.assert_problem(422, "validation");
+    reply.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+on_both_backends! {
+    async fn a_therapist_sets_reads_replaces_and_removes_a_plan_the_patient_reads(server: TestServer) {
+        let app = server.app().await;
+        let side = side(&server, &app, "plan").await;
+        let (p, t) = (token(&side.patient), token(&side.therapist));
+        let uri = plan_uri(&side.patient_id);
+        call(&app, get(&uri, &t)).await.assert_problem(404, "not-found");
+        let set = call(&app, put(&uri, &t, &plan())).await;
+        assert_eq!(set.status, 200, "{:?}", set.body);
+        assert_eq!(set.body["plan"], plan());
+        assert_eq!(set.body["therapistId"], side.therapist_id.as_str());
+        assert_eq!(set.body["patientId"], side.patient_id.as_str());
+        assert_eq!(call(&app, get(&uri, &t)).await.body, set.body);
+        // The patient reads it.
+        let mine = call(&app, get("/api/v1/care-plans", &p)).await;
+        assert_eq!(mine.status, 200);
+        assert_eq!(mine.body, json!([set.body]));
+        // Replaced: one plan per therapist and patient, same id.
+        let weekly = json!({"checkIns": "weekly"});
+        let replaced = call(&app, put(&uri, &t, &weekly)).await;
+        assert_eq!(replaced.status, 200);
+        assert_eq!(replaced.body["id"], set.body["id"]);
+        assert_eq!(replaced.body["plan"], json!({"measures": [], "checkIns": "weekly"}));
+        assert_eq!(call(&app, get("/api/v1/care-plans", &p)).await.body.as_array().unwrap().len(), 1);
+        // Removed.
+        let gone = call(&app, authed(TestRequest::delete().uri(&uri), &t)).await;
+        assert_eq!(gone.status, 204);
+        call(&app, get(&uri, &t)).await.assert_problem(404, "not-found");
+        call(&app, authed(TestRequest::delete().uri(&uri), &t)).await.assert_problem(404, "not-found");
+        assert_eq!(call(&app, get("/api/v1/care-plans", &p)).await.body, json!([]));
+    }
+
+    async fn impossible_plans_are_refused_field_by_field_and_nothing_is_written(server: TestServer) {
+        let app = server.app().await;
+        let side = side(&server, &app, "bad").await;
+        let t = token(&side.therapist);
+        let uri = plan_uri(&side.patient_id);
+        let bad = json!({"measures": [{"instrument": "gad7", "everyDays": 0, "daysAfterSession": [400, 3, 3]}],
+                         "followUps": {"promptIds": ["no-such-prompt"]}});
+        assert_eq!(fields(&call(&app, put(&uri, &t, &bad)).await), vec![
+            ("followUps.promptIds[0]".to_owned(), "unknown_prompt".to_owned()),
+            ("measures[0].daysAfterSession[0]".to_owned(), "range".to_owned()),
+            ("measures[0].daysAfterSession[2]".to_owned(), "unique".to_owned()),
+            ("measures[0].everyDays".to_owned(), "range".to_owned()),
+        ]);
+        // Negative days, unknown fields and cadences do not even read.
+        for unreadable in [
+            json!({"measures": [{"instrument": "phq9", "daysAfterSession": [-1]}]}),
+            json!({"checkIns": "hourly"}),
+            json!({"cadence": "daily"}),
+            json!([]),
+        ] {
+            call(&app, put(&uri, &t, &unreadable)).await.assert_problem(400, "bad-request");
+        }
+        call(&app, get(&uri, &t)).await.assert_problem(404, "not-found");
+    }
+
+    async fn only_the_linked_author_writes_and_patients_cannot(server: TestServer) {
+        let app = server.app().await;
+        let mine = side(&server, &app, "mine").await;
+        let other = side(&server, &app, "other").await;
+        let (p, t) = (token(&mine.patient), token(&mine.therapist));
+        // Another therapist's patient, an unknown id, a malformed id: 404 alike.
+        for patient in [other.patient_id.as_str(), "0190b1c2-0000-7000-8000-000000000000", "not-an-id"] {
+            call(&app, put(&plan_uri(patient), &t, &plan())).await.assert_problem(404, "not-found");
+        }
+        // A patient cannot write a plan, even their own.
+        call(&app, put(&plan_uri(&mine.patient_id), &p, &plan())).await.assert_problem(403, "forbidden");
+        // Another therapist cannot read or remove this one's plan.
+        assert_eq!(call(&app, put(&plan_uri(&mine.patient_id), &t, &plan())).await.status, 200);
+        let stranger = token(&other.therapist);
+        call(&app, get(&plan_uri(&mine.patient_id), &stranger)).await.assert_problem(404, "not-found");
+        call(&app, authed(TestRequest::delete().uri(&plan_uri(&mine.patient_id)), &stranger)).await
+            .assert_problem(404, "not-found");
+        // A therapist has no patient view of plans.
+        call(&app, get("/api/v1/care-plans", &t)).await.assert_problem(403, "forbidden");
+        // Once the link ends, the therapist can no longer write or read it,
+        // and the patient no longer sees it.
+        let ended = call(&app, authed(TestRequest::delete().uri(&format!("/api/v1/care/links/{}", mine.link)), &p)).await;
+        assert_eq!(ended.status, 204, "{:?}", ended.body);
+        call(&app, get(&plan_uri(&mine.patient_id), &t)).await.assert_problem(404, "not-found");
+        call(&app, put(&plan_uri(&mine.patient_id), &t, &plan())).await.assert_problem(404, "not-found");
+        assert_eq!(call(&app, get("/api/v1/care-plans", &p)).await.body, json!([]));
+    }
+}
