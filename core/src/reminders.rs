@@ -4,13 +4,13 @@
 //! then.
 //!
 //! Local times are turned into instants with the IANA time-zone database
-//! (`chrono-tz`), so a reminder at 08:00 stays at 08:00 on the wall clock
+//! bundled into the library ([`crate::zone`]), so a reminder at 08:00 stays at 08:00 on the wall clock
 //! across daylight-saving changes. A reminder time that does not exist on
 //! the night the clocks go forward (02:30 in Europe/Berlin on the last
 //! Sunday of March) fires when the clocks land (03:00); one that happens
 //! twice when they go back fires the first time.
 
-use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Days, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::validation::InvalidInput;
@@ -139,13 +139,6 @@ impl ReminderSettings {
     }
 }
 
-/// The instant the local clock in `zone` shows `time` on `date` (see
-/// [`Zone::instant`]: a skipped time fires when the clocks land, a doubled
-/// one the first time).
-pub fn local_instant(zone: &Zone, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
-    zone.instant(date, time)
-}
-
 /// The next reminder after `after`: the first of the patient's reminder
 /// times, on the local clock, that is not in the quiet hours and at which
 /// `due_at(t)` says something is due. `None` when nothing is due at any
@@ -162,7 +155,7 @@ pub fn next_reminder_at(
         let mut instants: Vec<DateTime<Utc>> = settings
             .times
             .iter()
-            .map(|time| local_instant(zone, date, *time))
+            .map(|time| zone.instant(date, *time))
             .collect();
         instants.sort();
         instants.dedup();
@@ -178,6 +171,7 @@ pub fn next_reminder_at(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     fn settings(times: &[&str], quiet: Option<(&str, &str)>, zone: &str) -> ReminderSettings {
         let times: Vec<String> = times.iter().map(|t| (*t).to_owned()).collect();
@@ -206,10 +200,10 @@ mod tests {
     fn a_time_the_clocks_skip_fires_when_they_land_and_a_doubled_one_once() {
         let tz: Zone = "Europe/Berlin".parse().unwrap();
         let date = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
-        let skipped = local_instant(&tz, date, NaiveTime::from_hms_opt(2, 30, 0).unwrap());
+        let skipped = tz.instant(date, NaiveTime::from_hms_opt(2, 30, 0).unwrap());
         assert_eq!(skipped, utc("2026-03-29T01:00:00Z"), "03:00 CEST");
         let back = NaiveDate::from_ymd_opt(2026, 10, 25).unwrap();
-        let twice = local_instant(&tz, back, NaiveTime::from_hms_opt(2, 30, 0).unwrap());
+        let twice = tz.instant(back, NaiveTime::from_hms_opt(2, 30, 0).unwrap());
         assert_eq!(
             twice,
             utc("2026-10-25T00:30:00Z"),

@@ -170,8 +170,9 @@ impl Drop for RunningServer {
 /// (bind to port 0 for any free port). For end-to-end tests and load runs
 /// that need a real server beside them in one process.
 pub fn start(config: Config) -> Result<RunningServer, String> {
+    let mail_settings = mail::MailSettings::from_config(&config)?;
     let state = web::Data::new(build_state(&config)?);
-    let mailer = start_mailer(&config, &state)?;
+    let mailer = start_mailer(mail_settings, &state);
     let (sender, receiver) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
@@ -212,33 +213,38 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     })
 }
 
-/// Starts sending safety-alert emails when SMTP is configured, and says
-/// at start which it is.
-fn start_mailer(config: &Config, state: &AppState) -> Result<Option<mail::AlertMailer>, String> {
-    match mail::MailSettings::from_config(config)? {
+/// Starts sending safety-alert emails when SMTP is configured (settings
+/// read before the database is opened, so a wrong one changes nothing),
+/// and says at start which it is.
+fn start_mailer(
+    settings: Option<mail::MailSettings>,
+    state: &AppState,
+) -> Option<mail::AlertMailer> {
+    match settings {
         Some(settings) => {
             tracing::info!(smtp = %settings.server, "safety alerts are emailed to therapists");
-            Ok(Some(mail::AlertMailer::start(state.db.clone(), settings)))
+            Some(mail::AlertMailer::start(state.db.clone(), settings))
         }
         None => {
             tracing::warn!(
                 "SMTP is not configured (--smtp-host): safety alerts are not emailed; \
                  therapists see them in the portal's alerts inbox and through the API"
             );
-            Ok(None)
+            None
         }
     }
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
 pub async fn serve(config: Config) -> Result<(), String> {
+    let mail_settings = mail::MailSettings::from_config(&config)?;
     let state = web::Data::new(build_state(&config)?);
     tracing::info!(
         bind = %config.bind,
         database = state.db.backend().name(),
         "journal server starting"
     );
-    let _mailer = start_mailer(&config, &state)?;
+    let _mailer = start_mailer(mail_settings, &state);
     let mut server = HttpServer::new({
         let state = state.clone();
         move || build_app(state.clone())

@@ -217,45 +217,54 @@ fn run(db: &Database, settings: &MailSettings, stop: &(Mutex<bool>, Condvar)) {
     }
 }
 
-/// Sends every email due now; returns how many went out.
+/// Sends every email due now; returns how many went out. A database
+/// connection is held only for each read or write, never during an SMTP
+/// conversation (which may take up to [`SMTP_TIMEOUT`] against a server
+/// that does not answer).
 pub fn send_due(db: &Database, settings: &MailSettings) -> Result<usize, StoreError> {
-    let mut conn = db.get()?;
-    let due = alert_emails::due(&mut conn, now_micros(), BATCH)?;
+    let due = alert_emails::due(&mut *db.get()?, now_micros(), BATCH)?;
     let mut sent = 0;
     for email in due {
-        if send_one(&mut conn, settings, &email)? {
+        if send_one(db, settings, &email)? {
             sent += 1;
         }
     }
     Ok(sent)
 }
 
-fn send_one(
-    conn: &mut crate::store::DbConnection,
-    settings: &MailSettings,
-    email: &DueEmail,
-) -> Result<bool, StoreError> {
-    if !email.still_open {
-        alert_emails::not_needed(conn, &email.alert_id)?;
-        return Ok(false);
-    }
-    if !alert_emails::claim(conn, email, now_micros() + micros(CLAIM))? {
-        // Another instance has it.
-        return Ok(false);
+fn send_one(db: &Database, settings: &MailSettings, email: &DueEmail) -> Result<bool, StoreError> {
+    {
+        let mut conn = db.get()?;
+        if !email.still_open {
+            alert_emails::not_needed(&mut conn, &email.alert_id)?;
+            return Ok(false);
+        }
+        if !alert_emails::claim(&mut conn, email, now_micros() + micros(CLAIM))? {
+            // Another instance has it.
+            return Ok(false);
+        }
     }
     let attempt = email.attempts + 1;
     let outcome = settings
         .message(&email.to)
         .and_then(|message| settings.transport.send(&message).map_err(|e| e.to_string()));
+    let mut conn = db.get()?;
     match outcome {
         Ok(_) => {
-            alert_emails::sent(conn, &email.alert_id, now_micros())?;
+            // Should this write fail, the claim lapses and the email is sent
+            // again: at least once, never lost.
+            alert_emails::sent(&mut conn, &email.alert_id, now_micros())?;
             tracing::info!(alert = %email.alert_id, attempt, "alert email sent");
             Ok(true)
         }
         Err(error) => {
             let pause = pause_after(attempt);
-            alert_emails::failed(conn, &email.alert_id, now_micros() + micros(pause), &error)?;
+            alert_emails::failed(
+                &mut conn,
+                &email.alert_id,
+                now_micros() + micros(pause),
+                &error,
+            )?;
             tracing::warn!(
                 alert = %email.alert_id, attempt, %error, retry_in_seconds = pause.as_secs(),
                 "alert email not sent; it will be tried again"

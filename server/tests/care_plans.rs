@@ -31,21 +31,6 @@ fn get(uri: &str, token: &str) -> TestRequest {
     authed(TestRequest::get().uri(uri), token)
 }
 
-fn fields(reply: &Reply) -> Vec<(String, String)> {
-    reply.assert_problem(422, "validation");
-    reply.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["field"].as_str().unwrap().to_owned(),
-                e["rule"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 on_both_backends! {
     async fn a_therapist_sets_reads_replaces_and_removes_a_plan_the_patient_reads(server: TestServer) {
         let app = server.app().await;
@@ -86,10 +71,10 @@ on_both_backends! {
         let bad = json!({"measures": [{"instrument": "gad7", "everyDays": 0, "daysAfterSession": [400, 3, 3]}],
                          "followUps": {"promptIds": ["no-such-prompt"]}});
         assert_eq!(fields(&call(&app, put(&uri, &t, &bad)).await), vec![
-            ("followUps.promptIds[0]".to_owned(), "unknown_prompt".to_owned()),
-            ("measures[0].daysAfterSession[0]".to_owned(), "range".to_owned()),
-            ("measures[0].daysAfterSession[2]".to_owned(), "unique".to_owned()),
-            ("measures[0].everyDays".to_owned(), "range".to_owned()),
+            pair("followUps.promptIds[0]", "unknown_prompt"),
+            pair("measures[0].daysAfterSession[0]", "range"),
+            pair("measures[0].daysAfterSession[2]", "unique"),
+            pair("measures[0].everyDays", "range"),
         ]);
         // Negative days, unknown fields and cadences do not even read.
         for unreadable in [

@@ -84,26 +84,6 @@ fn ids(reply: &Reply) -> Vec<String> {
         .collect()
 }
 
-/// The fields of a validation problem, in order.
-fn fields(reply: &Reply) -> Vec<(String, String)> {
-    reply.assert_problem(422, "validation");
-    reply.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["field"].as_str().unwrap().to_owned(),
-                e["rule"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn pair(field: &str, rule: &str) -> (String, String) {
-    (field.to_owned(), rule.to_owned())
-}
-
 /// The owner's write counter, `None` before their first write.
 async fn owner_version(server: &TestServer, owner: &str) -> Option<i64> {
     let owner = owner.to_owned();

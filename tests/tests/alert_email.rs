@@ -268,3 +268,31 @@ fn without_smtp_the_server_says_so_at_start_sqlite() {
 fn without_smtp_the_server_says_so_at_start_postgres() {
     without_smtp_the_server_says_so_at_start(Backend::Postgres);
 }
+
+/// Incomplete SMTP settings stop the server before it opens (or makes) its
+/// database, saying which setting is missing.
+#[test]
+fn incomplete_smtp_settings_stop_the_server_before_the_database_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("journal.db");
+    let url = format!("sqlite://{}", database.display());
+    let secret = journal_testing::jwt_secret(3);
+    let cli = <journal_server::config::Cli as clap::Parser>::try_parse_from([
+        "journal-server",
+        "--bind",
+        "127.0.0.1:0",
+        "--database-url",
+        &url,
+        "--jwt-secret",
+        &secret,
+        "--smtp-host",
+        "smtp.clinic.example",
+    ])
+    .unwrap();
+    let error = journal_server::start(cli.config).unwrap_err();
+    assert!(error.contains("--smtp-from"), "{error}");
+    assert!(
+        !database.exists(),
+        "a database was made before the settings were checked"
+    );
+}

@@ -48,6 +48,14 @@ const INSIGHT_KINDS: [RecordKind; 4] = [
     RecordKind::ExercisePractice,
 ];
 
+/// The plan and since when, as the agenda takes it.
+fn in_force(plan: Option<&(CarePlan, DateTime<Utc>)>) -> Option<PlanInForce<'_>> {
+    plan.map(|(plan, since)| PlanInForce {
+        plan,
+        since: *since,
+    })
+}
+
 impl JournalStore {
     /// The patient's reminder times, quiet hours and time zone, once set.
     pub fn reminder_settings(&self) -> Result<Option<ReminderSettings>, StoreError> {
@@ -119,15 +127,7 @@ impl JournalStore {
         let plan = self.care_plan()?;
         let history = self.history()?;
         let tz = self.time_zone()?;
-        Ok(agenda::agenda(
-            plan.as_ref().map(|(plan, since)| PlanInForce {
-                plan,
-                since: *since,
-            }),
-            &history,
-            &tz,
-            at,
-        ))
+        Ok(agenda::agenda(in_force(plan.as_ref()), &history, &tz, at))
     }
 
     /// The next moment after `after` at which the app should show a
@@ -145,10 +145,7 @@ impl JournalStore {
         let history = self.history()?;
         let horizon = after + chrono::TimeDelta::days(reminders::HORIZON_DAYS as i64 + 1);
         let occurrences = agenda::occurrences(
-            plan.as_ref().map(|(plan, since)| PlanInForce {
-                plan,
-                since: *since,
-            }),
+            in_force(plan.as_ref()),
             &history,
             &settings.time_zone,
             after - chrono::TimeDelta::days(400),

@@ -105,6 +105,29 @@ impl TestServer {
     }
 }
 
+/// The field and rule of each violation in a validation problem (422), in
+/// order.
+#[track_caller]
+pub fn fields(reply: &Reply) -> Vec<(String, String)> {
+    reply.assert_problem(422, "validation");
+    reply.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A violation as [`fields`] lists it.
+pub fn pair(field: &str, rule: &str) -> (String, String) {
+    (field.to_owned(), rule.to_owned())
+}
+
 /// A response, read.
 #[derive(Debug)]
 pub struct Reply {
