@@ -28,6 +28,7 @@
 //! The device store sits behind the `device` cargo feature so the server,
 //! which never opens a phone database, does not compile it.
 
+pub mod adherence;
 pub mod agenda;
 pub mod comments;
 pub mod export;

@@ -7,7 +7,9 @@
 //! have this one shape and these rules, so the phone and the server refuse
 //! the same plans. What a plan makes due, and when, is [`crate::agenda`]'s.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::prompts;
 use crate::records::Instrument;
@@ -220,6 +222,54 @@ impl CarePlan {
     pub fn measure(&self, instrument: Instrument) -> Option<&MeasurePlan> {
         self.measures.iter().find(|m| m.instrument == instrument)
     }
+}
+
+/// A care plan a linked therapist wrote for the patient, as sync brings it
+/// to the patient's devices. The patient reads it; only its author changes
+/// it. It is withdrawn (`plan` absent) when the therapist removes it or the
+/// care link ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AssignedPlan {
+    /// The plan's id (one per therapist and patient).
+    pub id: Uuid,
+    /// The therapist who wrote it.
+    pub therapist_id: Uuid,
+    /// The therapist's name as the patient sees it.
+    pub author: String,
+    /// The plan; absent once withdrawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<CarePlan>,
+    /// When it was last changed (or withdrawn).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Who wrote the plan in force on a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanSource {
+    /// The patient, on their phone.
+    Patient,
+    /// A linked therapist.
+    Therapist {
+        /// The therapist's account id.
+        therapist_id: Uuid,
+        /// Their name as the patient sees it.
+        author: String,
+    },
+}
+
+/// The care plan the agenda follows, since when, and who wrote it: the
+/// most recently changed plan from a linked therapist, or else the
+/// patient's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanInEffect {
+    /// The plan.
+    pub plan: CarePlan,
+    /// When it was set or last changed; nothing before is asked of it.
+    pub since: DateTime<Utc>,
+    /// Who wrote it.
+    pub source: PlanSource,
 }
 
 #[cfg(test)]

@@ -55,9 +55,10 @@ pub enum CheckInCadence {
     Weekly,
 }
 
-/// A care plan the patient keeps for themselves: questionnaires,
-/// follow-ups and check-ins. Saved as a record (`RecordContent.CarePlan`);
-/// the most recently changed one is in force.
+/// A care plan: questionnaires, follow-ups and check-ins. A linked
+/// therapist's plan reaches the phone through sync; a patient without one
+/// keeps their own as a record (`RecordContent.CarePlan`, the most
+/// recently changed one counts). A therapist's plan takes precedence.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct CarePlan {
     /// The questionnaires asked for (one plan per questionnaire).
@@ -69,6 +70,38 @@ pub struct CarePlan {
     /// How often to check in; not asked for when absent.
     #[uniffi(default)]
     pub check_ins: Option<CheckInCadence>,
+}
+
+/// The care plan the agenda follows, since when, and who wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CarePlanInForce {
+    /// The plan.
+    pub plan: CarePlan,
+    /// When it was set or last changed; nothing before is asked of it.
+    pub since: SystemTime,
+    /// The therapist who wrote it; absent for the patient's own plan.
+    pub therapist_id: Option<String>,
+    /// The therapist's name as the patient sees it ("Your plan from …");
+    /// absent for the patient's own plan.
+    pub author: Option<String>,
+}
+
+impl From<core_plan::PlanInEffect> for CarePlanInForce {
+    fn from(in_effect: core_plan::PlanInEffect) -> Self {
+        let (therapist_id, author) = match in_effect.source {
+            core_plan::PlanSource::Patient => (None, None),
+            core_plan::PlanSource::Therapist {
+                therapist_id,
+                author,
+            } => (Some(therapist_id.to_string()), Some(author)),
+        };
+        Self {
+            plan: in_effect.plan.into(),
+            since: from_time(in_effect.since),
+            therapist_id,
+            author,
+        }
+    }
 }
 
 impl From<CheckInCadence> for core_plan::CheckInCadence {
@@ -482,9 +515,17 @@ impl Journal {
         Ok(self.store.set_reminder_settings(&parsed)?)
     }
 
-    /// The patient's care plan in force on this device, if any.
-    pub fn care_plan(&self) -> Result<Option<CarePlan>, JournalError> {
-        Ok(self.store.care_plan()?.map(|(plan, _)| plan.into()))
+    /// The care plan the agenda follows on this device, if any: the most
+    /// recently changed plan from a linked therapist (as the last sync
+    /// brought it), or else the patient's own.
+    pub fn care_plan(&self) -> Result<Option<CarePlanInForce>, JournalError> {
+        Ok(self.store.care_plan()?.map(Into::into))
+    }
+
+    /// The patient's own care plan, whether or not a therapist's plan
+    /// takes precedence (to show it for editing).
+    pub fn own_care_plan(&self) -> Result<Option<CarePlan>, JournalError> {
+        Ok(self.store.own_care_plan()?.map(|(plan, _)| plan.into()))
     }
 
     /// Insights over `[from, to)`: check-in means and trends, the

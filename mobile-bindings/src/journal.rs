@@ -178,6 +178,9 @@ pub struct SyncReport {
     pub pulled: i64,
     /// Conflict revisions new to this device.
     pub revisions: i64,
+    /// Care plans from the patient's therapists received (set, changed or
+    /// withdrawn): the agenda may have changed.
+    pub care_plans: i64,
 }
 
 /// What an import brought in.
@@ -665,6 +668,7 @@ impl Journal {
             conflicts: signed64(report.conflicts),
             pulled: signed64(report.pulled),
             revisions: signed64(report.revisions),
+            care_plans: signed64(report.care_plans),
         })
     }
 

@@ -51,6 +51,11 @@ const SIGNED_IN: &[(&str, &str, Who)] = &[
     ("put", "/api/v1/care-plans/{patientId}", Who::Therapist),
     ("get", "/api/v1/care-plans/{patientId}", Who::Therapist),
     ("delete", "/api/v1/care-plans/{patientId}", Who::Therapist),
+    (
+        "get",
+        "/api/v1/care-plans/{patientId}/adherence",
+        Who::Therapist,
+    ),
     ("get", "/api/v1/care-plans", Who::Patient),
     ("delete", "/api/v1/care/links/{id}", Who::Either),
     ("post", "/api/v1/records", Who::Patient),

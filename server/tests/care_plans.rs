@@ -23,6 +23,15 @@ fn plan() -> Value {
            "checkIns": "daily"})
 }
 
+/// The care plan changes among pulled changes, in order.
+fn pulled_plans(changes: &[Value]) -> Vec<Value> {
+    changes
+        .iter()
+        .filter(|c| c["type"] == "carePlan")
+        .map(|c| c["carePlan"].clone())
+        .collect()
+}
+
 fn put(uri: &str, token: &str, body: &Value) -> TestRequest {
     authed(TestRequest::put().uri(uri).set_json(body), token)
 }
@@ -114,5 +123,109 @@ on_both_backends! {
         call(&app, get(&plan_uri(&mine.patient_id), &t)).await.assert_problem(404, "not-found");
         call(&app, put(&plan_uri(&mine.patient_id), &t, &plan())).await.assert_problem(404, "not-found");
         assert_eq!(call(&app, get("/api/v1/care-plans", &p)).await.body, json!([]));
+    }
+
+    async fn plans_reach_the_patients_devices_through_pull_set_changed_and_withdrawn(server: TestServer) {
+        let app = server.app().await;
+        let side = side(&server, &app, "pulled").await;
+        let (p, t) = (token(&side.patient), token(&side.therapist));
+        let uri = plan_uri(&side.patient_id);
+        let (before, cursor) = pull_changes(&app, &p, 0, 500).await;
+        assert!(pulled_plans(&before).is_empty());
+        // Set: the next pull brings it, signed with the author's name.
+        let set = call(&app, put(&uri, &t, &plan())).await;
+        assert_eq!(set.status, 200);
+        let (changes, after_set) = pull_changes(&app, &p, cursor, 500).await;
+        let plans = pulled_plans(&changes);
+        assert_eq!(plans.len(), 1, "{changes:?}");
+        assert_eq!(plans[0]["id"], set.body["id"]);
+        assert_eq!(plans[0]["therapistId"], side.therapist_id.as_str());
+        assert_eq!(plans[0]["plan"], plan());
+        assert!(!plans[0]["author"].as_str().unwrap().is_empty());
+        assert!(after_set > cursor);
+        // Nothing new: nothing pulled, the cursor stays.
+        let (none, same) = pull_changes(&app, &p, after_set, 500).await;
+        assert!(none.is_empty() && same == after_set);
+        // Changed: the new plan, under the same id; paged one at a time too.
+        let weekly = json!({"checkIns": "weekly"});
+        assert_eq!(call(&app, put(&uri, &t, &weekly)).await.status, 200);
+        let (changes, after_change) = pull_changes(&app, &p, after_set, 1).await;
+        let plans = pulled_plans(&changes);
+        assert_eq!(plans.len(), 1);
+        assert_eq!(plans[0]["id"], set.body["id"]);
+        assert_eq!(plans[0]["plan"]["checkIns"], "weekly");
+        // A full pull from the start holds it once, as it is now.
+        let (whole, _) = pull_changes(&app, &p, 0, 500).await;
+        let plans = pulled_plans(&whole);
+        assert_eq!(plans.len(), 1);
+        assert_eq!(plans[0]["plan"]["checkIns"], "weekly");
+        // Withdrawn by its author: the pull says so (no plan).
+        let gone = call(&app, authed(TestRequest::delete().uri(&uri), &t)).await;
+        assert_eq!(gone.status, 204);
+        let (changes, after_removal) = pull_changes(&app, &p, after_change, 500).await;
+        let plans = pulled_plans(&changes);
+        assert_eq!(plans.len(), 1);
+        assert_eq!(plans[0]["id"], set.body["id"]);
+        assert!(plans[0].get("plan").is_none(), "{:?}", plans[0]);
+        // Set again, then the care link ends: withdrawn again.
+        assert_eq!(call(&app, put(&uri, &t, &plan())).await.status, 200);
+        let (changes, after_again) = pull_changes(&app, &p, after_removal, 500).await;
+        assert_eq!(pulled_plans(&changes)[0]["plan"], plan());
+        let ended = call(&app, authed(TestRequest::delete().uri(&format!("/api/v1/care/links/{}", side.link)), &t)).await;
+        assert_eq!(ended.status, 204, "{:?}", ended.body);
+        let (changes, _) = pull_changes(&app, &p, after_again, 500).await;
+        let plans = pulled_plans(&changes);
+        assert_eq!(plans.len(), 1, "{changes:?}");
+        assert!(plans[0].get("plan").is_none());
+    }
+
+    async fn adherence_counts_what_the_plan_made_due_from_what_is_shared(server: TestServer) {
+        let app = server.app().await;
+        let side = side(&server, &app, "adhere").await;
+        let (p, t) = (token(&side.patient), token(&side.therapist));
+        let adherence_uri = format!("{}/adherence", plan_uri(&side.patient_id));
+        // No plan yet.
+        call(&app, get(&adherence_uri, &t)).await.assert_problem(404, "not-found");
+        let daily = json!({"measures": [{"instrument": "phq9", "everyDays": 14}], "checkIns": "daily"});
+        assert_eq!(call(&app, put(&plan_uri(&side.patient_id), &t, &daily)).await.status, 200);
+        // The patient shares journal entries and questionnaires (not
+        // check-ins or dosing sessions): the PHQ-9 is due and still open,
+        // nothing is said of check-ins or follow-ups.
+        let found = call(&app, get(&adherence_uri, &t)).await;
+        assert_eq!(found.status, 200, "{:?}", found.body);
+        assert_eq!(found.body["questionnaires"], json!({"due": 1, "done": 0, "open": 1, "missed": 0, "rate": 0.0}),
+            "{:?}", found.body);
+        assert!(found.body.get("checkIns").is_none());
+        assert!(found.body.get("followUps").is_none());
+        assert_eq!(found.body["planSince"], found.body["from"], "the plan is younger than 30 days");
+        // Done offline on the phone, then synced.
+        let now = chrono::Utc::now().to_rfc3339();
+        for content in [
+            json!({"kind": "assessment", "body": {"instrument": "phq9", "takenAt": now,
+                   "answers": [1, 1, 1, 1, 1, 1, 1, 1, 0]}}),
+            json!({"kind": "moodCheckIn", "body": {"recordedAt": now, "mood": 6, "anxiety": 4, "energy": 5}}),
+        ] {
+            let made = call(&app, authed(TestRequest::post().uri("/api/v1/records").set_json(&content), &p)).await;
+            assert_eq!(made.status, 201, "{:?}", made.body);
+        }
+        let found = call(&app, get(&adherence_uri, &t)).await;
+        assert_eq!(found.body["questionnaires"], json!({"due": 1, "done": 1, "open": 0, "missed": 0, "rate": 1.0}));
+        assert!(found.body.get("checkIns").is_none(), "check-ins are still not shared");
+        // Check-ins shared: their count appears.
+        let share = call(&app, authed(TestRequest::post().uri("/api/v1/records")
+            .set_json(kinds_share(&side.therapist_id, &["moodCheckIn"])), &p)).await;
+        assert_eq!(share.status, 201);
+        let found = call(&app, get(&adherence_uri, &t)).await;
+        assert_eq!(found.body["checkIns"], json!({"due": 1, "done": 1, "open": 0, "missed": 0, "rate": 1.0}));
+        // That share revoked: nothing is said of check-ins any more.
+        let share_id = share.body["id"].as_str().unwrap();
+        let revoked = call(&app, authed(TestRequest::delete().uri(&format!("/api/v1/records/{share_id}")), &p)).await;
+        assert_eq!(revoked.status, 204, "{:?}", revoked.body);
+        let found = call(&app, get(&adherence_uri, &t)).await;
+        assert!(found.body.get("checkIns").is_none());
+        // Only the plan's author, for a linked patient; never the patient.
+        let other = common::side(&server, &app, "adhere.other").await;
+        call(&app, get(&adherence_uri, &token(&other.therapist))).await.assert_problem(404, "not-found");
+        call(&app, get(&adherence_uri, &p)).await.assert_problem(403, "forbidden");
     }
 }

@@ -19,7 +19,6 @@ use journal_server::store::schema::comments;
 use serde_json::{Value, json};
 
 const RECORDS: &str = "/api/v1/records";
-const PULL: &str = "/api/v1/sync/pull";
 
 fn entry(text: &str) -> Value {
     json!({"kind": "journalEntry", "body": {"body": text, "phase": "integration"}})
@@ -89,34 +88,6 @@ where
     reply.body["id"].as_str().unwrap().to_owned()
 }
 
-/// Every change pulled after `since`, page by page `limit` at a time; and
-/// the last cursor.
-async fn pull_all<S, B>(app: &S, token: &str, since: u64, limit: u32) -> (Vec<Value>, u64)
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let mut cursor = since;
-    let mut changes = Vec::new();
-    loop {
-        let page = call(
-            app,
-            authed(
-                TestRequest::get().uri(&format!("{PULL}?since={cursor}&limit={limit}")),
-                token,
-            ),
-        )
-        .await;
-        assert_eq!(page.status, 200, "{:?}", page.body);
-        let got = page.body["changes"].as_array().unwrap().clone();
-        cursor = page.body["cursor"].as_u64().unwrap();
-        changes.extend(got);
-        if !page.body["hasMore"].as_bool().unwrap() {
-            return (changes, cursor);
-        }
-    }
-}
-
 /// The pulled comments, in order.
 fn pulled_comments(changes: &[Value]) -> Vec<Value> {
     changes
@@ -146,7 +117,7 @@ on_both_backends! {
         link(&app, &t, &p).await;
         let e = create(&app, &p, &entry("I saw the sea.")).await;
         create(&app, &p, &item_share(&lee, &e)).await;
-        let (before, cursor) = pull_all(&app, &p, 0, 500).await;
+        let (before, cursor) = pull_changes(&app, &p, 0, 500).await;
         assert_eq!(before.len(), 2);
 
         let written = call(&app, write(&t, &ana, &e, "Thank you for sharing this.")).await;
@@ -161,7 +132,7 @@ on_both_backends! {
         assert_eq!(written.body["createdAt"], written.body["updatedAt"]);
 
         // The patient's device gets it by pull, after everything before.
-        let (changes, after_new) = pull_all(&app, &p, cursor, 500).await;
+        let (changes, after_new) = pull_changes(&app, &p, cursor, 500).await;
         assert_eq!(changes.len(), 1, "{changes:?}");
         assert_eq!(changes[0]["type"], "comment");
         assert!(changes[0]["version"].as_u64().unwrap() > cursor);
@@ -179,14 +150,14 @@ on_both_backends! {
         assert_eq!(edited.status, 200, "{:?}", edited.body);
         assert_eq!(edited.body["text"], "Thank you — see you Tuesday.");
         assert_eq!(edited.body["createdAt"], written.body["createdAt"]);
-        let (changes, after_edit) = pull_all(&app, &p, after_new, 500).await;
+        let (changes, after_edit) = pull_changes(&app, &p, after_new, 500).await;
         assert_eq!(pulled_comments(&changes), vec![edited.body.clone()]);
         assert!(after_edit > after_new);
         // The same text again changes nothing.
         let same = call(&app, edit(&t, &id, "Thank you — see you Tuesday.")).await;
         assert_eq!(same.status, 200, "{:?}", same.body);
         assert_eq!(same.body, edited.body);
-        assert!(pull_all(&app, &p, after_edit, 500).await.0.is_empty());
+        assert!(pull_changes(&app, &p, after_edit, 500).await.0.is_empty());
 
         // A second comment, then records, interleave in version order.
         let second = call(&app, write(&t, &ana, &e, "One more thought.")).await;
@@ -198,7 +169,7 @@ on_both_backends! {
         // A delete syncs too: the row stays, deleted, without its text.
         let deleted = call(&app, remove(&t, &id)).await;
         assert_eq!(deleted.status, 204, "{:?}", deleted.body);
-        let (changes, _) = pull_all(&app, &p, after_edit, 500).await;
+        let (changes, _) = pull_changes(&app, &p, after_edit, 500).await;
         let pulled = pulled_comments(&changes);
         assert_eq!(pulled.len(), 2, "{pulled:?}");
         assert_eq!(pulled[0], second.body);
@@ -214,8 +185,8 @@ on_both_backends! {
 
         // Every change, paged one at a time, comes once, in version order,
         // exactly as in one page.
-        let (whole, last) = pull_all(&app, &p, 0, 1000).await;
-        let (paged, paged_last) = pull_all(&app, &p, 0, 1).await;
+        let (whole, last) = pull_changes(&app, &p, 0, 1000).await;
+        let (paged, paged_last) = pull_changes(&app, &p, 0, 1).await;
         assert_eq!(whole, paged);
         assert_eq!(last, paged_last);
         let versions: Vec<u64> = whole.iter().map(|c| c["version"].as_u64().unwrap()).collect();
@@ -321,7 +292,7 @@ on_both_backends! {
         let lees_id = lees.body["id"].as_str().unwrap().to_owned();
         let kims = call(&app, write(&u, &ana, &e, "From Kim")).await;
         assert_eq!(kims.status, 201);
-        let (_, cursor) = pull_all(&app, &p, 0, 500).await;
+        let (_, cursor) = pull_changes(&app, &p, 0, 500).await;
 
         // Kim cannot touch Lee's comment, nor tell it exists.
         let refused = call(&app, edit(&u, &lees_id, "Kim was here")).await;
@@ -331,7 +302,7 @@ on_both_backends! {
         call(&app, remove(&u, "not-a-uuid")).await.assert_problem(404, "not-found");
         // Nor can the patient.
         call(&app, remove(&p, &lees_id)).await.assert_problem(403, "forbidden");
-        assert!(pull_all(&app, &p, cursor, 500).await.0.is_empty(), "nothing changed");
+        assert!(pull_changes(&app, &p, cursor, 500).await.0.is_empty(), "nothing changed");
 
         // Each therapist sees their own; the patient sees both.
         assert_eq!(call(&app, read(&t, &ana, &e)).await.body, json!([lees.body]));
@@ -365,10 +336,10 @@ on_both_backends! {
         call(&app, write(&t, &ana, &e, "Again")).await.assert_problem(404, "not-found");
         call(&app, read(&t, &ana, &e)).await.assert_problem(404, "not-found");
         call(&app, edit(&t, &on_e, "Changed my mind")).await.assert_problem(404, "not-found");
-        let (_, cursor) = pull_all(&app, &p, 0, 500).await;
+        let (_, cursor) = pull_changes(&app, &p, 0, 500).await;
         // Deleting one's own comment still works, and reaches the patient.
         assert_eq!(call(&app, remove(&t, &on_e)).await.status, 204);
-        let (changes, cursor) = pull_all(&app, &p, cursor, 500).await;
+        let (changes, cursor) = pull_changes(&app, &p, cursor, 500).await;
         let pulled = pulled_comments(&changes);
         assert_eq!(pulled.len(), 1);
         assert_eq!((&pulled[0]["id"], &pulled[0]["deleted"]), (&json!(on_e), &json!(true)));
@@ -379,7 +350,7 @@ on_both_backends! {
         call(&app, write(&t, &ana, &f, "Still there?")).await.assert_problem(404, "not-found");
         call(&app, edit(&t, &on_f, "Edited")).await.assert_problem(404, "not-found");
         assert_eq!(call(&app, remove(&t, &on_f)).await.status, 204);
-        let (changes, _) = pull_all(&app, &p, cursor, 500).await;
+        let (changes, _) = pull_changes(&app, &p, cursor, 500).await;
         let pulled = pulled_comments(&changes);
         assert_eq!(pulled.len(), 1);
         assert_eq!((&pulled[0]["id"], &pulled[0]["text"]), (&json!(on_f), &json!("")));
@@ -401,7 +372,7 @@ on_both_backends! {
         let id = written.body["id"].as_str().unwrap().to_owned();
         let lines = call(&app, write(&t, &ana, &e, "Two\nlines")).await;
         assert_eq!(lines.status, 201, "{:?}", lines.body);
-        let (_, cursor) = pull_all(&app, &p, 0, 500).await;
+        let (_, cursor) = pull_changes(&app, &p, 0, 500).await;
         let count = stored_comments(&server).await;
 
         for (text, rule) in [
@@ -429,7 +400,7 @@ on_both_backends! {
         let not_json = authed(TestRequest::post().uri(&comments_uri(&ana, &e)).set_payload("text"), &t);
         assert_eq!(call(&app, not_json).await.status, 415);
         assert_eq!(stored_comments(&server).await, count, "nothing was written");
-        assert!(pull_all(&app, &p, cursor, 500).await.0.is_empty(), "nothing to pull");
+        assert!(pull_changes(&app, &p, cursor, 500).await.0.is_empty(), "nothing to pull");
         assert_eq!(call(&app, patient_view(&p, &e)).await.body[0]["text"], longest);
     }
 
@@ -451,7 +422,7 @@ on_both_backends! {
         create(&app, &p, &item_share(&them, &e)).await;
         let written = call(&app, write(&t, &ana, &e, "Hello")).await;
         assert_eq!(written.body["author"], "noname@clinic.example");
-        let (changes, _) = pull_all(&app, &p, 0, 500).await;
+        let (changes, _) = pull_changes(&app, &p, 0, 500).await;
         assert_eq!(pulled_comments(&changes)[0]["author"], "noname@clinic.example");
     }
 }

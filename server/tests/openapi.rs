@@ -26,6 +26,7 @@ const SERVED: &[(&str, &str)] = &[
     ("put", "/api/v1/care-plans/{patientId}"),
     ("get", "/api/v1/care-plans/{patientId}"),
     ("delete", "/api/v1/care-plans/{patientId}"),
+    ("get", "/api/v1/care-plans/{patientId}/adherence"),
     ("get", "/api/v1/care-plans"),
     ("post", "/api/v1/records"),
     ("get", "/api/v1/records"),

@@ -258,6 +258,12 @@ pub fn holdings_at(url: &str, email: &str, password: &str) -> (Holdings, Vec<Rec
                         holdings.comments.push(comment);
                     }
                 }
+                PulledChange::CarePlan { care_plan, .. } => {
+                    holdings.care_plans.retain(|p| p.id != care_plan.id);
+                    if care_plan.plan.is_some() {
+                        holdings.care_plans.push(care_plan);
+                    }
+                }
             }
         }
         since = page.cursor;
@@ -284,6 +290,8 @@ pub struct Holdings {
     pub revisions: Vec<Revision>,
     /// Every comment not deleted.
     pub comments: Vec<journal_core::comments::Comment>,
+    /// Every therapist's care plan not withdrawn.
+    pub care_plans: Vec<journal_core::plan::AssignedPlan>,
 }
 
 impl Holdings {

@@ -3,9 +3,10 @@
 //! the next reminder ([`crate::reminders`]) and insights
 //! ([`crate::insights`]) over the records stored here.
 //!
-//! The plan in force is the patient's own care plan (the most recently
-//! changed live `carePlan` record). The patient's reminder times, quiet
-//! hours and time zone are kept in the journal's settings.
+//! The plan in force is the most recently changed plan a linked therapist
+//! wrote (as sync delivered it), or else the patient's own (the most
+//! recently changed live `carePlan` record). The patient's reminder times,
+//! quiet hours and time zone are kept in the journal's settings.
 
 use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
@@ -15,7 +16,7 @@ use super::schema::{journal_meta, records};
 use super::{JournalStore, RecordRow, StoreError, time_to_micros};
 use crate::agenda::{self, AgendaItem, History, PlanInForce};
 use crate::insights::{self, Insights};
-use crate::plan::CarePlan;
+use crate::plan::{AssignedPlan, CarePlan, PlanInEffect, PlanSource};
 use crate::records::{Record, RecordBody, RecordKind};
 use crate::reminders::{self, QuietHours, ReminderSettings};
 use crate::zone::Zone;
@@ -49,10 +50,10 @@ const INSIGHT_KINDS: [RecordKind; 4] = [
 ];
 
 /// The plan and since when, as the agenda takes it.
-fn in_force(plan: Option<&(CarePlan, DateTime<Utc>)>) -> Option<PlanInForce<'_>> {
-    plan.map(|(plan, since)| PlanInForce {
-        plan,
-        since: *since,
+fn in_force(plan: Option<&PlanInEffect>) -> Option<PlanInForce<'_>> {
+    plan.map(|p| PlanInForce {
+        plan: &p.plan,
+        since: p.since,
     })
 }
 
@@ -108,9 +109,33 @@ impl JournalStore {
             .map_or_else(Zone::utc, |settings| settings.time_zone))
     }
 
-    /// The care plan in force on this device, and since when: the
-    /// patient's own plan (the most recently changed one).
-    pub fn care_plan(&self) -> Result<Option<(CarePlan, DateTime<Utc>)>, StoreError> {
+    /// The care plan in force on this device, since when, and who wrote it:
+    /// the most recently changed plan from a linked therapist, or else the
+    /// patient's own (the most recently changed one).
+    pub fn care_plan(&self) -> Result<Option<PlanInEffect>, StoreError> {
+        if let Some(assigned) = self.assigned_plans()?.into_iter().next()
+            && let Some(plan) = assigned.plan
+        {
+            return Ok(Some(PlanInEffect {
+                plan,
+                since: assigned.updated_at,
+                source: PlanSource::Therapist {
+                    therapist_id: assigned.therapist_id,
+                    author: assigned.author,
+                },
+            }));
+        }
+        Ok(self.own_care_plan()?.map(|(plan, since)| PlanInEffect {
+            plan,
+            since,
+            source: PlanSource::Patient,
+        }))
+    }
+
+    /// The patient's own care plan (the most recently changed live
+    /// `carePlan` record) and since when, whether or not a therapist's
+    /// plan takes precedence.
+    pub fn own_care_plan(&self) -> Result<Option<(CarePlan, DateTime<Utc>)>, StoreError> {
         let plans = self.live_of_kinds(&[RecordKind::CarePlan], None)?;
         Ok(plans
             .into_iter()
@@ -119,6 +144,13 @@ impl JournalStore {
                 _ => None,
             })
             .max_by_key(|(_, since)| *since))
+    }
+
+    /// The care plans the patient's linked therapists wrote, as the last
+    /// sync brought them, most recently changed first.
+    pub fn assigned_plans(&self) -> Result<Vec<AssignedPlan>, StoreError> {
+        let mut guard = self.lock();
+        super::plans::all(&mut guard.conn)
     }
 
     /// What is due or overdue at `at`, oldest first (see
@@ -255,6 +287,108 @@ mod tests {
         let due = store.agenda(Utc::now()).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].due, Due::Intention);
+    }
+
+    fn plan_change(
+        version: u64,
+        id: uuid::Uuid,
+        therapist: uuid::Uuid,
+        plan: Option<CarePlan>,
+        at: DateTime<Utc>,
+    ) -> crate::sync::PullResponse {
+        crate::sync::PullResponse {
+            changes: vec![crate::sync::PulledChange::CarePlan {
+                version: crate::sync::OwnerVersion(version),
+                care_plan: AssignedPlan {
+                    id,
+                    therapist_id: therapist,
+                    author: "Dr. Lee".to_owned(),
+                    plan,
+                    updated_at: at,
+                },
+            }],
+            cursor: crate::sync::OwnerVersion(version),
+            has_more: false,
+            last_applied_mutation: None,
+            server_time: None,
+        }
+    }
+
+    #[test]
+    fn a_therapists_plan_from_sync_takes_precedence_until_it_is_withdrawn() {
+        let (_dir, store) = store();
+        let own: CarePlan = serde_json::from_str(r#"{"checkIns": "weekly"}"#).unwrap();
+        store.create(RecordBody::CarePlan(own.clone())).unwrap();
+        assert_eq!(
+            store.care_plan().unwrap().unwrap().source,
+            PlanSource::Patient
+        );
+        let (id, therapist) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let theirs: CarePlan =
+            serde_json::from_str(r#"{"measures": [{"instrument": "gad7", "everyDays": 7}]}"#)
+                .unwrap();
+        // Microseconds, as the server keeps them.
+        let set_at = DateTime::from_timestamp_micros(
+            (Utc::now() - chrono::TimeDelta::hours(1)).timestamp_micros(),
+        )
+        .unwrap();
+        let report = store
+            .apply_pull(&plan_change(3, id, therapist, Some(theirs.clone()), set_at))
+            .unwrap();
+        assert_eq!(report.care_plans, 1);
+        let in_force = store.care_plan().unwrap().unwrap();
+        assert_eq!(in_force.plan, theirs);
+        assert_eq!(in_force.since, set_at);
+        assert_eq!(
+            in_force.source,
+            PlanSource::Therapist {
+                therapist_id: therapist,
+                author: "Dr. Lee".to_owned()
+            }
+        );
+        // The patient's own plan is still there, for when it counts again.
+        assert_eq!(store.own_care_plan().unwrap().unwrap().0, own);
+        // The agenda follows the therapist's plan: a GAD-7, no check-in.
+        let due = store.agenda(Utc::now()).unwrap();
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert!(matches!(
+            due[0].due,
+            Due::Questionnaire {
+                instrument: Instrument::Gad7,
+                ..
+            }
+        ));
+        // Applying the same page again changes nothing.
+        store
+            .apply_pull(&plan_change(3, id, therapist, Some(theirs), set_at))
+            .unwrap();
+        assert_eq!(store.assigned_plans().unwrap().len(), 1);
+        // Withdrawn: the patient's own plan is in force again.
+        store
+            .apply_pull(&plan_change(4, id, therapist, None, Utc::now()))
+            .unwrap();
+        assert!(store.assigned_plans().unwrap().is_empty());
+        assert_eq!(
+            store.care_plan().unwrap().unwrap().source,
+            PlanSource::Patient
+        );
+        // A plan the rules refuse stops the page, which changes nothing.
+        let broken = CarePlan {
+            measures: vec![crate::plan::MeasurePlan {
+                instrument: Instrument::Phq9,
+                every_days: Some(0),
+                before_each_session: false,
+                days_after_session: Vec::new(),
+            }],
+            follow_ups: None,
+            check_ins: None,
+        };
+        assert!(matches!(
+            store.apply_pull(&plan_change(5, id, therapist, Some(broken), Utc::now())),
+            Err(StoreError::UnreadableChange { .. })
+        ));
+        assert!(store.assigned_plans().unwrap().is_empty());
+        assert_eq!(store.pull_cursor().unwrap(), crate::sync::OwnerVersion(4));
     }
 
     #[test]

@@ -40,6 +40,7 @@ mod import_tests;
 mod list;
 mod open;
 mod outbox;
+mod plans;
 mod pull;
 mod revisions;
 mod schema;

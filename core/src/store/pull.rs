@@ -44,6 +44,8 @@ pub struct ApplyReport {
     pub acknowledged: u64,
     /// Therapists' comments received (new, edited or deleted).
     pub comments: u64,
+    /// Therapists' care plans received (set, changed or withdrawn).
+    pub care_plans: u64,
 }
 
 /// Applies `page`; the caller wraps it in one transaction and keeps the
@@ -92,6 +94,10 @@ pub(super) fn apply(
             PulledChange::Comment { comment, .. } => {
                 super::comments::apply(conn, comment)?;
                 report.comments += 1;
+            }
+            PulledChange::CarePlan { version, care_plan } => {
+                super::plans::apply(conn, *version, care_plan)?;
+                report.care_plans += 1;
             }
         }
     }

@@ -67,6 +67,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Care plans the patient's linked therapists wrote.
+    assigned_plans (id) {
+        id -> Text,
+        therapist_id -> Text,
+        author -> Text,
+        body -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     /// Therapists' comments on the patient's records.
     comments (id) {
         id -> Text,

@@ -266,7 +266,8 @@ fn a_pull_applies_records_tombstones_and_revisions() {
             held: 0,
             revisions: 1,
             acknowledged: 0,
-            comments: 0
+            comments: 0,
+            care_plans: 0,
         }
     );
 

@@ -46,6 +46,9 @@ pub struct SyncReport {
     pub pulled: u64,
     /// Conflict revisions new to this device.
     pub revisions: u64,
+    /// Care plans from the patient's therapists received (set, changed or
+    /// withdrawn).
+    pub care_plans: u64,
 }
 
 /// Why a sign-in or a sync failed. Nothing acknowledged is lost either way:
@@ -331,6 +334,7 @@ impl SyncClient {
             let applied = self.store.apply_pull(&page)?;
             report.pulled += applied.records;
             report.revisions += applied.revisions;
+            report.care_plans += applied.care_plans;
             if !page.has_more {
                 return Ok(());
             }

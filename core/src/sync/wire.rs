@@ -176,7 +176,7 @@ pub struct MutationProblem {
 #[serde(rename_all = "camelCase")]
 pub struct PullResponse {
     /// Changes in version order: records (tombstones included), conflict
-    /// revisions and therapists' comments.
+    /// revisions, therapists' comments and the care plans they wrote.
     pub changes: Vec<PulledChange>,
     /// Pass as `since` next time.
     pub cursor: OwnerVersion,
@@ -219,6 +219,15 @@ pub enum PulledChange {
         /// The comment.
         comment: crate::comments::Comment,
     },
+    /// A care plan a linked therapist wrote for the patient, set, changed
+    /// or withdrawn.
+    CarePlan {
+        /// Its position in the owner's history.
+        version: OwnerVersion,
+        /// The plan.
+        #[serde(rename = "carePlan")]
+        care_plan: crate::plan::AssignedPlan,
+    },
 }
 
 impl PulledChange {
@@ -227,7 +236,8 @@ impl PulledChange {
         match self {
             PulledChange::Record { version, .. }
             | PulledChange::Revision { version, .. }
-            | PulledChange::Comment { version, .. } => *version,
+            | PulledChange::Comment { version, .. }
+            | PulledChange::CarePlan { version, .. } => *version,
         }
     }
 }

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::extract::{Patient, Therapist};
 use super::problem::ApiError;
 use crate::state::AppState;
+use crate::store::adherence::{self as plan_adherence, PlanAdherence};
 use crate::store::care_plans::{self, StoredPlan};
 use crate::store::review::NO_SUCH_PATIENT;
 
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_plan))
             .route(web::delete().to(delete_plan)),
     )
+    .service(web::resource("/care-plans/{patientId}/adherence").route(web::get().to(adherence)))
     .service(web::resource("/care-plans").route(web::get().to(my_plans)));
 }
 
@@ -63,6 +65,75 @@ impl From<StoredPlan> for CarePlanView {
             plan: stored.plan,
             created_at: stored.created_at,
             updated_at: stored.updated_at,
+        }
+    }
+}
+
+/// How many of one kind of task the plan made due in the period, and
+/// what became of them.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TallyView {
+    /// Became due in the period.
+    pub due: u32,
+    /// Of those, done.
+    pub done: u32,
+    /// Not done, still open (they may yet be done).
+    pub open: u32,
+    /// Not done, and their window has passed.
+    pub missed: u32,
+    /// Done of due, 0–1; absent when nothing was due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+}
+
+impl From<journal_core::adherence::Tally> for TallyView {
+    fn from(tally: journal_core::adherence::Tally) -> Self {
+        Self {
+            due: tally.due,
+            done: tally.done,
+            open: tally.open,
+            missed: tally.missed(),
+            rate: tally.rate(),
+        }
+    }
+}
+
+/// A patient's adherence to the therapist's care plan over the last 30
+/// days (or since the plan was set, if later), counted by the rules the
+/// patient's agenda follows, from what the patient shares only. A count
+/// needing a kind the patient does not share as a whole is absent. Days
+/// are counted in UTC.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdherenceView {
+    /// When the plan was set or last changed.
+    pub plan_since: DateTime<Utc>,
+    /// The period counted: from …
+    pub from: DateTime<Utc>,
+    /// … to now.
+    pub to: DateTime<Utc>,
+    /// Questionnaires (absent unless assessments are shared).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub questionnaires: Option<TallyView>,
+    /// Integration follow-ups (absent unless journal entries and dosing
+    /// sessions are shared).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_ups: Option<TallyView>,
+    /// Check-ins (absent unless check-ins are shared).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_ins: Option<TallyView>,
+}
+
+impl From<PlanAdherence> for AdherenceView {
+    fn from(found: PlanAdherence) -> Self {
+        Self {
+            plan_since: found.plan_since,
+            from: found.from,
+            to: found.to,
+            questionnaires: found.questionnaires.map(Into::into),
+            follow_ups: found.follow_ups.map(Into::into),
+            check_ins: found.check_ins.map(Into::into),
         }
     }
 }
@@ -171,6 +242,32 @@ pub async fn delete_plan(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// A linked patient's adherence to the signed-in therapist's care plan.
+#[utoipa::path(get, path = "/api/v1/care-plans/{patientId}/adherence", tag = "care plans",
+    params(("patientId" = Uuid, Path, description = "The patient's account id")),
+    responses(
+        (status = 200, description = "Adherence over the last 30 days", body = AdherenceView),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::NotATherapist,
+        (status = 404, description = "No such patient linked with you, or no plan for them",
+            body = crate::http::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn adherence(
+    state: web::Data<AppState>,
+    therapist: Therapist,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let patient = patient_id(&path)?;
+    let me = therapist.id();
+    let found = state
+        .db
+        .run(move |conn| plan_adherence::of_patient(conn, &me, &patient, Utc::now()))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(AdherenceView::from(found)))
+}
+
 /// The signed-in patient's care plans from the therapists they are linked
 /// with, most recently changed first.
 #[utoipa::path(get, path = "/api/v1/care-plans", tag = "care plans",
@@ -201,9 +298,11 @@ pub async fn my_plans(
 /// The care plans' part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(set_plan, get_plan, delete_plan, my_plans),
+    paths(set_plan, get_plan, delete_plan, adherence, my_plans),
     components(schemas(
         CarePlanView,
+        AdherenceView,
+        TallyView,
         journal_core::plan::CarePlan,
         journal_core::plan::MeasurePlan,
         journal_core::plan::FollowUpPlan,

@@ -324,6 +324,7 @@ pub async fn list_revisions(
         journal_core::sync::RevisionReason,
         journal_core::sync::OwnerVersion,
         journal_core::comments::Comment,
+        journal_core::plan::AssignedPlan,
         journal_core::ids::DeviceId,
         journal_core::ids::MutationId,
         journal_core::ids::RecordId,

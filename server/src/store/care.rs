@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::rows::parse_id;
 use super::schema::{care_invitations, care_links, users};
 use super::time::{micros_to_time, now_micros};
-use super::{DbConnection, StoreError, alerts};
+use super::versions::owner_write;
+use super::{DbConnection, StoreError, alerts, care_plans};
 use crate::auth::codes::{new_invitation_code, normalize_code};
 use crate::auth::tokens::secret_hash;
 
@@ -322,9 +323,12 @@ pub fn links(conn: &mut DbConnection, account: &str) -> Result<Vec<CareLink>, St
     rows.iter().map(|row| link_view(row, &parties)).collect()
 }
 
-/// Ends one of the account's active links; `NotFound` otherwise.
+/// Ends one of the account's active links; `NotFound` otherwise. The
+/// therapist's care plan for the patient is withdrawn with it (a change
+/// of the patient's history, so their devices learn it).
 pub fn end_link(conn: &mut DbConnection, account: &str, id: Uuid) -> Result<(), StoreError> {
-    let ended = diesel::update(
+    let gone = || StoreError::NotFound("no such care link".to_owned());
+    let active = || {
         care_links::table
             .find(id.to_string())
             .filter(care_links::ended_at.is_null())
@@ -332,17 +336,27 @@ pub fn end_link(conn: &mut DbConnection, account: &str, id: Uuid) -> Result<(), 
                 care_links::patient_id
                     .eq(account)
                     .or(care_links::therapist_id.eq(account)),
-            ),
-    )
-    .set((
-        care_links::ended_at.eq(now_micros()),
-        care_links::ended_by.eq(account),
-    ))
-    .execute(conn)?;
-    if ended == 0 {
-        return Err(StoreError::NotFound("no such care link".to_owned()));
-    }
-    Ok(())
+            )
+    };
+    let (patient, therapist): (String, String) = active()
+        .select((care_links::patient_id, care_links::therapist_id))
+        .first(conn)
+        .optional()?
+        .ok_or_else(gone)?;
+    owner_write(conn, &patient, 1, |conn, versions| {
+        let ended = diesel::update(active())
+            .set((
+                care_links::ended_at.eq(now_micros()),
+                care_links::ended_by.eq(account),
+            ))
+            .execute(conn)?;
+        if ended == 0 {
+            // Ended meanwhile by the other party.
+            return Err(gone());
+        }
+        care_plans::withdraw(conn, &therapist, &patient, versions.take()?)?;
+        Ok(())
+    })
 }
 
 /// Both parties of every link, by id.

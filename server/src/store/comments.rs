@@ -42,13 +42,14 @@ fn comment_not_found() -> StoreError {
     StoreError::NotFound(NO_COMMENT.to_owned())
 }
 
-/// The names the therapists of these comments show patients: their display
-/// name, or their email when they have none.
-fn authors(
+/// The names these therapists show patients: their display name, or their
+/// email when they have none (a therapist whose account cannot be found
+/// is left out: see [`author_or_default`]).
+pub fn author_names<'a>(
     conn: &mut DbConnection,
-    rows: &[CommentRow],
+    therapists: impl IntoIterator<Item = &'a str>,
 ) -> Result<HashMap<String, String>, StoreError> {
-    let mut ids: Vec<&str> = rows.iter().map(|r| r.therapist_id.as_str()).collect();
+    let mut ids: Vec<&str> = therapists.into_iter().collect();
     ids.sort_unstable();
     ids.dedup();
     if ids.is_empty() {
@@ -64,19 +65,19 @@ fn authors(
         .collect())
 }
 
+/// The therapist's name among `names`, or the neutral one.
+pub fn author_or_default<'a>(names: &'a HashMap<String, String>, therapist: &str) -> &'a str {
+    names.get(therapist).map_or(UNKNOWN_AUTHOR, String::as_str)
+}
+
 /// The comments of these rows, in the rows' order, each with its author.
 pub fn with_authors(
     conn: &mut DbConnection,
     rows: &[CommentRow],
 ) -> Result<Vec<Comment>, StoreError> {
-    let names = authors(conn, rows)?;
+    let names = author_names(conn, rows.iter().map(|r| r.therapist_id.as_str()))?;
     rows.iter()
-        .map(|row| {
-            let author = names
-                .get(&row.therapist_id)
-                .map_or(UNKNOWN_AUTHOR, String::as_str);
-            row.to_comment(author)
-        })
+        .map(|row| row.to_comment(author_or_default(&names, &row.therapist_id)))
         .collect()
 }
 

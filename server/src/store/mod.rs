@@ -19,6 +19,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub mod access;
 pub mod accounts;
+pub mod adherence;
 pub mod alert_emails;
 pub mod alerts;
 pub mod audit;

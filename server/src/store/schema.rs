@@ -143,6 +143,8 @@ diesel::table! {
         body -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        version -> BigInt,
+        withdrawn -> Bool,
     }
 }
 

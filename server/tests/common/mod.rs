@@ -734,3 +734,31 @@ where
     assert_eq!(linked.status, 201, "{:?}", linked.body);
     linked.body["id"].as_str().unwrap().to_owned()
 }
+
+/// Every change pulled after `since`, page by page `limit` at a time; and
+/// the last cursor.
+pub async fn pull_changes<S, B>(app: &S, token: &str, since: u64, limit: u32) -> (Vec<Value>, u64)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut cursor = since;
+    let mut changes = Vec::new();
+    loop {
+        let page = call(
+            app,
+            authed(
+                TestRequest::get().uri(&format!("/api/v1/sync/pull?since={cursor}&limit={limit}")),
+                token,
+            ),
+        )
+        .await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        let got = page.body["changes"].as_array().unwrap().clone();
+        cursor = page.body["cursor"].as_u64().unwrap();
+        changes.extend(got);
+        if !page.body["hasMore"].as_bool().unwrap() {
+            return (changes, cursor);
+        }
+    }
+}

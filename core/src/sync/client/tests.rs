@@ -254,7 +254,8 @@ fn a_sync_pushes_then_pulls_and_another_phone_receives() {
             rejected: 0,
             conflicts: 0,
             pulled: 2,
-            revisions: 0
+            revisions: 0,
+            care_plans: 0,
         }
     );
     assert_eq!(a.store.pending_change_count().unwrap(), 0);

@@ -1,6 +1,7 @@
 //! A pull, outgoing: one page of an owner's changes after a cursor —
 //! records as the server holds them (tombstones included), revisions of
-//! text that lost, and therapists' comments — read in one snapshot and
+//! text that lost, therapists' comments and the care plans they wrote —
+//! read in one snapshot and
 //! merged in version order, so a page never skips a change committed
 //! meanwhile.
 
@@ -12,9 +13,10 @@ use journal_core::sync::{OwnerVersion, PullResponse, PulledChange};
 use super::devices::{applied_mutation, device_of};
 use crate::auth::{AuthUser, Role};
 use crate::store::accounts::{SESSION_ENDED, session_role};
-use crate::store::comments::with_authors;
+use crate::store::care_plans::{self, PlanChangeRow};
+use crate::store::comments::{author_names, author_or_default, with_authors};
 use crate::store::rows::{CommentRow, PulledRow, RevisionRow, owner_version};
-use crate::store::schema::{comments, record_revisions, records};
+use crate::store::schema::{care_plans as care_plans_table, comments, record_revisions, records};
 use crate::store::{DbConnection, StoreError};
 
 /// One page of the owner's changes after `since`.
@@ -65,6 +67,11 @@ pub fn pull(
             comments::table
                 .filter(comments::owner_id.eq(owner))
                 .filter(comments::version.gt(since)),
+        ))
+        .or(exists(
+            care_plans_table::table
+                .filter(care_plans_table::patient_id.eq(owner))
+                .filter(care_plans_table::version.gt(since)),
         )),
     )
     .get_result(conn)?;
@@ -77,7 +84,7 @@ pub fn pull(
             server_time: None,
         });
     }
-    // Records, revisions and comments are read in separate statements:
+    // Records, revisions, comments and plans are read in separate statements:
     // one snapshot for all, or a write committing between them could put a
     // change on this page above a version the page missed, and the cursor
     // would pass that change for good.
@@ -111,6 +118,7 @@ pub fn pull(
             .limit(fetch)
             .select(CommentRow::as_select())
             .load(conn)?;
+        let plan_rows = care_plans::changes_after(conn, owner, since, fetch)?;
 
         let limit = limit as usize;
         let mut pending: Vec<Pending> = rows
@@ -118,6 +126,7 @@ pub fn pull(
             .map(Pending::Record)
             .chain(revisions.into_iter().map(Pending::Revision))
             .chain(comment_rows.into_iter().map(Pending::Comment))
+            .chain(plan_rows.into_iter().map(Pending::Plan))
             .collect();
         // Every version of an owner is drawn once, by one row of one table.
         pending.sort_by_key(Pending::version);
@@ -131,6 +140,13 @@ pub fn pull(
             })
             .collect();
         let mut authored = with_authors(conn, &page_comments)?.into_iter();
+        let plan_authors = author_names(
+            conn,
+            pending.iter().filter_map(|p| match p {
+                Pending::Plan(row) => Some(row.therapist_id()),
+                _ => None,
+            }),
+        )?;
         let changes = pending
             .into_iter()
             .map(|p| match p {
@@ -144,6 +160,10 @@ pub fn pull(
                         version: owner_version(row.version)?,
                         comment,
                     })
+                }
+                Pending::Plan(row) => {
+                    let author = author_or_default(&plan_authors, row.therapist_id()).to_owned();
+                    row.into_change(author)
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -166,6 +186,7 @@ enum Pending {
     Record(PulledRow),
     Revision(RevisionRow),
     Comment(CommentRow),
+    Plan(PlanChangeRow),
 }
 
 impl Pending {
@@ -174,6 +195,7 @@ impl Pending {
             Pending::Record(row) => row.version,
             Pending::Revision(row) => row.version,
             Pending::Comment(row) => row.version,
+            Pending::Plan(row) => row.version,
         }
     }
 }
