@@ -562,6 +562,83 @@ on_both_backends! {
         assert!(page.body.contains(&format!("From the intention: <a href=\"#item-{intention_id}\">“Meet my grief with patience”</a>")), "{}", page.body);
     }
 
+    async fn a_care_plan_is_set_from_the_patient_page_and_its_adherence_shown(server: TestServer) {
+        let app = server.app().await;
+        const TAG: &str = "plan";
+        let side = side(&server, &app, TAG).await;
+        let other = side_stranger(&server, &app).await;
+        let browser = signed_in(&app, TAG).await;
+        let uri = format!("/portal/patients/{}", side.patient_id);
+        let target = format!("{uri}/care-plan");
+        let api_plan = format!("/api/v1/care-plans/{}", side.patient_id);
+        let t = token(&side.therapist);
+        let page = fetch(&app, browser.get(&uri)).await;
+        assert!(page.body.contains("Set a care plan"), "{}", page.body);
+        let csrf = page.csrf();
+        let csrf = csrf.as_str();
+        let prompt = journal_core::prompts::for_phase(journal_core::Phase::Integration).next().unwrap().id;
+        let prompt_field = format!("prompt.{prompt}");
+        // Refused, each with a page that says why, and nothing written.
+        let forged = fetch(&app, browser.post(&target, &[("csrf", "forged"), ("checkIns", "daily")])).await;
+        assert_eq!(forged.status, 403);
+        for (form, says) in [
+            (vec![("phq9.every", "0")], "PHQ-9, every how many days"),
+            (vec![("gad7.after", "3, -1")], "days after the session as whole numbers"),
+            (vec![("gad7.after", "400, 3, 3")], "is listed twice"),
+            (vec![("phq9.every", "often")], "must be a whole number of days"),
+            (vec![("checkIns", "hourly")], "every day, every week, or not at all"),
+            (vec![("followUps", "on"), ("followUps.days", "0")], "Follow-up days"),
+            (vec![("evil", "1")], "does not know"),
+        ] {
+            let mut fields = vec![("csrf", csrf)];
+            fields.extend(form.iter().copied());
+            let refused = fetch(&app, browser.post(&target, &fields)).await;
+            assert_eq!(refused.status, 422, "{form:?}: {}", refused.body);
+            assert!(refused.body.contains(says), "{form:?} should say {says:?}: {}", refused.body);
+            assert_eq!(api(&app, "GET", &api_plan, &t, None).await.status, 404, "{form:?} wrote a plan");
+        }
+        // Set: the store has exactly what the form said.
+        let set = fetch(&app, browser.post(&target, &[
+            ("csrf", csrf), ("phq9.every", "14"), ("phq9.after", "1, 7"), ("gad7.before", "on"),
+            ("followUps", "on"), ("followUps.days", "1 3"), (prompt_field.as_str(), "on"), ("checkIns", "daily"),
+        ])).await;
+        assert_eq!(set.status, 303, "{}", set.body);
+        assert_eq!(set.location(), format!("{uri}#care-plan"));
+        let stored = api(&app, "GET", &api_plan, &t, None).await;
+        assert_eq!(stored.body["plan"], json!({
+            "measures": [
+                {"instrument": "phq9", "everyDays": 14, "beforeEachSession": false, "daysAfterSession": [1, 7]},
+                {"instrument": "gad7", "beforeEachSession": true}
+            ],
+            "followUps": {"days": [1, 3], "promptIds": [prompt]},
+            "checkIns": "daily"
+        }));
+        // It reaches the patient's phone by pull.
+        let pull = api(&app, "GET", "/api/v1/sync/pull", &token(&side.patient), None).await;
+        assert!(pull.body["changes"].as_array().unwrap().iter().any(|c| c["type"] == "carePlan"));
+        // The page shows it in the form, with adherence.
+        let page = fetch(&app, browser.get(&uri)).await;
+        assert!(page.body.contains("Change the care plan"));
+        assert!(page.body.contains("Kept to over the last 30 days"));
+        assert!(page.body.contains(r#"name="phq9.every" value="14""#), "{}", page.body);
+        assert!(page.body.contains("not shared with you (check-ins)"));
+        let caseload = fetch(&app, browser.get("/portal")).await;
+        assert!(caseload.body.contains("Care plan, last 30 days"));
+        assert!(caseload.body.contains("Questionnaires: "), "{}", caseload.body);
+        // Another therapist's patient: a page, nothing written.
+        let theirs = fetch(&app, browser.post(&format!("/portal/patients/{}/care-plan", other.patient_id),
+            &[("csrf", csrf), ("checkIns", "daily")])).await;
+        assert_eq!(theirs.status, 404, "{}", theirs.body);
+        assert_eq!(api(&app, "GET", &format!("/api/v1/care-plans/{}", other.patient_id), &token(&other.therapist), None).await.status, 404);
+        // Removed.
+        let removed = fetch(&app, browser.post(&format!("{target}/remove"), &[("csrf", csrf)])).await;
+        assert_eq!(removed.status, 303, "{}", removed.body);
+        assert_eq!(api(&app, "GET", &api_plan, &t, None).await.status, 404);
+        assert!(fetch(&app, browser.get("/portal")).await.body.contains("no plan"));
+        let again = fetch(&app, browser.post(&format!("{target}/remove"), &[("csrf", csrf)])).await;
+        assert_eq!(again.status, 404, "{}", again.body);
+    }
+
     async fn the_summary_and_csv_hold_the_scores(server: TestServer) {
         let app = server.app().await;
         const TAG: &str = "export";

@@ -427,7 +427,8 @@ impl Browser {
             "window.__reached = new Set();\
              window.__controls = Array.from(document.querySelectorAll(\
                'a[href], button, input:not([type=hidden]), select, textarea, summary'))\
-               .filter(e => !e.disabled && e.getClientRects().length > 0);\
+               .filter(e => !e.disabled && e.getClientRects().length > 0\
+                 && (!e.checkVisibility || e.checkVisibility()));\
              document.addEventListener('focusin', ev => window.__reached.add(ev.target), true);\
              if (document.activeElement) { document.activeElement.blur(); }\
              window.scrollTo(0, 0);\

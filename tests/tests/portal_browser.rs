@@ -6,7 +6,8 @@
 //! axe-core (no serious or critical violations) and pressed through with
 //! Tab (every control reachable by keyboard).
 //!
-//! Screenshots of the caseload, a patient page and the alerts inbox go to
+//! Screenshots of the caseload, a patient page, its care plan and the
+//! alerts inbox go to
 //! `PORTAL_SCREENSHOTS` (default `target/portal-screenshots`);
 //! `PORTAL_SCREENSHOTS=docs/portal cargo test -p journal-e2e --test
 //! portal_browser sqlite` refreshes the ones `docs/portal.md` shows.
@@ -409,6 +410,35 @@ on_both_backends! {
         let comments = maya_phone.comments(entry.id.clone()).unwrap();
         assert_eq!(comments.len(), 1);
         assert_eq!(comments[0].text, "Thank you for writing this. Let's start there on Thursday.");
+
+        // A care plan set on the page reaches the phone, whose agenda
+        // then asks for the daily check-in.
+        browser.fill(&browser.find("#phq9-every"), "14");
+        browser.execute("document.getElementById('check-ins').value = 'daily';", json!([]));
+        browser.click_to_load(&browser.find("form[action$='/care-plan'] button[type=submit]"));
+        let source = browser.source();
+        assert!(source.contains("Kept to over the last 30 days"), "no adherence shown");
+        assert!(source.contains(r#"name="phq9.every" value="14""#));
+        accessible(&browser, &axe, "patient page with a care plan");
+        if server.backend == journal_e2e::Backend::Sqlite {
+            browser.execute(
+                "const plan = document.getElementById('care-plan');\
+                 plan.querySelector('details').open = true;\
+                 if (document.activeElement) { document.activeElement.blur(); }\
+                 plan.scrollIntoView();",
+                json!([]),
+            );
+            std::fs::write(shots.join("care-plan.png"), browser.screenshot()).unwrap();
+        }
+        maya_phone.sync().unwrap();
+        let in_force = maya_phone.care_plan().unwrap().expect("the therapist's plan on the phone");
+        assert!(in_force.author.is_some());
+        assert_eq!(in_force.plan.check_ins, Some(journal_mobile::CheckInCadence::Daily));
+        let agenda = maya_phone.agenda(std::time::SystemTime::now()).unwrap();
+        assert!(
+            agenda.iter().any(|item| matches!(item.task, journal_mobile::AgendaTask::CheckIn)),
+            "{agenda:?}"
+        );
 
         // Revoked on the phone: gone at the next page load.
         maya_phone.revoke_share(share.id.clone()).unwrap();

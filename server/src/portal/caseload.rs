@@ -237,6 +237,7 @@ fn caseload_page(
                         (sort_header("GAD-7", Sort::Gad7, "gad7", sort, false))
                         (sort_header("Last dosing session", Sort::Session, "session", sort, false))
                         (sort_header("New since you last looked", Sort::New, "new", sort, true))
+                        th scope="col" { "Care plan, last 30 days" }
                     }
                 }
                 tbody {
@@ -263,6 +264,15 @@ fn caseload_page(
                                 @if row.entry.new_since_visit > 0 {
                                     span.badge.new { (row.entry.new_since_visit) " new" }
                                 } @else { "0" }
+                            }
+                            td {
+                                @if let Some(found) = &row.entry.adherence {
+                                    ul.tallies {
+                                        @for (label, text) in super::plan::adherence_lines(found) {
+                                            li { (label) ": " (text) }
+                                        }
+                                    }
+                                } @else { span.small { "no plan" } }
                             }
                         }
                     }

@@ -15,6 +15,7 @@
 //! | `caseload.rs` | the landing page: patients, scores, alerts, invitations |
 //! | `patient.rs` | one patient: charts, shared items |
 //! | `comments.rs` | adding, editing and deleting one's comments |
+//! | `plan.rs` | a patient's care plan: the form, and adherence to it |
 //! | `export.rs` | a patient's printable summary and CSV of scores |
 //! | `alerts.rs` | the alerts inbox: acknowledge, resolve |
 //! | `chart.rs` | SVG charts readable without colour |
@@ -35,6 +36,7 @@ mod comments;
 mod export;
 mod page;
 mod patient;
+mod plan;
 mod session;
 mod view;
 
@@ -68,6 +70,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     web::resource("/patients/{id}/scores.csv").route(web::get().to(export::csv)),
+                )
+                .service(web::resource("/patients/{id}/care-plan").route(web::post().to(plan::set)))
+                .service(
+                    web::resource("/patients/{id}/care-plan/remove")
+                        .route(web::post().to(plan::remove)),
                 )
                 .service(
                     web::resource("/patients/{id}/records/{record}/comments")

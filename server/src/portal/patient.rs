@@ -120,6 +120,8 @@ struct Seen {
     new: HashSet<RecordId>,
     last_visit: Option<DateTime<Utc>>,
     comments: HashMap<RecordId, Vec<Comment>>,
+    plan: Option<crate::store::care_plans::StoredPlan>,
+    adherence: Option<crate::store::adherence::PlanAdherence>,
 }
 
 /// The linked patient `id` of the therapist's, or `NotFound`.
@@ -169,6 +171,19 @@ pub async fn show(
                     .or_default()
                     .push(comment);
             }
+            let plan = crate::store::care_plans::own(conn, &me, &pid)
+                .map(Some)
+                .or_else(|e| match e {
+                    crate::store::StoreError::NotFound(_) => Ok(None),
+                    other => Err(other),
+                })?;
+            let adherence = crate::store::adherence::of_patients(
+                conn,
+                &me,
+                &[(pid.clone(), &grants)],
+                Utc::now(),
+            )?
+            .remove(&pid);
             portal::visit(conn, therapist, id)?;
             Ok::<_, crate::store::StoreError>(Seen {
                 patient,
@@ -178,6 +193,8 @@ pub async fn show(
                 new: new.into_iter().collect(),
                 last_visit: visit.map(|v| v.at),
                 comments: by_record,
+                plan,
+                adherence,
             })
         })
         .await?;
@@ -421,6 +438,7 @@ fn patient_page(signed: &Signed, seen: &Seen, range: &Range) -> HttpResponse {
             a.button.secondary href=(format!("{base}/summary")) { "Printable summary" }
             a.button.secondary href=(format!("{base}/scores.csv")) { "Scores as CSV" }
         }
+        (super::plan::section(signed, seen.patient.id, seen.plan.as_ref(), seen.adherence.as_ref()))
         form.inline method="get" action=(base) aria-label="Date range" {
             div { label for="from" { "From" } input #from type="date" name="from" value=(day_value(range.from, false)); }
             div { label for="to" { "To" } input #to type="date" name="to" value=(day_value(range.to, true)); }

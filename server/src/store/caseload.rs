@@ -44,6 +44,8 @@ pub struct CaseloadEntry {
     /// Shared records written or changed since then (all of them, before
     /// the first visit).
     pub new_since_visit: i64,
+    /// Adherence to the therapist's care plan, when there is one.
+    pub adherence: Option<super::adherence::PlanAdherence>,
 }
 
 /// The portal's caseload: every actively linked patient with their shared
@@ -68,6 +70,12 @@ pub fn caseload(
             .map(|(patient, _)| patient.id.to_string())
             .collect();
         let mut measures = measures_of(conn, &sharing)?;
+        let with_grants: Vec<(String, &super::access::Grants)> = linked
+            .iter()
+            .map(|(patient, grants)| (patient.id.to_string(), grants))
+            .collect();
+        let mut adherence =
+            super::adherence::of_patients(conn, therapist, &with_grants, chrono::Utc::now())?;
         let mut versions = versions_of(conn, &sharing)?;
         let mut entries = Vec::with_capacity(linked.len());
         for (patient, grants) in linked {
@@ -96,6 +104,7 @@ pub fn caseload(
                 measures: shown,
                 last_visit,
                 new_since_visit,
+                adherence: adherence.remove(&id),
             });
         }
         let reads: Vec<(String, Vec<AuditedRead>)> = entries
