@@ -52,6 +52,9 @@ fun main() {
                 ),
             ),
         )
+        val inForce = journal.carePlan()
+        println("care plan in force: ${inForce?.plan?.measures?.map { it.instrument }}, by ${inForce?.author ?: "the patient"}")
+        if (inForce == null || inForce.author != null || journal.ownCarePlan() != inForce.plan) exitProcess(1)
         val agenda = journal.agenda(Instant.now())
         println("agenda: ${agenda.map { it.task }}")
         if (agenda.none { it.task is AgendaTask.Questionnaire }) {

@@ -230,7 +230,9 @@ def test_a_care_plan_makes_an_agenda_reminders_and_insights_offline(phones):
         measures=[journal.MeasurePlan(instrument=journal.Instrument.PHQ9, every_days=14)],
         check_ins=journal.CheckInCadence.DAILY)
     phone.create(journal.RecordContent.CARE_PLAN(plan=plan))
-    assert phone.care_plan() == plan
+    in_force = phone.care_plan()
+    assert in_force.plan == plan and in_force.author is None and in_force.therapist_id is None
+    assert phone.own_care_plan() == plan
     due = phone.agenda(now())
     tasks = [item.task for item in due]
     assert journal.AgendaTask.CHECK_IN() in tasks

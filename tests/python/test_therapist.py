@@ -1,6 +1,8 @@
 """What the patient shares, as the therapist sees it through the REST API,
-and the therapist's comment arriving on the phone."""
+the therapist's comment and care plan arriving on the phone, and adherence
+to the plan as the therapist sees it."""
 
+import datetime
 import urllib.parse
 
 import pytest
@@ -94,3 +96,39 @@ def test_a_therapist_comment_arrives_on_the_phone(server, patient, therapist, ph
     tablet = phones(signed_in=True)
     tablet.sync()
     assert [c.text for c in tablet.comments(shared.id)] == ["That is wonderful to hear."]
+
+
+def test_a_therapists_care_plan_arrives_and_adherence_follows(server, patient, therapist, phones):
+    phone = phones(signed_in=True)
+    phone.share_kinds(therapist.id, [journal.RecordKind.ASSESSMENT])
+    own = journal.CarePlan(check_ins=journal.CheckInCadence.WEEKLY)
+    phone.create(journal.RecordContent.CARE_PLAN(plan=own))
+    phone.sync()
+
+    plan_uri = f"/care-plans/{patient.id}"
+    server.api("PUT", plan_uri, token=therapist.token,
+               body={"measures": [{"instrument": "gad7", "everyDays": 7}]})
+    report = phone.sync()
+    assert report.care_plans == 1
+    in_force = phone.care_plan()
+    assert in_force.author == "Dr. Lee" and in_force.therapist_id == therapist.id
+    assert in_force.plan.measures == [journal.MeasurePlan(instrument=journal.Instrument.GAD7, every_days=7)]
+    assert phone.own_care_plan() == own, "the patient's own plan is kept"
+    tasks = [item.task for item in phone.agenda(datetime.datetime.now(datetime.timezone.utc))]
+    assert tasks == [journal.AgendaTask.QUESTIONNAIRE(
+        instrument=journal.Instrument.GAD7, reason=journal.MeasureReason.EVERY(days=7))]
+
+    # Done offline: the agenda clears; once synced, the therapist sees it.
+    phone.create(journal.RecordContent.ASSESSMENT(assessment=journal.Assessment(
+        instrument=journal.Instrument.GAD7, taken_at=datetime.datetime.now(datetime.timezone.utc),
+        answers=[1, 0, 1, 0, 1, 0, 0])))
+    assert phone.agenda(datetime.datetime.now(datetime.timezone.utc)) == []
+    phone.sync()
+    adherence = server.api("GET", f"{plan_uri}/adherence", token=therapist.token)
+    assert adherence["questionnaires"]["done"] == 1 and adherence["questionnaires"]["due"] == 1
+
+    # Withdrawn: the patient's own plan is in force again.
+    server.api("DELETE", plan_uri, token=therapist.token)
+    phone.sync()
+    assert phone.care_plan().author is None
+    assert phone.care_plan().plan == own
