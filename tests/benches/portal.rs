@@ -1,6 +1,7 @@
 //! How long the portal's two heaviest pages take to serve: the caseload of
 //! a therapist with 200 linked patients (each sharing questionnaires,
-//! check-ins and dosing sessions, some with open alerts), and the page of
+//! check-ins and dosing sessions, some with open alerts, each with a care
+//! plan whose adherence the caseload counts), and the page of
 //! one patient with two years of daily check-ins, fortnightly PHQ-9 and
 //! GAD-7, and a dosing session a month.
 //!
@@ -19,11 +20,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::Criterion;
+use diesel::prelude::*;
 use journal_core::hlc::{HlcClock, SystemClock};
 use journal_core::records::{RecordBody, RecordKind};
 use journal_e2e::{Backend, LiveServer};
 use journal_server::auth::Role;
-use journal_server::store::{Database, DbConnection, accounts, care, records};
+use journal_server::store::{Database, DbConnection, accounts, care, care_plans, records, schema};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "a long passphrase for tests";
@@ -148,6 +150,16 @@ fn caseload(db: &Database, therapist: &str, hash: &str, count: usize, writer: &m
         writer.share_item(&mut conn, &id, therapist, &session);
         writer.create(&mut conn, &id, RecordKind::MoodCheckIn,
             json!({"recordedAt": at(now - TimeDelta::days(1)), "mood": 6, "anxiety": 4, "energy": 5}));
+        // A care plan set two months ago, so the caseload counts a full
+        // 30 days of adherence for everyone.
+        let plan: journal_core::plan::CarePlan = serde_json::from_value(json!({
+            "measures": [{"instrument": "phq9", "everyDays": 21}, {"instrument": "gad7", "daysAfterSession": [1, 7]}],
+            "followUps": {"days": [1, 3, 7, 14]}, "checkIns": "daily"})).unwrap();
+        care_plans::set(&mut conn, therapist, &id, &plan).unwrap();
+        diesel::update(schema::care_plans::table.filter(schema::care_plans::patient_id.eq(&id)))
+            .set(schema::care_plans::updated_at.eq((now - TimeDelta::days(60)).timestamp_micros()))
+            .execute(&mut conn)
+            .unwrap();
     }
 }
 
