@@ -52,6 +52,7 @@ pub fn build_state(config: &Config) -> Result<AppState, String> {
     // The secret first: a predictable one is refused before anything is
     // opened or made.
     let secret = config.signing_secret()?;
+    let mail = mail::MailSettings::from_config(config)?;
     let db =
         Database::open(&config.database_url, config.db_pool_size).map_err(|e| e.to_string())?;
     let tokens = AccessTokens::new(
@@ -75,6 +76,7 @@ pub fn build_state(config: &Config) -> Result<AppState, String> {
         clock: std::sync::Mutex::new(journal_core::hlc::HlcClock::new(
             journal_core::hlc::SystemClock,
         )),
+        mail,
     })
 }
 

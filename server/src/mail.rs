@@ -145,6 +145,41 @@ impl MailSettings {
     }
 }
 
+/// The subject of a password-reset email.
+pub const RESET_SUBJECT: &str = "Your KAP journal password reset code";
+
+impl MailSettings {
+    /// The email carrying a password-reset code.
+    pub fn reset_message(&self, to: &str, code: &str, minutes: i64) -> Result<Message, String> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| format!("the account's address cannot be mailed: {e}"))?;
+        let text = format!(
+            "Someone asked to reset the password of your KAP journal account.\n\
+             \n\
+             Your code: {code}\n\
+             \n\
+             Enter it in the app within {minutes} minutes. It works once.\n\
+             If you did not ask for it, ignore this email: your password stays as it is.\n"
+        );
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(RESET_SUBJECT)
+            .header(ContentType::TEXT_PLAIN)
+            .body(text)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sends one email now (blocking: call it off the async workers).
+    pub fn send(&self, message: &Message) -> Result<(), String> {
+        self.transport
+            .send(message)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The pause after `attempts` failed attempts: 1 s, 2 s, 4 s, … up to
 /// [`LONGEST_PAUSE`].
 pub fn pause_after(attempts: i32) -> Duration {

@@ -40,6 +40,8 @@ pub struct AppState {
     /// Stamps edits made through the REST API, so they order with the
     /// devices' edits by the same rules.
     pub clock: Mutex<HlcClock<SystemClock>>,
+    /// How emails go out (password-reset codes); `None` without SMTP.
+    pub mail: Option<crate::mail::MailSettings>,
 }
 
 impl AppState {

@@ -85,6 +85,9 @@ on_both_backends! {
     async fn passwords_over_the_maximum_are_refused_before_hashing(server: TestServer) {
         let app = server.app().await;
         let tokens = register(&app, "long@example.org").await;
+        // A second account for password changes: each takes three wrong
+        // passwords, under the lock's five.
+        let other = register(&app, "long.too@example.org").await;
         let runs = || server.state.passwords.argon2_runs();
         let megabyte = "p".repeat(1_000_000);
         let just_over = "p".repeat(MAX_PASSWORD_CHARS + 1);
@@ -100,7 +103,13 @@ on_both_backends! {
             signed_in.assert_problem(401, "unauthorized");
             let erased = call(&app, authed(TestRequest::delete().uri("/api/v1/me"), &token(&tokens))
                 .set_json(json!({"password": password}))).await;
-            erased.assert_problem(401, "unauthorized");
+            erased.assert_problem(401, "wrong-password");
+            let changed = call(&app, authed(TestRequest::post().uri("/api/v1/me/password"), &token(&other))
+                .set_json(json!({"currentPassword": password, "newPassword": "a fine new passphrase"}))).await;
+            changed.assert_problem(401, "wrong-password");
+            let reset = call(&app, TestRequest::post().uri("/api/v1/auth/password-reset/confirm")
+                .set_json(json!({"email": "long@example.org", "code": "AAAA-AAAA", "newPassword": password}))).await;
+            reset.assert_problem(422, "validation");
             assert_eq!(runs(), start, "{} characters: no argon2 ran", password.chars().count());
         }
         let after = data_snapshot(&server).await;

@@ -34,12 +34,16 @@ const PUBLIC: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/refresh"),
     ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/auth/password-reset"),
+    ("post", "/api/v1/auth/password-reset/confirm"),
     ("get", "/api/v1/policy"),
 ];
 
 /// Every route that needs a token, and whose.
 const SIGNED_IN: &[(&str, &str, Who)] = &[
     ("get", "/api/v1/me", Who::Either),
+    ("patch", "/api/v1/me", Who::Either),
+    ("post", "/api/v1/me/password", Who::Either),
     ("delete", "/api/v1/me", Who::Patient),
     ("get", "/api/v1/me/export", Who::Patient),
     ("get", "/api/v1/me/access-log", Who::Patient),
@@ -178,6 +182,12 @@ fn body_for(method: &str, path: &str, operation: &Value) -> Option<Value> {
         | ("put", "/api/v1/therapist/comments/{commentId}") => json!({"text": "abuse"}),
         ("post", "/api/v1/therapist/alerts/{id}/resolve") => json!({"note": "abuse"}),
         ("put", "/api/v1/care-plans/{patientId}") => json!({"checkIns": "daily"}),
+        ("patch", "/api/v1/me") => json!({"displayName": "Abuse"}),
+        // The same password again: the controls may change it, and later
+        // ones sign in with it.
+        ("post", "/api/v1/me/password") => {
+            json!({"currentPassword": PATIENT_PASSWORD, "newPassword": PATIENT_PASSWORD})
+        }
         _ => {
             assert!(
                 operation.get("requestBody").is_none(),

@@ -126,6 +126,61 @@ on_both_backends! {
         call(&app, refresh("made-up")).await.assert_problem(401, "unauthorized");
     }
 
+    async fn a_password_change_needs_the_current_one_and_ends_other_sessions(server: TestServer) {
+        let app = server.app().await;
+        let here = register(&app, "fi@example.org").await;
+        let elsewhere = call(&app, login_request("fi@example.org", PATIENT_PASSWORD)).await;
+        let change = |current: &str, new: &str| authed(TestRequest::post().uri("/api/v1/me/password")
+            .set_json(json!({"currentPassword": current, "newPassword": new})), &token(&here));
+        // A wrong current password: its own problem type, nothing changed.
+        call(&app, change("not my password", "a new passphrase")).await.assert_problem(401, "wrong-password");
+        // A new password breaking the rules: named, nothing changed.
+        let short = call(&app, change(PATIENT_PASSWORD, "short")).await;
+        short.assert_problem(422, "validation");
+        assert_eq!(fields(&short), vec![pair("newPassword", "length")]);
+        assert_eq!(call(&app, login_request("fi@example.org", PATIENT_PASSWORD)).await.status, 200);
+        call(&app, authed(TestRequest::post().uri("/api/v1/me/password")
+            .set_json(json!({"currentPassword": PATIENT_PASSWORD})), &token(&here))).await
+            .assert_problem(400, "bad-request");
+        // Changed: this session goes on, the other one ends, the old
+        // password no longer signs in.
+        assert_eq!(call(&app, change(PATIENT_PASSWORD, "a new passphrase")).await.status, 204);
+        assert_eq!(call(&app, authed(TestRequest::get().uri("/api/v1/me"), &token(&here))).await.status, 200);
+        let refresh = |t: &Value| TestRequest::post().uri("/api/v1/auth/refresh")
+            .set_json(json!({"refreshToken": t["refreshToken"]}));
+        assert_eq!(call(&app, refresh(&here)).await.status, 200);
+        call(&app, refresh(&elsewhere.body)).await.assert_problem(401, "unauthorized");
+        call(&app, authed(TestRequest::get().uri("/api/v1/me"), &token(&elsewhere.body))).await
+            .assert_problem(401, "unauthorized");
+        call(&app, login_request("fi@example.org", PATIENT_PASSWORD)).await.assert_problem(401, "unauthorized");
+        assert_eq!(call(&app, login_request("fi@example.org", "a new passphrase")).await.status, 200);
+        // Wrong current passwords lock like wrong sign-ins.
+        for _ in 0..5 {
+            call(&app, change("a wrong guess!", "another passphrase")).await;
+        }
+        call(&app, change("a new passphrase", "another passphrase")).await.assert_problem(429, "too-many-requests");
+    }
+
+    async fn the_display_name_is_changed_checked_and_removed(server: TestServer) {
+        let app = server.app().await;
+        let tokens = register(&app, "gi@example.org").await;
+        let patch = |body: Value| authed(TestRequest::patch().uri("/api/v1/me").set_json(body), &token(&tokens));
+        let named = call(&app, patch(json!({"displayName": "Gi Park"}))).await;
+        assert_eq!(named.status, 200, "{:?}", named.body);
+        assert_eq!(named.body["displayName"], "Gi Park");
+        assert_eq!(call(&app, authed(TestRequest::get().uri("/api/v1/me"), &token(&tokens))).await.body["displayName"], "Gi Park");
+        for bad in [json!({"displayName": "   "}), json!({"displayName": "a\u{7}b"}), json!({"displayName": "x".repeat(101)})] {
+            let refused = call(&app, patch(bad.clone())).await;
+            refused.assert_problem(422, "validation");
+            assert_eq!(fields(&refused), vec![pair("displayName", "length")], "{bad}");
+        }
+        call(&app, patch(json!({"displayName": "Gi", "role": "therapist"}))).await.assert_problem(400, "bad-request");
+        assert_eq!(call(&app, authed(TestRequest::get().uri("/api/v1/me"), &token(&tokens))).await.body["displayName"], "Gi Park");
+        let removed = call(&app, patch(json!({"displayName": null}))).await;
+        assert_eq!(removed.status, 200);
+        assert!(removed.body["displayName"].is_null());
+    }
+
     async fn sign_out_revokes(server: TestServer) {
         let app = server.app().await;
         let tokens = register(&app, "ed@example.org").await;

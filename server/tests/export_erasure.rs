@@ -646,7 +646,7 @@ on_both_backends! {
 
         // A wrong password, or none, changes nothing.
         let wrong = call(&app, erase(&p, "not the password")).await;
-        wrong.assert_problem(401, "unauthorized");
+        wrong.assert_problem(401, "wrong-password");
         for body in [json!({}), json!({"password": PASSWORD, "really": true})] {
             let unreadable = authed(TestRequest::delete().uri(ME).set_json(&body), &p);
             call(&app, unreadable).await.assert_problem(400, "bad-request");
@@ -768,7 +768,7 @@ on_both_backends! {
         let (p, ana) = (token(&ana_tokens), account_id(&ana_tokens));
         create(&app, &p, &entry("still here")).await;
         for _ in 0..5 {
-            call(&app, erase(&p, "a wrong guess")).await.assert_problem(401, "unauthorized");
+            call(&app, erase(&p, "a wrong guess")).await.assert_problem(401, "wrong-password");
         }
         // Locked now, even with the right password; and so is sign-in.
         let locked = call(&app, erase(&p, PASSWORD)).await;
@@ -796,7 +796,7 @@ async fn erasure_attempts_are_throttled_per_address() {
     for _ in 0..2 {
         call(&app, erase(&p, "a wrong guess"))
             .await
-            .assert_problem(401, "unauthorized");
+            .assert_problem(401, "wrong-password");
     }
     let throttled = call(&app, erase(&p, PASSWORD)).await;
     throttled.assert_problem(429, "too-many-requests");

@@ -205,6 +205,26 @@ impl LiveServer {
         )
     }
 
+    /// Sends a JSON POST without a token (sign-in, registration, password
+    /// resets); returns status and body.
+    pub fn post_anonymous(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let response = agent
+            .post(&format!("{}{path}", self.url()))
+            .header("content-type", "application/json")
+            .send(serde_json::to_vec(&body).unwrap())
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.into_body().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// Links a patient and a therapist through an invitation code.
     pub fn link(&self, therapist_token: &str, patient_token: &str) {
         let (status, invitation) = self.call(

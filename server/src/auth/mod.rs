@@ -86,51 +86,47 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// Checks an email, password and display name before anything is hashed.
-pub fn check_new_account(
-    email: &str,
-    password: &str,
-    display_name: Option<&str>,
-) -> Result<(), InvalidInput> {
-    let mut problems = Vec::new();
-    let mut add = |field: &str, rule: &str, message: String| {
-        problems.push(FieldViolation {
-            field: field.to_owned(),
-            rule: rule.to_owned(),
-            message,
-        })
-    };
-    if email.chars().count() > MAX_EMAIL_CHARS || !email.validate_email() {
-        add("email", "email", "must be an email address".to_owned());
+fn violation(field: &str, rule: &str, message: String) -> FieldViolation {
+    FieldViolation {
+        field: field.to_owned(),
+        rule: rule.to_owned(),
+        message,
     }
+}
+
+fn password_problems(field: &str, password: &str, problems: &mut Vec<FieldViolation>) {
     let length = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
-        add(
-            "password",
+        problems.push(violation(
+            field,
             "length",
             format!("must be between {MIN_PASSWORD_CHARS} and {MAX_PASSWORD_CHARS} characters"),
-        );
+        ));
     } else if password.trim().is_empty() {
-        add(
-            "password",
+        problems.push(violation(
+            field,
             "not_blank",
             "must contain more than white space".to_owned(),
-        );
+        ));
     }
-    if let Some(name) = display_name {
-        let n = name.chars().count();
-        if n == 0
-            || n > MAX_DISPLAY_NAME_CHARS
-            || name.trim().is_empty()
-            || name.chars().any(char::is_control)
-        {
-            add(
-                "displayName",
-                "length",
-                format!("must be 1–{MAX_DISPLAY_NAME_CHARS} characters on one line"),
-            );
-        }
+}
+
+fn display_name_problems(name: &str, problems: &mut Vec<FieldViolation>) {
+    let n = name.chars().count();
+    if n == 0
+        || n > MAX_DISPLAY_NAME_CHARS
+        || name.trim().is_empty()
+        || name.chars().any(char::is_control)
+    {
+        problems.push(violation(
+            "displayName",
+            "length",
+            format!("must be 1–{MAX_DISPLAY_NAME_CHARS} characters on one line"),
+        ));
     }
+}
+
+fn outcome(problems: Vec<FieldViolation>) -> Result<(), InvalidInput> {
     if problems.is_empty() {
         Ok(())
     } else {
@@ -138,4 +134,40 @@ pub fn check_new_account(
             violations: problems,
         })
     }
+}
+
+/// Checks an email, password and display name before anything is hashed.
+pub fn check_new_account(
+    email: &str,
+    password: &str,
+    display_name: Option<&str>,
+) -> Result<(), InvalidInput> {
+    let mut problems = Vec::new();
+    if email.chars().count() > MAX_EMAIL_CHARS || !email.validate_email() {
+        problems.push(violation(
+            "email",
+            "email",
+            "must be an email address".to_owned(),
+        ));
+    }
+    password_problems("password", password, &mut problems);
+    if let Some(name) = display_name {
+        display_name_problems(name, &mut problems);
+    }
+    outcome(problems)
+}
+
+/// Checks a new password (a change or a reset) by the rules of a new
+/// account's, reported under `field`.
+pub fn check_new_password(field: &str, password: &str) -> Result<(), InvalidInput> {
+    let mut problems = Vec::new();
+    password_problems(field, password, &mut problems);
+    outcome(problems)
+}
+
+/// Checks a display name by the rules of a new account's.
+pub fn check_display_name(name: &str) -> Result<(), InvalidInput> {
+    let mut problems = Vec::new();
+    display_name_problems(name, &mut problems);
+    outcome(problems)
 }

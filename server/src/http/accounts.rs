@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/me")
                 .route(web::get().to(me))
+                .route(web::patch().to(update_me))
                 // Erasure lives in `super::me`; one path is one resource.
                 .route(web::delete().to(super::me::erase_account)),
         );
@@ -320,12 +321,57 @@ async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, 
     }))
 }
 
+/// A change to the signed-in account's profile.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProfileChange {
+    /// The name others see (1–100 characters on one line); `null` removes
+    /// it.
+    pub display_name: Option<String>,
+}
+
+/// Changes the signed-in account's display name (the name therapists see).
+#[utoipa::path(patch, path = "/api/v1/me", tag = "accounts", request_body = ProfileChange,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account as it now is", body = Account),
+        (status = 400, description = "Unreadable body or unknown fields", body = crate::http::problem::Problem,
+            content_type = "application/problem+json"),
+        crate::http::problem::documented::NotSignedIn,
+        crate::http::problem::documented::BodyTooLarge,
+        crate::http::problem::documented::BodyNotJson,
+        (status = 422, description = "The name breaks a rule", body = crate::http::problem::Problem,
+            content_type = "application/problem+json")))]
+async fn update_me(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<ProfileChange>,
+) -> Result<HttpResponse, ApiError> {
+    let name = body.into_inner().display_name;
+    if let Some(name) = &name {
+        crate::auth::check_display_name(name)?;
+    }
+    let account = state
+        .db
+        .run(move |conn| accounts::set_display_name(conn, user.id, name.as_deref()))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(Account {
+        id: user.id,
+        email: account.email,
+        role: user.role,
+        display_name: account.display_name,
+        created_at: account.created_at,
+    }))
+}
+
 /// The accounts part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(register, login, refresh, logout, me),
+    paths(register, login, refresh, logout, me, update_me),
     components(schemas(
         Registration,
+        ProfileChange,
         Credentials,
         RefreshRequest,
         TokenResponse,

@@ -53,8 +53,45 @@ fn account_gone() -> ApiError {
     ApiError::Unauthorized("the account no longer exists".to_owned())
 }
 
-fn wrong_password() -> ApiError {
-    ApiError::Unauthorized("wrong password".to_owned())
+pub(crate) fn wrong_password() -> ApiError {
+    ApiError::WrongPassword("wrong password".to_owned())
+}
+
+/// Checks the signed-in account's password before a change that needs it
+/// (erasure, a new password) the way sign-in does: the email's lock first,
+/// then the hash; a wrong password counts towards the lock (429 once
+/// locked) and answers 401 `wrong-password`. Returns the account's email.
+/// The caller counts the attempt against the client's address first.
+pub(crate) async fn confirm_password(
+    state: &AppState,
+    owner: &str,
+    password: String,
+) -> Result<String, ApiError> {
+    let lookup = owner.to_owned();
+    let (email, stored, locked_until) = state
+        .db
+        .run(move |conn| export::reauthentication(conn, &lookup))
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(account_gone)?;
+    let now = now_micros();
+    if let Some(until) = locked_until.filter(|&until| until > now) {
+        let seconds = (until - now) / 1_000_000;
+        return Err(ApiError::TooManyRequests(seconds.max(1).unsigned_abs()));
+    }
+    // Refused before hashing: a megabyte-long password must not cost a hash.
+    let matches = password.chars().count() <= MAX_PASSWORD_CHARS
+        && state.passwords.verify(password, Some(stored)).await?;
+    if !matches {
+        let email_hash = secret_hash(&email);
+        state
+            .db
+            .run(move |conn| accounts::record_failure(conn, &email_hash))
+            .await
+            .map_err(ApiError::from)?;
+        return Err(wrong_password());
+    }
+    Ok(email)
 }
 
 /// Everything the signed-in patient wrote, as one JSON document to keep,
@@ -143,30 +180,8 @@ pub async fn erase_account(
     guard_attempt(&state, &req)?;
     let password = body.into_inner().password;
     let owner = patient.owner();
-    let lookup = owner.clone();
-    let (email, stored, locked_until) = state
-        .db
-        .run(move |conn| export::reauthentication(conn, &lookup))
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(account_gone)?;
-    let now = now_micros();
-    if let Some(until) = locked_until.filter(|&until| until > now) {
-        let seconds = (until - now) / 1_000_000;
-        return Err(ApiError::TooManyRequests(seconds.max(1).unsigned_abs()));
-    }
+    let email = confirm_password(&state, &owner, password).await?;
     let email_hash = secret_hash(&email);
-    // Refused before hashing: a megabyte-long password must not cost a hash.
-    let matches = password.chars().count() <= MAX_PASSWORD_CHARS
-        && state.passwords.verify(password, Some(stored)).await?;
-    if !matches {
-        state
-            .db
-            .run(move |conn| accounts::record_failure(conn, &email_hash))
-            .await
-            .map_err(ApiError::from)?;
-        return Err(wrong_password());
-    }
     let erased = owner.clone();
     state
         .db

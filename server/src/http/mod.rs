@@ -23,6 +23,7 @@ pub mod extract;
 pub mod health;
 pub mod me;
 pub mod openapi;
+pub mod passwords;
 pub mod problem;
 pub mod records;
 pub mod sync;
@@ -42,7 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(alerts::configure)
         .configure(sync::configure)
         .configure(comments::configure)
-        .configure(me::configure);
+        .configure(me::configure)
+        .configure(passwords::configure);
 }
 
 /// The headers every answer carries unless its handler set its own: none

@@ -55,6 +55,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(routes::alerts::AlertsApi::openapi());
     doc.merge(routes::comments::CommentsApi::openapi());
     doc.merge(routes::me::MeApi::openapi());
+    doc.merge(routes::passwords::PasswordsApi::openapi());
     doc
 }
 

@@ -103,6 +103,11 @@ pub enum ApiError {
     /// No valid credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// The password given to confirm an account change (a new password,
+    /// erasure) is wrong. 401 like a wrong sign-in, with its own problem
+    /// type so a client can tell it from an ended sign-in.
+    #[error("{0}")]
+    WrongPassword(String),
     /// Signed in, but not allowed.
     #[error("{0}")]
     Forbidden(String),
@@ -147,6 +152,10 @@ pub enum ApiError {
     /// [`ApiError::Unavailable`]; the detail names the database.
     #[error("{0}")]
     DatabaseUnavailable(String),
+    /// This server is not set up for the request (password resets without
+    /// SMTP settings): retrying will not help until an operator sets it up.
+    #[error("{0}")]
+    NotConfigured(String),
     /// A fault on our side; the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -159,6 +168,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation",
             ApiError::BadRequest(_) => "bad-request",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::WrongPassword(_) => "wrong-password",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
@@ -170,6 +180,7 @@ impl ApiError {
             ApiError::RequestTimeout(_) => "request-timeout",
             ApiError::TooManyRequests(_) => "too-many-requests",
             ApiError::Unavailable | ApiError::DatabaseUnavailable(_) => "unavailable",
+            ApiError::NotConfigured(_) => "not-configured",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -179,6 +190,7 @@ impl ApiError {
             ApiError::Validation(_) => "The input breaks a rule",
             ApiError::BadRequest(_) => "The request could not be read",
             ApiError::Unauthorized(_) => "Sign-in required",
+            ApiError::WrongPassword(_) => "Wrong password",
             ApiError::Forbidden(_) => "Not allowed",
             ApiError::NotFound(_) => "Not found",
             ApiError::Conflict(_) => "Conflict",
@@ -190,6 +202,7 @@ impl ApiError {
             ApiError::RequestTimeout(_) => "Request timeout",
             ApiError::TooManyRequests(_) => "Too many attempts",
             ApiError::Unavailable | ApiError::DatabaseUnavailable(_) => "Service unavailable",
+            ApiError::NotConfigured(_) => "Not set up on this server",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -221,7 +234,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::WrongPassword(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -231,9 +244,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable | ApiError::DatabaseUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable
+            | ApiError::DatabaseUnavailable(_)
+            | ApiError::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -144,7 +144,9 @@ impl From<StoreError> for PortalError {
             ApiError::NotFound(detail) | ApiError::Gone(detail) => PortalError::NotFound(detail),
             ApiError::Conflict(detail) => PortalError::Conflict(detail),
             ApiError::Validation(invalid) => PortalError::Invalid(invalid.to_string()),
-            ApiError::BadRequest(detail) => PortalError::Invalid(detail),
+            ApiError::BadRequest(detail) | ApiError::WrongPassword(detail) => {
+                PortalError::Invalid(detail)
+            }
             ApiError::Forbidden(_) | ApiError::Unauthorized(_) => PortalError::NotSignedIn(None),
             ApiError::Unavailable | ApiError::DatabaseUnavailable(_) => PortalError::Unavailable,
             other => PortalError::Internal(other.to_string()),

@@ -351,3 +351,49 @@ fn revoke_family(conn: &mut DbConnection, family: &str, now: i64) -> Result<(), 
     .execute(conn)?;
     Ok(())
 }
+
+/// Sets the account's password hash and ends every other session of the
+/// account (all of them when `keep` is `None`).
+pub fn set_password(
+    conn: &mut DbConnection,
+    user: Uuid,
+    password_hash: &str,
+    keep: Option<Uuid>,
+) -> Result<(), StoreError> {
+    conn.write_transaction(|conn| {
+        let id = user.to_string();
+        let changed = diesel::update(users::table.find(&id))
+            .set(users::password_hash.eq(password_hash))
+            .execute(conn)?;
+        if changed == 0 {
+            return Err(StoreError::NotSignedIn(SESSION_ENDED.to_owned()));
+        }
+        let keep = keep.map(|k| k.to_string()).unwrap_or_default();
+        diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::user_id.eq(&id))
+                .filter(refresh_tokens::family_id.ne(&keep))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(now_micros()))
+        .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Sets (or, with `None`, removes) the account's display name; returns the
+/// account as it now is.
+pub fn set_display_name(
+    conn: &mut DbConnection,
+    user: Uuid,
+    name: Option<&str>,
+) -> Result<StoredAccount, StoreError> {
+    let id = user.to_string();
+    let changed = diesel::update(users::table.find(&id))
+        .set(users::display_name.eq(name))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(StoreError::NotSignedIn(SESSION_ENDED.to_owned()));
+    }
+    find(conn, user)?.ok_or_else(|| StoreError::NotSignedIn(SESSION_ENDED.to_owned()))
+}

@@ -10,7 +10,8 @@ use super::comments::with_authors;
 use super::rows::{CommentRow, PulledRow, RevisionRow, parse_id};
 use super::schema::{
     alerts, care_invitations, care_links, comments, login_throttle, mutation_outcomes,
-    owner_versions, record_revisions, records, refresh_tokens, sync_devices, users,
+    owner_versions, password_resets, record_revisions, records, refresh_tokens, sync_devices,
+    users,
 };
 use super::time::{micros_to_time, now_time};
 use super::{DbConnection, StoreError};
@@ -143,6 +144,7 @@ fn erase_rows(conn: &mut DbConnection, owner: &str, email_hash: &str) -> Result<
     diesel::delete(care_invitations::table.filter(care_invitations::used_by.eq(owner)))
         .execute(conn)?;
     diesel::delete(login_throttle::table.find(email_hash)).execute(conn)?;
+    diesel::delete(password_resets::table.find(email_hash)).execute(conn)?;
     let removed = diesel::delete(
         users::table
             .filter(users::id.eq(owner))

@@ -29,6 +29,7 @@ pub mod caseload;
 pub mod comments;
 mod error;
 pub mod export;
+pub mod password_resets;
 pub mod portal;
 pub mod records;
 pub mod review;

@@ -135,6 +135,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Password resets by emailed code, per (hashed) email.
+    password_resets (email_hash) {
+        email_hash -> Text,
+        user_id -> Nullable<Text>,
+        code_hash -> Nullable<Text>,
+        expires_at -> Nullable<BigInt>,
+        wrong_tries -> Integer,
+        requests -> Integer,
+        window_start -> BigInt,
+    }
+}
+
+diesel::table! {
     /// Care plans therapists write for their patients.
     care_plans (id) {
         id -> Text,
@@ -221,6 +234,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     care_plans,
+    password_resets,
     portal_sessions,
     portal_visits,
     comments,
