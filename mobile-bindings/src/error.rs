@@ -63,9 +63,33 @@ pub enum JournalError {
         /// What happened.
         detail: String,
     },
-    /// The server refused the email or the password.
+    /// The server refused the email or the password (signing in), or the
+    /// current password confirming a change (a new password, erasure).
     #[error("{detail}")]
     WrongCredentials {
+        /// What the server said.
+        detail: String,
+    },
+    /// Too many attempts (sign-ins, wrong passwords, reset codes asked
+    /// for): try again after `retryAfterSeconds`.
+    #[error("{detail}")]
+    Throttled {
+        /// What the server said.
+        detail: String,
+        /// Seconds to wait before trying again.
+        retry_after_seconds: u64,
+    },
+    /// A therapist's invitation code that cannot be used: unknown, already
+    /// used, revoked or expired. Ask the therapist for a new one.
+    #[error("{detail}")]
+    InvitationUnusable {
+        /// What the server said.
+        detail: String,
+    },
+    /// An account with this email exists already: sign in instead (or
+    /// reset the password).
+    #[error("{detail}")]
+    EmailTaken {
         /// What the server said.
         detail: String,
     },
@@ -193,6 +217,25 @@ impl From<SyncError> for JournalError {
             SyncError::NotSignedIn => JournalError::NotSignedIn { detail },
             SyncError::WrongCredentials(_) => JournalError::WrongCredentials { detail },
             SyncError::Network(_) => JournalError::Network { detail },
+            SyncError::Rejected {
+                status: 429,
+                retry_after,
+                ..
+            } => JournalError::Throttled {
+                detail,
+                retry_after_seconds: retry_after.unwrap_or(60),
+            },
+            SyncError::Rejected {
+                status: 422,
+                violations,
+                ..
+            } if !violations.is_empty() => {
+                let mut from_server: JournalError = InvalidInput { violations }.into();
+                if let JournalError::Invalid { detail: said, .. } = &mut from_server {
+                    *said = detail;
+                }
+                from_server
+            }
             SyncError::Rejected {
                 status,
                 problem_type,

@@ -205,10 +205,10 @@ pub struct ImportReport {
 #[derive(uniffi::Object)]
 pub struct Journal {
     pub(crate) store: Arc<JournalStore>,
-    secrets: Arc<KeptSecrets>,
+    pub(crate) secrets: Arc<KeptSecrets>,
     /// The sync client for the server signed in to, made at the first sign-in
     /// or sync: it keeps the short-lived access token between syncs.
-    connection: Mutex<Option<Arc<SyncClient>>>,
+    pub(crate) connection: Mutex<Option<Arc<SyncClient>>>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -619,18 +619,6 @@ impl Journal {
         Ok(())
     }
 
-    /// Forgets the sign-in on this device. The journal and its unsent
-    /// changes stay; they are sent after the next sign-in.
-    pub fn sign_out(&self) -> Result<(), JournalError> {
-        if let Some(client) = lock(&self.connection).take() {
-            client.sign_out();
-        }
-        self.secrets.forget(REFRESH_TOKEN_KEY)?;
-        self.secrets.forget(SERVER_URL_KEY)?;
-        self.secrets.forget(ACCOUNT_EMAIL_KEY)?;
-        Ok(())
-    }
-
     /// Whether a sign-in is kept on this device (it may still turn out to
     /// have expired at the next sync).
     pub fn is_signed_in(&self) -> Result<bool, JournalError> {
@@ -695,7 +683,7 @@ impl Journal {
     }
 
     /// A sync client for the server at `server_url`.
-    fn client_for(&self, server_url: &str) -> Result<Arc<SyncClient>, JournalError> {
+    pub(crate) fn client_for(&self, server_url: &str) -> Result<Arc<SyncClient>, JournalError> {
         let transport = HttpTransport::new(server_url).map_err(|mut invalid| {
             for v in &mut invalid.violations {
                 if v.field == "baseUrl" {
@@ -713,7 +701,7 @@ impl Journal {
 
     /// The client of the kept sign-in (made from the kept server address
     /// after a relaunch).
-    fn signed_in_client(&self) -> Result<Arc<SyncClient>, JournalError> {
+    pub(crate) fn signed_in_client(&self) -> Result<Arc<SyncClient>, JournalError> {
         let mut connection = lock(&self.connection);
         if let Some(client) = connection.as_ref() {
             return Ok(Arc::clone(client));

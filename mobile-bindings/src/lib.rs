@@ -23,6 +23,7 @@
 //! `scripts/build-bindings.sh` builds the library and generates the
 //! bindings.
 
+mod account;
 mod care;
 mod catalog;
 mod error;
@@ -31,6 +32,7 @@ mod practice;
 mod records;
 mod secrets;
 
+pub use account::{Account, CareLink, Policy};
 pub use care::{
     AgendaItem, AgendaTask, AroundSession, CarePlan, CheckInCadence, FollowUpPlan, Insights,
     MeasurePlan, MeasureReason, MeasureStats, PracticeStats, QuestionnaireCourse, ReminderSettings,

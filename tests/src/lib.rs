@@ -489,6 +489,16 @@ impl Transport for FaultyTransport {
     ) -> Result<PullResponse, TransportError> {
         self.deliver(|| self.inner.pull(access_token, since, limit, device))
     }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        access_token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, TransportError> {
+        self.deliver(|| self.inner.call(method, path, access_token, body))
+    }
 }
 
 /// A phone: a journal file of its own and a sync client, signed in.

@@ -124,6 +124,7 @@ struct RecordValues<'a> {
 
 const DEVICE_ID_KEY: &str = "device_id";
 const CRISIS_RESOURCES_KEY: &str = "crisis_resources";
+const MONITORING_KEY: &str = "monitoring_statement";
 
 /// A record just saved, with the safety notice it calls for.
 #[derive(Debug, Clone, PartialEq)]
@@ -490,6 +491,68 @@ impl JournalStore {
                 journal_meta::value.eq(json),
             ))
             .execute(&mut guard.conn)?;
+        Ok(())
+    }
+
+    /// Keeps the clinic's policy on the device: its crisis resources become
+    /// the ones a risk answer shows (see [`JournalStore::crisis_resources`]),
+    /// also offline.
+    pub fn set_policy(&self, policy: &crate::sync::Policy) -> Result<(), StoreError> {
+        self.set_crisis_resources(&policy.crisis_resources)?;
+        let mut guard = self.lock();
+        diesel::replace_into(journal_meta::table)
+            .values((
+                journal_meta::key.eq(MONITORING_KEY),
+                journal_meta::value.eq(&policy.monitoring_statement),
+            ))
+            .execute(&mut guard.conn)?;
+        Ok(())
+    }
+
+    /// The clinic's policy as last fetched, if it ever was.
+    pub fn policy(&self) -> Result<Option<crate::sync::Policy>, StoreError> {
+        let statement: Option<String> = {
+            let mut guard = self.lock();
+            journal_meta::table
+                .find(MONITORING_KEY)
+                .select(journal_meta::value)
+                .first(&mut guard.conn)
+                .optional()?
+        };
+        match statement {
+            None => Ok(None),
+            Some(monitoring_statement) => Ok(Some(crate::sync::Policy {
+                monitoring_statement,
+                crisis_resources: self.crisis_resources()?,
+            })),
+        }
+    }
+
+    /// Empties the journal — every record, revision, comment, plan, queued
+    /// change and setting — in one transaction, as after the account was
+    /// erased; the file stays, ready for a new sign-in, under a new device
+    /// id. Deleted text is overwritten (`secure_delete`).
+    pub fn wipe(&self) -> Result<(), StoreError> {
+        let id = DeviceId::new();
+        let mut guard = self.lock();
+        guard.conn.immediate_transaction(|conn| {
+            diesel::sql_query("DELETE FROM search_index").execute(conn)?;
+            diesel::delete(schema::records::table).execute(conn)?;
+            diesel::delete(schema::outbox::table).execute(conn)?;
+            diesel::delete(schema::revisions::table).execute(conn)?;
+            diesel::delete(schema::held_pulls::table).execute(conn)?;
+            diesel::delete(schema::assigned_plans::table).execute(conn)?;
+            diesel::delete(schema::comments::table).execute(conn)?;
+            diesel::delete(journal_meta::table).execute(conn)?;
+            diesel::insert_into(journal_meta::table)
+                .values((
+                    journal_meta::key.eq(DEVICE_ID_KEY),
+                    journal_meta::value.eq(id.to_string()),
+                ))
+                .execute(conn)?;
+            Ok::<_, StoreError>(())
+        })?;
+        *self.device_id.lock().unwrap_or_else(|p| p.into_inner()) = id;
         Ok(())
     }
 

@@ -75,6 +75,10 @@ pub enum SyncError {
         problem_type: String,
         /// What the server said went wrong.
         detail: String,
+        /// Seconds to wait before trying again (`Retry-After`), when said.
+        retry_after: Option<u64>,
+        /// For invalid input: every broken rule, by field.
+        violations: Vec<crate::validation::FieldViolation>,
     },
     /// The journal on this device failed (or a pulled change cannot be read
     /// by this version of the app).
@@ -106,10 +110,14 @@ impl From<TransportError> for SyncError {
                 status,
                 problem_type,
                 detail,
+                retry_after,
+                violations,
             } => SyncError::Rejected {
                 status,
                 problem_type,
                 detail,
+                retry_after,
+                violations,
             },
             TransportError::Protocol(m) => SyncError::Protocol(m),
         }
@@ -404,6 +412,12 @@ impl SyncClient {
         tokens.access_token
     }
 }
+
+mod account;
+pub use account::{
+    Account, CareLink, Party, Policy, is_unusable_invitation, request_password_reset,
+    reset_password,
+};
 
 #[cfg(test)]
 mod tests;

@@ -34,6 +34,10 @@ const MAX_ANSWER_BYTES: u64 = 256 * 1024 * 1024;
 /// The most of an error answer read.
 const MAX_PROBLEM_BYTES: u64 = 64 * 1024;
 
+/// The problem type of a wrong password given to confirm an account change
+/// (401, but the sign-in stands).
+pub const WRONG_PASSWORD: &str = "urn:kap-journal:problem:wrong-password";
+
 /// A [`Transport`] over HTTP(S) to the server at a base URL.
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
@@ -134,6 +138,8 @@ struct ProblemAnswer {
     detail: Option<String>,
     #[serde(default)]
     title: Option<String>,
+    #[serde(default)]
+    errors: Vec<crate::validation::FieldViolation>,
 }
 
 #[derive(Serialize)]
@@ -186,7 +192,61 @@ impl Transport for HttpTransport {
             .map_err(from_ureq)?;
         read_answer(response)
     }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        access_token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, TransportError> {
+        let url = self.url(path);
+        let auth = access_token.map(|token| format!("Bearer {token}"));
+        let json = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| TransportError::Protocol(format!("the request cannot be written: {e}")))?;
+        macro_rules! send {
+            ($builder:expr) => {{
+                let mut request = $builder.header("Accept", "application/json");
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth.as_str());
+                }
+                match &json {
+                    Some(json) => request
+                        .header("Content-Type", "application/json")
+                        .send(&json[..]),
+                    None => request.send_empty(),
+                }
+            }};
+        }
+        let response = match method {
+            "GET" => {
+                let mut request = self.agent.get(&url).header("Accept", "application/json");
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth.as_str());
+                }
+                request.call()
+            }
+            "POST" => send!(self.agent.post(&url)),
+            "PUT" => send!(self.agent.put(&url)),
+            "PATCH" => send!(self.agent.patch(&url)),
+            "DELETE" => send!(self.agent.delete(&url).force_send_body()),
+            other => {
+                return Err(TransportError::Protocol(format!(
+                    "{other} is not a method this client sends"
+                )));
+            }
+        }
+        .map_err(from_ureq)?;
+        read_answer::<Answer>(response).map(|answer| answer.0)
+    }
 }
+
+/// What a 204 (or any empty success) reads as.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+struct Answer(serde_json::Value);
 
 /// Reads a success as `T`, and anything else as the error it stands for.
 fn read_answer<T: DeserializeOwned>(
@@ -201,7 +261,9 @@ fn read_answer<T: DeserializeOwned>(
             .limit(MAX_ANSWER_BYTES)
             .read_to_vec()
             .map_err(from_ureq)?;
-        return serde_json::from_slice(&bytes).map_err(|e| {
+        // No content reads as JSON `null` (a 204).
+        let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        return serde_json::from_slice(bytes).map_err(|e| {
             TransportError::Protocol(format!(
                 "a {status} answer that is not the JSON expected: {e}"
             ))
@@ -212,6 +274,11 @@ fn read_answer<T: DeserializeOwned>(
             "unexpected status {status} (redirects are not followed: check the server address)"
         )));
     }
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     // An error answer that cannot be read still has its status.
     let text = response
         .body_mut()
@@ -229,15 +296,21 @@ fn read_answer<T: DeserializeOwned>(
         .as_ref()
         .and_then(|p| p.detail.clone().or_else(|| p.title.clone()))
         .unwrap_or_else(|| format!("HTTP {status} {reason}"));
-    if status == 401 {
+    let problem_type = problem
+        .as_ref()
+        .and_then(|p| p.problem_type.clone())
+        .unwrap_or_else(|| "about:blank".to_owned());
+    // A wrong password confirming an account change is not an ended
+    // sign-in: it must not send the client to refresh or sign out.
+    if status == 401 && problem_type != WRONG_PASSWORD {
         return Err(TransportError::Unauthorized(detail));
     }
     Err(TransportError::Rejected {
         status,
-        problem_type: problem
-            .and_then(|p| p.problem_type)
-            .unwrap_or_else(|| "about:blank".to_owned()),
+        problem_type,
         detail,
+        retry_after,
+        violations: problem.map(|p| p.errors).unwrap_or_default(),
     })
 }
 

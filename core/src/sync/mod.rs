@@ -17,7 +17,10 @@ pub mod transport;
 pub mod wire;
 
 #[cfg(feature = "device")]
-pub use client::{MAX_PUSH_BYTES, REFRESH_TOKEN_KEY, SyncClient, SyncError, SyncReport};
+pub use client::{
+    Account, CareLink, MAX_PUSH_BYTES, Party, Policy, REFRESH_TOKEN_KEY, SyncClient, SyncError,
+    SyncReport, is_unusable_invitation, request_password_reset, reset_password,
+};
 #[cfg(feature = "device")]
 pub use http::HttpTransport;
 pub use merge::{FieldStamps, Incoming, IncomingOp, LostText, Resolution, Stamp, Stored, resolve};

@@ -37,6 +37,26 @@ pub trait Transport: Send + Sync {
         limit: u32,
         device: DeviceId,
     ) -> Result<PullResponse, TransportError>;
+
+    /// Any other call of the REST API — the account and care-link calls of
+    /// [`super::SyncClient`]: `method` (`GET`, `POST`, `PATCH`, `DELETE`)
+    /// on `path` under `/api/v1`, with the access token when given and a
+    /// JSON body; answers the JSON of a success (`Null` for 204).
+    ///
+    /// The default answers that this transport makes sync calls only, so
+    /// transports made for sync tests need not implement it.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        access_token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, TransportError> {
+        let _ = (access_token, body);
+        Err(TransportError::Protocol(format!(
+            "this transport makes sync calls only, not {method} {path}"
+        )))
+    }
 }
 
 /// The tokens a sign-in or a refresh hands out. Its `Debug` shows no token.
@@ -81,6 +101,10 @@ pub enum TransportError {
         problem_type: String,
         /// What the server said went wrong.
         detail: String,
+        /// Seconds to wait before trying again (`Retry-After`), when said.
+        retry_after: Option<u64>,
+        /// For invalid input: every broken rule, by field.
+        violations: Vec<crate::validation::FieldViolation>,
     },
     /// The server's answer could not be read (not the JSON expected).
     #[error("the server's answer cannot be read: {0}")]

@@ -481,6 +481,8 @@ fn errors_say_whether_to_try_again() {
         status,
         problem_type: "t".into(),
         detail: "d".into(),
+        retry_after: None,
+        violations: Vec::new(),
     };
     assert!(rejected(503).is_transient());
     assert!(rejected(429).is_transient());
@@ -529,6 +531,8 @@ fn a_push_refused_as_too_large_is_retried_in_smaller_batches() {
                     status: 413,
                     problem_type: "urn:kap-journal:problem:payload-too-large".into(),
                     detail: "the request body is larger than 1048576 bytes".into(),
+                    retry_after: None,
+                    violations: Vec::new(),
                 });
             }
             self.0.push(t, r)

@@ -183,6 +183,8 @@ fn other_errors_are_rejections_with_the_problem_type_and_detail() {
             status: 422,
             problem_type: "urn:kap-journal:problem:validation".into(),
             detail: "mutations: at most 500".into(),
+            retry_after: None,
+            violations: Vec::new(),
         }
     );
     server.join().unwrap();
@@ -196,6 +198,8 @@ fn other_errors_are_rejections_with_the_problem_type_and_detail() {
             status: 502,
             problem_type: "about:blank".into(),
             detail: "HTTP 502 Bad Gateway".into(),
+            retry_after: None,
+            violations: Vec::new(),
         }
     );
     server.join().unwrap();
@@ -255,4 +259,111 @@ fn base_urls_are_checked() {
         t.url("/sync/push"),
         "https://journal.example/api/v1/sync/push"
     );
+}
+
+#[test]
+fn other_calls_send_their_method_token_and_body_and_read_the_answer() {
+    // A 204 reads as null.
+    let (base, server) = serve_once("204 No Content", "application/json", "");
+    let transport = HttpTransport::new(&base).unwrap();
+    let body = serde_json::json!({"displayName": "Sam"});
+    let answer = transport
+        .call("PATCH", "/me", Some("tok"), Some(&body))
+        .unwrap();
+    assert_eq!(answer, serde_json::Value::Null);
+    let seen = server.join().unwrap();
+    assert_eq!(seen.request_line, "PATCH /api/v1/me HTTP/1.1");
+    assert!(
+        seen.headers
+            .iter()
+            .any(|h| h == "authorization: Bearer tok" || h == "Authorization: Bearer tok")
+    );
+    assert_eq!(seen.body, r#"{"displayName":"Sam"}"#);
+
+    // A body without a token; a JSON answer.
+    let (base, server) = serve_once("200 OK", "application/json", r#"{"a":1}"#);
+    let answer = HttpTransport::new(&base)
+        .unwrap()
+        .call("GET", "/policy", None, None)
+        .unwrap();
+    assert_eq!(answer, serde_json::json!({"a": 1}));
+    let seen = server.join().unwrap();
+    assert!(
+        !seen
+            .headers
+            .iter()
+            .any(|h| h.to_ascii_lowercase().starts_with("authorization"))
+    );
+
+    assert!(matches!(
+        HttpTransport::new(&base)
+            .unwrap()
+            .call("TRACE", "/x", None, None),
+        Err(TransportError::Protocol(_))
+    ));
+}
+
+#[test]
+fn refusals_carry_the_wait_the_broken_rules_and_a_wrong_password_apart() {
+    let (base, server) = serve_once(
+        "429 Too Many Requests",
+        "application/problem+json\r\nRetry-After: 42",
+        r#"{"type":"urn:kap-journal:problem:too-many-requests","detail":"slow down"}"#,
+    );
+    let err = HttpTransport::new(&base)
+        .unwrap()
+        .call("POST", "/auth/password-reset", None, None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            TransportError::Rejected {
+                status: 429,
+                retry_after: Some(42),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    server.join().unwrap();
+
+    let (base, server) = serve_once(
+        "422 Unprocessable Entity",
+        PROBLEM,
+        r#"{"type":"urn:kap-journal:problem:validation","detail":"bad",
+            "errors":[{"field":"newPassword","rule":"length","message":"too short"}]}"#,
+    );
+    let err = HttpTransport::new(&base)
+        .unwrap()
+        .call("POST", "/me/password", Some("t"), None)
+        .unwrap_err();
+    let TransportError::Rejected { violations, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(violations.len(), 1);
+    assert_eq!(violations[0].field, "newPassword");
+    server.join().unwrap();
+
+    // A wrong confirming password is not an ended sign-in.
+    let (base, server) = serve_once(
+        "401 Unauthorized",
+        PROBLEM,
+        r#"{"type":"urn:kap-journal:problem:wrong-password","detail":"wrong password"}"#,
+    );
+    let err = HttpTransport::new(&base)
+        .unwrap()
+        .call(
+            "DELETE",
+            "/me",
+            Some("t"),
+            Some(&serde_json::json!({"password": "x"})),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, TransportError::Rejected { status: 401, problem_type, .. } if problem_type == WRONG_PASSWORD),
+        "{err:?}"
+    );
+    let seen = server.join().unwrap();
+    assert_eq!(seen.request_line, "DELETE /api/v1/me HTTP/1.1");
+    assert_eq!(seen.body, r#"{"password":"x"}"#);
 }
