@@ -162,7 +162,7 @@ pub struct Comment {
 }
 
 /// What one sync did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncReport {
     /// Local changes the server took (applied, or merged by the conflict
     /// rules).
@@ -173,11 +173,25 @@ pub struct SyncReport {
     /// Local changes that met a concurrent change from another device
     /// (entry text that lost is kept as a revision).
     pub conflicts: i64,
-    /// Records written on this device from the server (created, changed or
-    /// deleted).
+    /// Records created, changed or deleted by the patient's other devices,
+    /// written here ("3 new from your other phone"). This device's own
+    /// changes coming back are not counted.
     pub pulled: i64,
-    /// Conflict revisions new to this device.
+    /// The records deleted on another device that were here.
+    pub deleted_elsewhere: Vec<String>,
+    /// Conflict revisions new to this device: text that lost to another
+    /// device's edit or to a delete, kept (see `conflicts()`).
     pub revisions: i64,
+    /// The records those revisions are about.
+    pub conflicted_records: Vec<String>,
+    /// Therapists' comments new here ("Dr. Lee replied").
+    pub comments_new: i64,
+    /// Therapists' comments edited.
+    pub comments_edited: i64,
+    /// Therapists' comments deleted.
+    pub comments_deleted: i64,
+    /// The records those comments are about.
+    pub commented_records: Vec<String>,
     /// Care plans from the patient's therapists received (set, changed or
     /// withdrawn): the agenda may have changed.
     pub care_plans: i64,
@@ -655,7 +669,13 @@ impl Journal {
             rejected: signed64(report.rejected),
             conflicts: signed64(report.conflicts),
             pulled: signed64(report.pulled),
+            deleted_elsewhere: ids(&report.deleted_elsewhere),
             revisions: signed64(report.revisions),
+            conflicted_records: ids(&report.conflicted_records),
+            comments_new: signed64(report.comments_new),
+            comments_edited: signed64(report.comments_edited),
+            comments_deleted: signed64(report.comments_deleted),
+            commented_records: ids(&report.commented_records),
             care_plans: signed64(report.care_plans),
         })
     }
@@ -715,6 +735,10 @@ impl Journal {
         *connection = Some(Arc::clone(&client));
         Ok(client)
     }
+}
+
+fn ids(ids: &[journal_core::RecordId]) -> Vec<String> {
+    ids.iter().map(ToString::to_string).collect()
 }
 
 impl From<Saved> for SavedRecord {

@@ -21,13 +21,45 @@ struct CommentRow {
     updated_at: i64,
 }
 
+/// What applying a pulled comment did here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Applied {
+    /// Not here before.
+    New,
+    /// Here, with other text.
+    Edited,
+    /// Here, and deleted by the therapist.
+    Deleted,
+    /// Already as it is (a page applied twice, a deleted comment never
+    /// seen here).
+    Unchanged,
+}
+
 /// Stores a pulled comment (or removes it, when deleted). Idempotent.
-pub(super) fn apply(conn: &mut SqliteConnection, comment: &Comment) -> Result<(), StoreError> {
+pub(super) fn apply(conn: &mut SqliteConnection, comment: &Comment) -> Result<Applied, StoreError> {
     let id = comment.id.to_string();
+    let before: Option<(String, i64)> = comments::table
+        .find(&id)
+        .select((comments::text, comments::updated_at))
+        .first(conn)
+        .optional()?;
     if comment.deleted {
         diesel::delete(comments::table.find(&id)).execute(conn)?;
-        return Ok(());
+        return Ok(if before.is_some() {
+            Applied::Deleted
+        } else {
+            Applied::Unchanged
+        });
     }
+    let applied = match &before {
+        None => Applied::New,
+        Some((text, updated_at))
+            if *text == comment.text && *updated_at == time_to_micros(comment.updated_at) =>
+        {
+            Applied::Unchanged
+        }
+        Some(_) => Applied::Edited,
+    };
     diesel::replace_into(comments::table)
         .values((
             comments::id.eq(&id),
@@ -39,7 +71,7 @@ pub(super) fn apply(conn: &mut SqliteConnection, comment: &Comment) -> Result<()
             comments::updated_at.eq(time_to_micros(comment.updated_at)),
         ))
         .execute(conn)?;
-    Ok(())
+    Ok(applied)
 }
 
 /// The comments on a record, oldest first.

@@ -29,11 +29,18 @@ const PULL_CURSOR_KEY: &str = "pull_cursor";
 const PULLED_STAMP_KEY: &str = "greatest_pulled_hlc";
 
 /// What applying one pulled page did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyReport {
     /// Records written here: created, changed or deleted as the server has
-    /// them.
+    /// them — by the patient's other devices or the server, never this
+    /// device's own changes coming back (those change nothing here).
     pub records: u64,
+    /// Of those, the records that were live here and were deleted
+    /// elsewhere.
+    pub deleted_elsewhere: Vec<crate::ids::RecordId>,
+    /// This device's own changes that came back unchanged (not counted in
+    /// `records`).
+    pub echoes: u64,
     /// Records left as they are because they still have local changes
     /// waiting to be pushed (the server's version is applied once it has
     /// them, unless it sends a newer one).
@@ -44,6 +51,16 @@ pub struct ApplyReport {
     pub acknowledged: u64,
     /// Therapists' comments received (new, edited or deleted).
     pub comments: u64,
+    /// Of those, new here.
+    pub comments_new: u64,
+    /// Of those, edited.
+    pub comments_edited: u64,
+    /// Of those, deleted by the therapist.
+    pub comments_deleted: u64,
+    /// The records the comments received are about (each once).
+    pub commented_records: Vec<crate::ids::RecordId>,
+    /// The records the new conflict revisions are about (each once).
+    pub conflicted_records: Vec<crate::ids::RecordId>,
     /// Therapists' care plans received (set, changed or withdrawn).
     pub care_plans: u64,
 }
@@ -80,8 +97,8 @@ pub(super) fn apply(
                     hold(conn, *version, record)?;
                     report.held += 1;
                 } else {
-                    write_record_indexing(conn, *version, record, indexing)?;
-                    report.records += 1;
+                    let written = write_record_indexing(conn, *version, record, indexing)?;
+                    report.count(record.id, written);
                 }
             }
             PulledChange::Revision { version, revision } => {
@@ -89,11 +106,22 @@ pub(super) fn apply(
                 greatest = greatest.max(revision.hlc);
                 if keep_revision(conn, *version, revision)? {
                     report.revisions += 1;
+                    if !report.conflicted_records.contains(&revision.record_id) {
+                        report.conflicted_records.push(revision.record_id);
+                    }
                 }
             }
             PulledChange::Comment { comment, .. } => {
-                super::comments::apply(conn, comment)?;
+                match super::comments::apply(conn, comment)? {
+                    super::comments::Applied::New => report.comments_new += 1,
+                    super::comments::Applied::Edited => report.comments_edited += 1,
+                    super::comments::Applied::Deleted => report.comments_deleted += 1,
+                    super::comments::Applied::Unchanged => {}
+                }
                 report.comments += 1;
+                if !report.commented_records.contains(&comment.record_id) {
+                    report.commented_records.push(comment.record_id);
+                }
             }
             PulledChange::CarePlan { version, care_plan } => {
                 super::plans::apply(conn, *version, care_plan)?;
@@ -102,7 +130,9 @@ pub(super) fn apply(
         }
     }
     if !page.has_more {
-        report.records += release_held(conn, indexing)?;
+        for (id, written) in release_held(conn, indexing)? {
+            report.count(id, written);
+        }
         if indexing == Indexing::Later {
             search::rebuild(conn)?;
         }
@@ -202,7 +232,32 @@ pub(super) fn write_record(
     version: OwnerVersion,
     state: &RecordState,
 ) -> Result<(), StoreError> {
-    write_record_indexing(conn, version, state, Indexing::Now)
+    write_record_indexing(conn, version, state, Indexing::Now).map(|_| ())
+}
+
+/// What writing a pulled record did here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// This version was here already (this device's own change coming
+    /// back, or a page applied twice): nothing was written.
+    Unchanged,
+    /// New here, or changed.
+    Changed,
+    /// It was live here and is now deleted.
+    Deleted,
+}
+
+impl ApplyReport {
+    fn count(&mut self, id: crate::ids::RecordId, written: Written) {
+        match written {
+            Written::Unchanged => self.echoes += 1,
+            Written::Changed => self.records += 1,
+            Written::Deleted => {
+                self.records += 1;
+                self.deleted_elsewhere.push(id);
+            }
+        }
+    }
 }
 
 fn write_record_indexing(
@@ -210,14 +265,28 @@ fn write_record_indexing(
     version: OwnerVersion,
     state: &RecordState,
     indexing: Indexing,
-) -> Result<(), StoreError> {
+) -> Result<Written, StoreError> {
     let unreadable = |reason: String| StoreError::UnreadableChange { version, reason };
     let id = state.id.to_string();
-    let existing: Option<i64> = records::table
+    let found: Option<(i64, i64, bool, String)> = records::table
         .filter(records::id.eq(&id))
-        .select(records::seq)
+        .select((records::seq, records::hlc, records::deleted, records::body))
         .get_result(conn)
         .optional()?;
+    // The very version held here already — the same stamp and the same
+    // content (a merge on the server may keep a device's stamp on content
+    // that also holds another device's fields, so the stamp alone does not
+    // say it): nothing to write, and nothing to tell the patient.
+    if let Some((_, hlc, deleted, body)) = &found
+        && *hlc == state.hlc.to_i64()
+        && *deleted == state.deleted
+        && (state.deleted || same_content(state, body))
+    {
+        forget_held(conn, &id, version)?;
+        return Ok(Written::Unchanged);
+    }
+    let was_live = found.as_ref().is_some_and(|(_, _, deleted, _)| !deleted);
+    let existing = found.map(|(seq, _, _, _)| seq);
     let live = if state.deleted {
         None
     } else {
@@ -273,10 +342,30 @@ fn write_record_indexing(
     {
         search::index(conn, seq, &record.body)?;
     }
-    // A version held back earlier is superseded by this one.
+    forget_held(conn, &id, version)?;
+    Ok(if state.deleted && was_live {
+        Written::Deleted
+    } else {
+        Written::Changed
+    })
+}
+
+/// Whether the pulled content is the content stored here (`body`, as the
+/// store writes it); content that cannot be read is not the same.
+fn same_content(state: &RecordState, body: &str) -> bool {
+    matches!(state.content(), Ok(Some(content))
+        if super::body_json(&content).is_ok_and(|json| json == body))
+}
+
+/// A version held back earlier is superseded by this one.
+fn forget_held(
+    conn: &mut SqliteConnection,
+    id: &str,
+    version: OwnerVersion,
+) -> Result<(), StoreError> {
     diesel::delete(
         held_pulls::table
-            .filter(held_pulls::record_id.eq(&id))
+            .filter(held_pulls::record_id.eq(id))
             .filter(held_pulls::version.le(version_i64(version))),
     )
     .execute(conn)?;
@@ -327,7 +416,10 @@ fn hold(
 
 /// Applies the held versions of records that no longer have local changes
 /// waiting. Called when a pull has caught up, so nothing newer is coming.
-fn release_held(conn: &mut SqliteConnection, indexing: Indexing) -> Result<u64, StoreError> {
+fn release_held(
+    conn: &mut SqliteConnection,
+    indexing: Indexing,
+) -> Result<Vec<(crate::ids::RecordId, Written)>, StoreError> {
     let held: Vec<(String, i64, String)> = held_pulls::table
         .select((
             held_pulls::record_id,
@@ -336,15 +428,16 @@ fn release_held(conn: &mut SqliteConnection, indexing: Indexing) -> Result<u64, 
         ))
         .order(held_pulls::version.asc())
         .load(conn)?;
-    let mut released = 0;
+    let mut released = Vec::new();
     for (id, version, json) in held {
         let state: RecordState = serde_json::from_str(&json)
             .map_err(|e| StoreError::Corrupt(format!("held record {id}: {e}")))?;
         if outbox::has_pending(conn, state.id)? {
             continue;
         }
-        write_record_indexing(conn, OwnerVersion(version.unsigned_abs()), &state, indexing)?;
-        released += 1;
+        let written =
+            write_record_indexing(conn, OwnerVersion(version.unsigned_abs()), &state, indexing)?;
+        released.push((state.id, written));
     }
     Ok(released)
 }

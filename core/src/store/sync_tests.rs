@@ -263,11 +263,10 @@ fn a_pull_applies_records_tombstones_and_revisions() {
         report,
         ApplyReport {
             records: 3,
-            held: 0,
+            deleted_elsewhere: vec![doomed.id],
             revisions: 1,
-            acknowledged: 0,
-            comments: 0,
-            care_plans: 0,
+            conflicted_records: vec![kept.id],
+            ..ApplyReport::default()
         }
     );
 

@@ -29,7 +29,7 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 pub const MAX_PUSH_BYTES: usize = 768 * 1024;
 
 /// What one sync did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
     /// Local changes the server took (applied, or merged by the conflict
     /// rules).
@@ -41,14 +41,49 @@ pub struct SyncReport {
     /// outcome comes back in the pull; losing entry text is kept as a
     /// revision).
     pub conflicts: u64,
-    /// Records written on this device from the pull (created, changed or
-    /// deleted).
+    /// Records created, changed or deleted by the patient's other devices
+    /// (or the server), written here by the pull. This device's own
+    /// changes coming back are not counted.
     pub pulled: u64,
-    /// Conflict revisions new to this device.
+    /// Of those, the records deleted elsewhere that were here.
+    pub deleted_elsewhere: Vec<crate::ids::RecordId>,
+    /// Conflict revisions new to this device (text that lost, kept).
     pub revisions: u64,
+    /// The records those revisions are about (each once).
+    pub conflicted_records: Vec<crate::ids::RecordId>,
+    /// Therapists' comments new here.
+    pub comments_new: u64,
+    /// Therapists' comments edited.
+    pub comments_edited: u64,
+    /// Therapists' comments deleted.
+    pub comments_deleted: u64,
+    /// The records those comments are about (each once).
+    pub commented_records: Vec<crate::ids::RecordId>,
     /// Care plans from the patient's therapists received (set, changed or
     /// withdrawn).
     pub care_plans: u64,
+}
+
+impl SyncReport {
+    /// Adds what one pulled page did.
+    fn add(&mut self, applied: crate::store::ApplyReport) {
+        fn join(all: &mut Vec<crate::ids::RecordId>, more: Vec<crate::ids::RecordId>) {
+            for id in more {
+                if !all.contains(&id) {
+                    all.push(id);
+                }
+            }
+        }
+        self.pulled += applied.records;
+        join(&mut self.deleted_elsewhere, applied.deleted_elsewhere);
+        self.revisions += applied.revisions;
+        join(&mut self.conflicted_records, applied.conflicted_records);
+        self.comments_new += applied.comments_new;
+        self.comments_edited += applied.comments_edited;
+        self.comments_deleted += applied.comments_deleted;
+        join(&mut self.commented_records, applied.commented_records);
+        self.care_plans += applied.care_plans;
+    }
 }
 
 /// Why a sign-in or a sync failed. Nothing acknowledged is lost either way:
@@ -340,9 +375,7 @@ impl SyncClient {
                     .pull(token, since, DEFAULT_PULL_LIMIT, device)
             })?;
             let applied = self.store.apply_pull(&page)?;
-            report.pulled += applied.records;
-            report.revisions += applied.revisions;
-            report.care_plans += applied.care_plans;
+            report.add(applied);
             if !page.has_more {
                 return Ok(());
             }
