@@ -141,6 +141,15 @@ pub struct Revision {
     pub kept_at: SystemTime,
 }
 
+/// A conflict: the text that lost, beside the record as it now is.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Conflict {
+    /// The content that lost (restore it with `restoreRevision(lost.id)`).
+    pub lost: Revision,
+    /// The record as it now is; absent when it has since been deleted.
+    pub current: Option<JournalRecord>,
+}
+
 /// A therapist's comment on one of the patient's records, as the last sync
 /// delivered it.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -445,24 +454,46 @@ impl Journal {
         self.store
             .revisions(id)?
             .into_iter()
-            .map(|r| {
-                let body = core::RecordBody::from_value(r.kind, r.body).map_err(|e| {
-                    JournalError::UpdateRequired {
-                        detail: format!("revision {} cannot be read by this app: {e}", r.id),
-                    }
-                })?;
-                Ok(Revision {
-                    id: r.id.to_string(),
-                    record_id: r.record_id.to_string(),
-                    reason: match r.reason {
-                        CoreReason::Conflict => RevisionReason::Conflict,
-                        CoreReason::Deleted => RevisionReason::Deleted,
-                    },
-                    content: body.into(),
-                    kept_at: from_time(r.created_at),
+            .map(revision_view)
+            .collect()
+    }
+
+    /// The conflicts not yet dealt with, newest first: each text that lost
+    /// to another device's edit, beside the record as it now is (`current`
+    /// is absent when it has since been deleted). Show both; then
+    /// `restoreRevision` (take the lost text) or `dismissRevision` (keep
+    /// the current one).
+    pub fn conflicts(&self) -> Result<Vec<Conflict>, JournalError> {
+        self.store
+            .conflicts()?
+            .into_iter()
+            .map(|(revision, current)| {
+                Ok(Conflict {
+                    lost: revision_view(revision)?,
+                    current: current.map(Into::into),
                 })
             })
             .collect()
+    }
+
+    /// What was deleted while it was being edited (on this phone or
+    /// another) and can still be brought back with `restoreRevision`,
+    /// newest first.
+    pub fn recently_deleted(&self) -> Result<Vec<Revision>, JournalError> {
+        self.store
+            .recently_deleted()?
+            .into_iter()
+            .map(revision_view)
+            .collect()
+    }
+
+    /// Marks a kept revision dealt with, leaving the record as it is: it
+    /// leaves `conflicts()` and `recentlyDeleted()` (it stays listed by
+    /// `revisions(recordId)`, and can still be restored). Fails with
+    /// `NotFound` for an unknown id.
+    pub fn dismiss_revision(&self, revision_id: String) -> Result<(), JournalError> {
+        let id = uuid("revisionId", &revision_id)?;
+        Ok(self.store.dismiss_revision(id)?)
     }
 
     /// Makes a revision's content the record's current content again (a
@@ -735,6 +766,23 @@ impl Journal {
         *connection = Some(Arc::clone(&client));
         Ok(client)
     }
+}
+
+fn revision_view(r: journal_core::sync::Revision) -> Result<Revision, JournalError> {
+    let body =
+        core::RecordBody::from_value(r.kind, r.body).map_err(|e| JournalError::UpdateRequired {
+            detail: format!("revision {} cannot be read by this app: {e}", r.id),
+        })?;
+    Ok(Revision {
+        id: r.id.to_string(),
+        record_id: r.record_id.to_string(),
+        reason: match r.reason {
+            CoreReason::Conflict => RevisionReason::Conflict,
+            CoreReason::Deleted => RevisionReason::Deleted,
+        },
+        content: body.into(),
+        kept_at: from_time(r.created_at),
+    })
 }
 
 fn ids(ids: &[journal_core::RecordId]) -> Vec<String> {

@@ -44,8 +44,9 @@ pub use catalog::{
 };
 pub use error::{FieldViolation, JournalError};
 pub use journal::{
-    ACCOUNT_EMAIL_KEY, AssessmentResult, Comment, ImportReport, Journal, RecordFilter, RecordPage,
-    Revision, RevisionReason, SERVER_URL_KEY, SavedRecord, SearchHit, SnippetPart, SyncReport,
+    ACCOUNT_EMAIL_KEY, AssessmentResult, Comment, Conflict, ImportReport, Journal, RecordFilter,
+    RecordPage, Revision, RevisionReason, SERVER_URL_KEY, SavedRecord, SearchHit, SnippetPart,
+    SyncReport,
 };
 pub use practice::{GuidedPractice, PracticeStep};
 pub use records::{

@@ -2,6 +2,7 @@
 the sign-in kept in the app's secret store, export and import."""
 
 import datetime
+import uuid
 import json
 
 import pytest
@@ -216,3 +217,51 @@ def test_export_and_import(server, patient, phones):
     with pytest.raises(journal.JournalError.Invalid) as raised:
         phones().import_json("{not json", False)
     assert raised.value.violations[0].field == "document"
+
+
+def test_conflicts_and_recently_deleted_can_be_found_and_dealt_with(phones):
+    phone_a, phone_b = phones(signed_in=True), phones(signed_in=True)
+    clash = phone_a.create(entry("The first draft.")).record
+    doomed = phone_a.create(entry("An entry about to go.")).record
+    phone_a.sync()
+    phone_b.sync()
+    assert phone_a.conflicts() == [] and phone_a.recently_deleted() == []
+
+    # Both edit one entry; the tablet deletes the other while the phone
+    # edits it.
+    phone_a.update(clash.id, entry("Written on the phone."))
+    phone_a.update(doomed.id, entry("An edit nobody will see at first."))
+    phone_b.update(clash.id, entry("Written on the tablet."))
+    phone_b.delete(doomed.id)
+    phone_b.sync()
+    report = phone_a.sync()
+    assert report.deleted_elsewhere == [doomed.id] or report.revisions >= 1
+    phone_b.sync()
+    phone_a.sync()
+
+    for phone in (phone_a, phone_b):
+        (conflict,) = phone.conflicts()
+        assert conflict.lost.record_id == clash.id
+        assert conflict.lost.reason == journal.RevisionReason.CONFLICT
+        assert conflict.current is not None
+        assert {conflict.lost.content.entry.body, conflict.current.content.entry.body} == {
+            "Written on the phone.", "Written on the tablet."}
+    (kept,) = phone_a.recently_deleted()
+    assert kept.record_id == doomed.id and kept.reason == journal.RevisionReason.DELETED
+    assert kept.content.entry.body == "An edit nobody will see at first."
+
+    # The phone keeps the current text; the tablet takes the lost one.
+    phone_a.dismiss_revision(phone_a.conflicts()[0].lost.id)
+    assert phone_a.conflicts() == []
+    lost = phone_b.conflicts()[0].lost
+    assert phone_b.restore_revision(lost.id).content.entry.body == lost.content.entry.body
+    assert phone_b.conflicts() == []
+    # Brought back from the recently deleted, under its own id.
+    assert phone_a.restore_revision(kept.id).id == doomed.id
+    assert phone_a.recently_deleted() == []
+    phone_a.sync()
+    phone_b.sync()
+    assert phone_b.get(doomed.id).content.entry.body == "An edit nobody will see at first."
+    assert phone_b.get(clash.id).content.entry.body == lost.content.entry.body
+    with pytest.raises(journal.JournalError.NotFound):
+        phone_a.dismiss_revision(str(uuid.uuid4()))

@@ -63,7 +63,9 @@ use crate::records::{
     Record, RecordBody, RecordKind, SessionInUse, check_deletable, check_dosing_session_link,
     check_share_edit,
 };
-use crate::sync::{MAX_PUSH_MUTATIONS, Mutation, OwnerVersion, PullResponse, Revision};
+use crate::sync::{
+    MAX_PUSH_MUTATIONS, Mutation, OwnerVersion, PullResponse, Revision, RevisionReason,
+};
 use crate::validation::InvalidInput;
 use schema::{journal_meta, records};
 
@@ -605,7 +607,63 @@ impl JournalStore {
     pub fn restore_revision(&self, revision_id: uuid::Uuid) -> Result<Record, StoreError> {
         let mut guard = self.lock();
         let Inner { conn, clock } = &mut *guard;
-        conn.immediate_transaction(|conn| revisions::restore(conn, clock, revision_id))
+        conn.immediate_transaction(|conn| {
+            let record = revisions::restore(conn, clock, revision_id)?;
+            revisions::resolve(conn, revision_id, time_to_micros(record.updated_at))?;
+            Ok(record)
+        })
+    }
+
+    /// The conflicts the patient has not dealt with, newest first: each
+    /// text that lost to another device's edit, with the record as it now
+    /// is (`None` when it has since been deleted). Restoring the revision
+    /// ([`JournalStore::restore_revision`]) or keeping the current text
+    /// ([`JournalStore::dismiss_revision`]) deals with it.
+    pub fn conflicts(&self) -> Result<Vec<(Revision, Option<Record>)>, StoreError> {
+        let lost = {
+            let mut guard = self.lock();
+            revisions::unresolved(&mut guard.conn, RevisionReason::Conflict)?
+        };
+        lost.into_iter()
+            .map(|revision| {
+                let current = match self.get(revision.record_id) {
+                    Ok(record) => Some(record),
+                    Err(StoreError::NotFound { .. }) => None,
+                    Err(other) => return Err(other),
+                };
+                Ok((revision, current))
+            })
+            .collect()
+    }
+
+    /// What was deleted while it was being edited and can still be brought
+    /// back, newest first: the text kept when a delete (on this device or
+    /// another) won over an edit, for records that are deleted now.
+    /// [`JournalStore::restore_revision`] brings one back;
+    /// [`JournalStore::dismiss_revision`] lets it go.
+    pub fn recently_deleted(&self) -> Result<Vec<Revision>, StoreError> {
+        let kept = {
+            let mut guard = self.lock();
+            revisions::unresolved(&mut guard.conn, RevisionReason::Deleted)?
+        };
+        let mut gone = Vec::new();
+        for revision in kept {
+            match self.get(revision.record_id) {
+                Err(StoreError::NotFound { .. }) => gone.push(revision),
+                Ok(_) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(gone)
+    }
+
+    /// Marks a kept revision dealt with, leaving the record as it is: it no
+    /// longer shows among [`JournalStore::conflicts`] or
+    /// [`JournalStore::recently_deleted`] (it stays listed with its record,
+    /// and can still be restored). `RevisionNotFound` for an unknown id.
+    pub fn dismiss_revision(&self, revision_id: uuid::Uuid) -> Result<(), StoreError> {
+        let mut guard = self.lock();
+        revisions::resolve(&mut guard.conn, revision_id, Utc::now().timestamp_micros())
     }
 
     /// Therapists' comments on one of the patient's records, oldest first,

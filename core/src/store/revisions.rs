@@ -45,6 +45,35 @@ pub(super) fn of_record(
     rows.into_iter().map(into_revision).collect()
 }
 
+/// The revisions of `reason` the patient has not dealt with, newest first.
+pub(super) fn unresolved(
+    conn: &mut SqliteConnection,
+    reason: RevisionReason,
+) -> Result<Vec<Revision>, StoreError> {
+    let rows: Vec<RevisionRow> = revisions::table
+        .filter(revisions::resolved_at.is_null())
+        .filter(revisions::reason.eq(reason.as_str()))
+        .order((revisions::created_at.desc(), revisions::id.desc()))
+        .select(RevisionRow::as_select())
+        .load(conn)?;
+    rows.into_iter().map(into_revision).collect()
+}
+
+/// Marks a revision dealt with; `RevisionNotFound` for an unknown id.
+pub(super) fn resolve(
+    conn: &mut SqliteConnection,
+    revision_id: uuid::Uuid,
+    at: i64,
+) -> Result<(), StoreError> {
+    let changed = diesel::update(revisions::table.find(revision_id.hyphenated().to_string()))
+        .set(revisions::resolved_at.eq(Some(at)))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(StoreError::RevisionNotFound { id: revision_id });
+    }
+    Ok(())
+}
+
 /// Makes a revision's content current again: an edit of a live record, or
 /// the return of a deleted (or never seen) one under its own id.
 pub(super) fn restore(

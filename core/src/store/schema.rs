@@ -44,6 +44,7 @@ diesel::table! {
         reason -> Text,
         body -> Text,
         created_at -> BigInt,
+        resolved_at -> Nullable<BigInt>,
     }
 }
 

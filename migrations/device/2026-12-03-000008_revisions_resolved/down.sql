@@ -1,0 +1,2 @@
+DROP INDEX revisions_unresolved;
+ALTER TABLE revisions DROP COLUMN resolved_at;
