@@ -19,6 +19,7 @@ use crate::records::from_time;
 
 /// The signed-in account.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Account {
     /// The account's id.
     pub id: String,
@@ -32,6 +33,7 @@ pub struct Account {
 
 /// An active link with a therapist.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct CareLink {
     /// The link's id (to end it).
     pub id: String,
@@ -47,6 +49,7 @@ pub struct CareLink {
 
 /// The clinic's policy: show it before the patient shares anything.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Policy {
     /// Whether and how shared entries are watched, as the clinic says it.
     pub monitoring_statement: String,

@@ -20,6 +20,7 @@ use crate::records::{Instrument, from_time, to_time};
 /// Rules: `everyDays` 1–365; `daysAfterSession` at most 30 days, each
 /// 1–365, no repeats; at least one of the three is asked for.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct MeasurePlan {
     /// The questionnaire.
     pub instrument: Instrument,
@@ -37,6 +38,7 @@ pub struct MeasurePlan {
 /// Integration follow-ups after each dosing session: a prompt on each of
 /// these days (empty: 1, 3, 7 and 14).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct FollowUpPlan {
     /// Days after each session.
     #[uniffi(default)]
@@ -48,6 +50,7 @@ pub struct FollowUpPlan {
 
 /// How often to check in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum CheckInCadence {
     /// Every day.
     Daily,
@@ -60,6 +63,7 @@ pub enum CheckInCadence {
 /// keeps their own as a record (`RecordContent.CarePlan`, the most
 /// recently changed one counts). A therapist's plan takes precedence.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct CarePlan {
     /// The questionnaires asked for (one plan per questionnaire).
     #[uniffi(default)]
@@ -74,6 +78,7 @@ pub struct CarePlan {
 
 /// The care plan the agenda follows, since when, and who wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct CarePlanInForce {
     /// The plan.
     pub plan: CarePlan,
@@ -168,6 +173,7 @@ impl From<core_plan::CarePlan> for CarePlan {
 
 /// Why a questionnaire is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum MeasureReason {
     /// Every so many days.
     Every {
@@ -185,6 +191,7 @@ pub enum MeasureReason {
 
 /// What is due, and what to open for it.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum AgendaTask {
     /// Take this questionnaire.
     Questionnaire {
@@ -218,6 +225,7 @@ pub enum AgendaTask {
 
 /// Something due or overdue.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct AgendaItem {
     /// Stable while the item stands: key notifications by it.
     pub key: String,
@@ -272,6 +280,7 @@ impl From<core_agenda::AgendaItem> for AgendaItem {
 /// `HH:MM` that differ (they may span midnight, e.g. 22:00 to 07:00); an
 /// IANA `timeZone` such as `Europe/Berlin`. Kept on this device only.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct ReminderSettings {
     /// Local times of day a reminder may be shown at.
     pub times: Vec<String>,
@@ -287,6 +296,7 @@ pub struct ReminderSettings {
 
 /// One check-in measure over a period.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct MeasureStats {
     /// How many check-ins gave it.
     pub count: u32,
@@ -300,6 +310,7 @@ pub struct MeasureStats {
 /// A questionnaire's course: baseline, latest, change, response (at least
 /// 50 % lower) and remission (below 5).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct QuestionnaireCourse {
     /// How many were taken.
     pub count: u32,
@@ -324,6 +335,7 @@ pub struct QuestionnaireCourse {
 /// The week before a dosing session against the week after (means; `None`
 /// on a side without check-ins).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct AroundSession {
     /// The session's record id.
     pub dosing_session_id: String,
@@ -353,6 +365,7 @@ pub struct AroundSession {
 
 /// What practising one grounding exercise did for distress.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct PracticeStats {
     /// The exercise.
     pub exercise_id: String,
@@ -364,6 +377,7 @@ pub struct PracticeStats {
 
 /// Insights over a period: numbers for the app to draw.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Insights {
     /// Mood (0–10).
     pub mood: MeasureStats,

@@ -13,6 +13,7 @@ use crate::records::{Assessment, AssessmentScore, Phase, score, signed};
 
 /// A writing prompt offered to the patient.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Prompt {
     /// Stable id such as `prep-01`, kept with the entries written to it
     /// (a `JournalEntry`'s `promptId`).
@@ -27,6 +28,7 @@ pub struct Prompt {
 
 /// One timed instruction of a grounding exercise.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct ExerciseStep {
     /// What to do, addressed to the person practising.
     pub instruction: String,
@@ -37,6 +39,7 @@ pub struct ExerciseStep {
 /// A guided grounding exercise: a round of timed steps, gone through
 /// `rounds` times. Run one with `Journal.startPractice`.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct GroundingExercise {
     /// Stable id such as `box-breathing`, kept with logged practices.
     pub id: String,
@@ -56,6 +59,7 @@ pub struct GroundingExercise {
 
 /// One way to reach help.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct CrisisContact {
     /// Who answers, e.g. "988 Suicide & Crisis Lifeline (US)".
     pub name: String,
@@ -73,6 +77,7 @@ pub struct CrisisContact {
 /// What the app shows when a risk answer is saved: the deployment's own
 /// text and numbers, or an international default.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct CrisisResources {
     /// A short heading.
     pub headline: String,
@@ -84,6 +89,7 @@ pub struct CrisisResources {
 
 /// Why a safety notice was raised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum RiskReason {
     /// PHQ-9 item 9 (thoughts of being better off dead or of self-harm)
     /// answered 1 or more.
@@ -93,6 +99,7 @@ pub enum RiskReason {
 /// Crisis resources to show at once, before anything else, because a saved
 /// record signals risk. Offline too: nothing about it needs the server.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct SafetyNotice {
     /// What raised it.
     pub reason: RiskReason,

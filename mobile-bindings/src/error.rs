@@ -13,6 +13,7 @@ use journal_core::sync::SyncError;
 
 /// A field of the input that breaks a rule.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct FieldViolation {
     /// The field's path as the journal's JSON spells it, e.g. `body`,
     /// `reflection.howItWent`, `answers[8]`, or a parameter's name such as

@@ -36,6 +36,7 @@ pub const ACCOUNT_EMAIL_KEY: &str = "journal.sync.email";
 
 /// A record just saved, with the safety notice it calls for.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct SavedRecord {
     /// The record as stored.
     pub record: JournalRecord,
@@ -47,6 +48,7 @@ pub struct SavedRecord {
 /// A questionnaire just saved, with its score and the safety notice it
 /// calls for.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct AssessmentResult {
     /// The record as stored.
     pub record: JournalRecord,
@@ -60,6 +62,7 @@ pub struct AssessmentResult {
 /// everything, newest first (by the moment a record is about: a check-in's
 /// time, a session's start, an entry's creation).
 #[derive(Debug, Clone, PartialEq, Eq, Default, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct RecordFilter {
     /// Only these kinds (empty: every kind).
     #[uniffi(default)]
@@ -86,6 +89,7 @@ pub struct RecordFilter {
 
 /// One page of records, newest first.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct RecordPage {
     /// The records.
     pub records: Vec<JournalRecord>,
@@ -96,6 +100,7 @@ pub struct RecordPage {
 
 /// A piece of a search snippet: matched words are `highlighted`.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct SnippetPart {
     /// The text.
     pub text: String,
@@ -105,6 +110,7 @@ pub struct SnippetPart {
 
 /// A record that matched a search.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct SearchHit {
     /// The record.
     pub record: JournalRecord,
@@ -118,6 +124,7 @@ pub struct SearchHit {
 
 /// Why a revision was kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum RevisionReason {
     /// Edited on two devices at once, and this edit lost.
     Conflict,
@@ -128,6 +135,7 @@ pub enum RevisionReason {
 /// Content a record had that lost to another device's edit or to a delete:
 /// kept so no word the patient wrote is lost, and restorable.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Revision {
     /// The revision's id (to restore it).
     pub id: String,
@@ -143,6 +151,7 @@ pub struct Revision {
 
 /// A conflict: the text that lost, beside the record as it now is.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Conflict {
     /// The content that lost (restore it with `restoreRevision(lost.id)`).
     pub lost: Revision,
@@ -153,6 +162,7 @@ pub struct Conflict {
 /// A therapist's comment on one of the patient's records, as the last sync
 /// delivered it.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Comment {
     /// The comment's id.
     pub id: String,
@@ -172,6 +182,7 @@ pub struct Comment {
 
 /// What one sync did.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct SyncReport {
     /// Local changes the server took (applied, or merged by the conflict
     /// rules).
@@ -208,6 +219,7 @@ pub struct SyncReport {
 
 /// What an import brought in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct ImportReport {
     /// Records stored.
     pub records: i64,

@@ -23,6 +23,7 @@ use crate::records::signed;
 
 /// The step a practice is on.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct PracticeStep {
     /// Which step of the whole run, from 1.
     pub number: i32,

@@ -23,6 +23,7 @@ use crate::error::JournalError;
 
 /// The phase of treatment a piece of writing belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum Phase {
     /// Before dosing: goals, intentions, safety planning, grounding skills.
     Preparation,
@@ -35,6 +36,7 @@ pub enum Phase {
 
 /// The kinds of record a patient keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum RecordKind {
     /// A `JournalEntry`.
     JournalEntry,
@@ -63,6 +65,7 @@ pub enum RecordKind {
 /// 1–40 characters, no repeats; `dosingSessionId` one of the patient's
 /// dosing sessions on this device.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct JournalEntry {
     /// The text the patient wrote.
     pub body: String,
@@ -84,6 +87,7 @@ pub struct JournalEntry {
 
 /// Where an intention stands once the session is behind the patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum IntentionStatus {
     /// Set, and not reflected on yet.
     Open,
@@ -101,6 +105,7 @@ pub enum IntentionStatus {
 ///
 /// Rules: each text at most 20,000 characters; at least one says something.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Reflection {
     /// How the session went with respect to the intention.
     #[uniffi(default = "")]
@@ -115,6 +120,7 @@ pub struct Reflection {
 /// Rules: `text` 1–2,000 characters, not blank; `dosingSessionId` one of the
 /// patient's dosing sessions on this device.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Intention {
     /// The intention, in the patient's words.
     pub text: String,
@@ -129,6 +135,7 @@ pub struct Intention {
 
 /// Where a commitment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum CommitmentStatus {
     /// Made, not yet looked back on.
     Open,
@@ -148,6 +155,7 @@ pub enum CommitmentStatus {
 /// `YYYY-MM-DD`, at most two years ahead; `note` at most 20,000 characters.
 /// Edits on two phones merge field by field, like intentions.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Commitment {
     /// The commitment, in the patient's words.
     pub text: String,
@@ -171,6 +179,7 @@ pub struct Commitment {
 /// `emotions` of 1–40 characters, no repeats; `note` at most 5,000
 /// characters.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct MoodCheckIn {
     /// When the patient checked in.
     pub recorded_at: SystemTime,
@@ -193,6 +202,7 @@ pub struct MoodCheckIn {
 
 /// Which questionnaire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum Instrument {
     /// The nine-item Patient Health Questionnaire (depression).
     Phq9,
@@ -205,6 +215,7 @@ pub enum Instrument {
 /// Rules: exactly one answer per item (9 for PHQ-9, 7 for GAD-7), in item
 /// order, each 0 ("not at all") to 3 ("nearly every day").
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Assessment {
     /// Which questionnaire.
     pub instrument: Instrument,
@@ -216,6 +227,7 @@ pub struct Assessment {
 
 /// The severity band of a questionnaire total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum Severity {
     /// Minimal symptoms (0–4).
     Minimal,
@@ -231,6 +243,7 @@ pub enum Severity {
 
 /// A scored questionnaire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct AssessmentScore {
     /// The sum of the answers.
     pub total: i32,
@@ -249,6 +262,7 @@ pub struct AssessmentScore {
 /// Rules: `exerciseId` names an exercise of the catalog; `stepsCompleted`
 /// 0 up to its total number of steps; distress 0 (calm) – 10 (unbearable).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct ExercisePractice {
     /// The exercise practised (a `GroundingExercise`'s id).
     pub exercise_id: String,
@@ -264,6 +278,7 @@ pub struct ExercisePractice {
 
 /// How the ketamine is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum Route {
     /// A lozenge or troche dissolved in the mouth.
     Lozenge,
@@ -277,6 +292,7 @@ pub enum Route {
 
 /// Where a dosing session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum SessionStatus {
     /// Booked, not yet happened.
     Planned,
@@ -290,6 +306,7 @@ pub enum SessionStatus {
 ///
 /// Rules: `notes` at most 10,000 characters.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct DosingSession {
     /// When the session starts (or started).
     pub scheduled_at: SystemTime,
@@ -304,6 +321,7 @@ pub struct DosingSession {
 
 /// What a share lets the therapist read.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum ShareScope {
     /// One record.
     Item {
@@ -321,6 +339,7 @@ pub enum ShareScope {
 /// Permission for one linked therapist to read what the scope covers. A
 /// revoked share stays revoked; to share again, make a new one.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Share {
     /// The therapist's account id (from the care link).
     pub therapist_id: String,
@@ -333,6 +352,7 @@ pub struct Share {
 
 /// The content of a record: one case per kind.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+#[uniffi::export(Debug)]
 pub enum RecordContent {
     /// A journal entry.
     JournalEntry {
@@ -383,6 +403,7 @@ pub enum RecordContent {
 
 /// A record as stored on this device.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct JournalRecord {
     /// The record's id, made on the device that first wrote it.
     pub id: String,
