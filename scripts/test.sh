@@ -169,9 +169,24 @@ if [ "$kotlin_ok" = true ] && [ -x "$kotlin_home/bin/kotlinc" ] && [ -f "$jna" ]
   fi
   if [ "$kotlin_ok" = true ]; then
     kotlin_log="$kotlin_out/run.log"
-    java -Djna.library.path="$bindings/lib" \
+    # A server of its own for the program's account walk (registration, a
+    # therapist's invitation, sync), on SQLite in a temporary folder.
+    kotlin_server_dir=$(mktemp -d)
+    kotlin_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    kotlin_secret=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
+    kotlin_db="sqlite://$kotlin_server_dir/server.db"
+    "$target/debug/journal-server" --database-url "$kotlin_db" --jwt-secret "$kotlin_secret" \
+      --bind "127.0.0.1:$kotlin_port" --log warn >"$kotlin_server_dir/server.log" 2>&1 &
+    kotlin_server=$!
+    kotlin_code=$(python3 tests/kotlin/prepare_server.py "http://127.0.0.1:$kotlin_port" \
+      "$target/debug/journal-server" "$kotlin_db" "$kotlin_secret") || kotlin_ok=false
+    JOURNAL_KOTLIN_SERVER="http://127.0.0.1:$kotlin_port" JOURNAL_KOTLIN_INVITATION="$kotlin_code" \
+      java -Djna.library.path="$bindings/lib" \
       -cp "$kotlin_out/app-$sources_hash.jar:$jna:$kotlin_home/lib/kotlin-stdlib.jar" MainKt \
       2>&1 | tee "$kotlin_log" || kotlin_ok=false
+    kill "$kotlin_server" 2>/dev/null || true
+    wait "$kotlin_server" 2>/dev/null || true
+    rm -rf "$kotlin_server_dir"
     grep -q '^kotlin: ok$' "$kotlin_log" || kotlin_ok=false
   fi
 else

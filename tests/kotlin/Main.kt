@@ -73,6 +73,49 @@ fun main() {
         println("prompts: ${prompts(Phase.PREPARATION).size} for preparation; exercises: ${groundingExercises().map { it.id }}")
         println("pending changes: ${journal.pendingChangeCount()}")
     }
+    accountWalk(dir)
     dir.toFile().deleteRecursively()
     println("kotlin: ok")
+}
+
+/**
+ * The account walk of an app against a real server (scripts/test.sh starts
+ * one and passes its address and a therapist's invitation code): the
+ * policy, registration, a refused and an accepted invitation, sharing,
+ * sync, care links and signing out.
+ */
+fun accountWalk(dir: java.nio.file.Path) {
+    val server = System.getenv("JOURNAL_KOTLIN_SERVER")
+    val code = System.getenv("JOURNAL_KOTLIN_INVITATION")
+    if (server == null || code == null) {
+        println("account walk skipped: no server given")
+        return
+    }
+    Journal.open(dir.resolve("app.db").toString(), MemorySecrets()).use { app ->
+        val policy = app.refreshPolicy(server)
+        println("policy: ${policy.monitoringStatement.take(40)}…; crisis: ${policy.crisisResources.headline}")
+        app.register(server, "kotlin-${System.nanoTime()}@example.org", "a long passphrase for kotlin", "Kim")
+        try {
+            app.acceptInvitation("AAAAA-BBBBB")
+            println("an unknown invitation code was accepted")
+            exitProcess(1)
+        } catch (e: JournalException.InvitationUnusable) {
+            println("refused: ${e.detail}")
+        }
+        val link = app.acceptInvitation(code)
+        println("linked with ${link.therapistName}")
+        app.shareKinds(link.therapistId, listOf(RecordKind.JOURNAL_ENTRY))
+        app.create(RecordContent.JournalEntry(JournalEntry(body = "Written in Kotlin.", phase = Phase.INTEGRATION)))
+        val report = app.sync()
+        println("sync: pushed ${report.pushed}, news ${report.pulled}, comments ${report.commentsNew}")
+        if (report.pushed != 2L || report.pulled != 0L) exitProcess(1)
+        if (app.careLinks().map { it.id } != listOf(link.id)) exitProcess(1)
+        if (!app.signOut() || app.isSignedIn()) exitProcess(1)
+        try {
+            app.sync()
+            exitProcess(1)
+        } catch (e: JournalException.NotSignedIn) {
+            println("signed out: ${e.detail}")
+        }
+    }
 }
