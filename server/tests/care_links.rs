@@ -149,10 +149,22 @@ on_both_backends! {
         let first = token(&register(&app, "first@example.org").await);
         let second = token(&register(&app, "second@example.org").await);
         let code = code_of(&invite(&app, &doctor).await);
-        assert_eq!(call(&app, accept(&code, &first)).await.status, 201);
+        let made = call(&app, accept(&code, &first)).await;
+        assert_eq!(made.status, 201);
         call(&app, accept(&code, &second)).await.assert_problem(410, "gone");
         assert_eq!(call(&app, list(LINKS, &second)).await.body, json!([]));
         assert_eq!(call(&app, list(LINKS, &doctor)).await.body.as_array().unwrap().len(), 1);
+        // The patient who used it entering it again (an app retrying after
+        // a lost answer) gets the same link back, and nothing new is made.
+        let again = call(&app, accept(&code, &first)).await;
+        assert_eq!(again.status, 201, "{:?}", again.body);
+        assert_eq!(again.body["id"], made.body["id"]);
+        assert_eq!(call(&app, list(LINKS, &first)).await.body.as_array().unwrap().len(), 1);
+        // Not once the link has ended.
+        let link = made.body["id"].as_str().unwrap();
+        let ended = call(&app, authed(TestRequest::delete().uri(&format!("{LINKS}/{link}")), &first)).await;
+        assert_eq!(ended.status, 204);
+        call(&app, accept(&code, &first)).await.assert_problem(410, "gone");
     }
 
     async fn a_code_links_once_even_when_raced(server: TestServer) {

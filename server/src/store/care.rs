@@ -242,17 +242,36 @@ pub fn accept(
             care_invitations::used_by.eq(patient),
         ))
         .execute(conn)?;
-        let invitation: Option<(String, Option<i64>, Option<i64>, i64)> = care_invitations::table
+        type Invitation = (String, Option<i64>, Option<i64>, i64, Option<String>);
+        let invitation: Option<Invitation> = care_invitations::table
             .filter(care_invitations::code_hash.eq(&hash))
             .select((
                 care_invitations::therapist_id,
                 care_invitations::used_at,
                 care_invitations::revoked_at,
                 care_invitations::expires_at,
+                care_invitations::used_by,
             ))
             .first(conn)
             .optional()?;
-        let (therapist_id, used_at, revoked_at, expires_at) = invitation.ok_or_else(unknown)?;
+        let (therapist_id, used_at, revoked_at, expires_at, used_by) =
+            invitation.ok_or_else(unknown)?;
+        // The same patient entering the code they used again (their app
+        // retrying after the answer was lost on the way): the link it made
+        // is the answer, as long as it stands.
+        if claimed != 1 && used_by.as_deref() == Some(patient) && revoked_at.is_none() {
+            let made: Option<LinkRow> = care_links::table
+                .filter(care_links::patient_id.eq(patient))
+                .filter(care_links::therapist_id.eq(&therapist_id))
+                .filter(care_links::ended_at.is_null())
+                .select(LinkRow::as_select())
+                .first(conn)
+                .optional()?;
+            if let Some(row) = made {
+                let parties = load_parties(conn, std::slice::from_ref(&row))?;
+                return link_view(&row, &parties);
+            }
+        }
         if claimed != 1 {
             let why = if used_at.is_some() {
                 "this invitation code was already used"
