@@ -179,10 +179,7 @@ impl History {
 
 /// A questionnaire's name in keys, as in JSON.
 fn name(instrument: Instrument) -> &'static str {
-    match instrument {
-        Instrument::Phq9 => "phq9",
-        Instrument::Gad7 => "gad7",
-    }
+    instrument.as_str()
 }
 
 /// Why a questionnaire is due.

@@ -422,6 +422,18 @@ impl Journal {
         self.save_share(therapist_id, ShareScope::Kinds { kinds })
     }
 
+    /// Lets one linked therapist read every questionnaire of these
+    /// instruments, those taken later included: the PHQ-9s, say, and not
+    /// the GAD-7s. Fails with `Invalid` (field `scope.instruments`) for an
+    /// empty list or one naming a questionnaire twice.
+    pub fn share_instruments(
+        &self,
+        therapist_id: String,
+        instruments: Vec<crate::records::Instrument>,
+    ) -> Result<JournalRecord, JournalError> {
+        self.save_share(therapist_id, ShareScope::Instruments { instruments })
+    }
+
     /// Takes a share back. The therapist loses access at their next request
     /// once this has synced; a revoked share stays revoked (share again with
     /// a new one).

@@ -334,6 +334,12 @@ pub enum ShareScope {
         /// The kinds shared: at least one, no repeats, not `Share`.
         kinds: Vec<RecordKind>,
     },
+    /// Every questionnaire of these instruments, including those taken
+    /// later (the PHQ-9s but not the GAD-7s, say).
+    Instruments {
+        /// The questionnaires shared: at least one, no repeats.
+        instruments: Vec<Instrument>,
+    },
 }
 
 /// Permission for one linked therapist to read what the scope covers. A
@@ -783,6 +789,9 @@ impl RecordContent {
                     ShareScope::Kinds { kinds } => core::ShareScope::Kinds {
                         kinds: kinds.into_iter().map(Into::into).collect(),
                     },
+                    ShareScope::Instruments { instruments } => core::ShareScope::Instruments {
+                        instruments: instruments.into_iter().map(Into::into).collect(),
+                    },
                 },
                 revoked: share.revoked,
             }),
@@ -869,6 +878,9 @@ impl From<core::RecordBody> for RecordContent {
                         },
                         core::ShareScope::Kinds { kinds } => ShareScope::Kinds {
                             kinds: kinds.into_iter().map(Into::into).collect(),
+                        },
+                        core::ShareScope::Instruments { instruments } => ShareScope::Instruments {
+                            instruments: instruments.into_iter().map(Into::into).collect(),
                         },
                     },
                     revoked: s.revoked,

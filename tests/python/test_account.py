@@ -66,9 +66,13 @@ def test_invitations_and_care_links(server, phones):
     link = phone.accept_invitation(code.lower())
     assert link.therapist_name == "Dr. Rivera"
     assert [l.id for l in phone.care_links()] == [link.id]
-    # A used code cannot be used again.
+    # Entering it again (a retry after a lost answer) lands on the same
+    # link; another patient cannot use it.
+    assert phone.accept_invitation(code).id == link.id
+    other = phones()
+    other.register(server.url, new_email(), PASSWORD, None)
     with pytest.raises(journal.JournalError.InvitationUnusable):
-        phone.accept_invitation(code)
+        other.accept_invitation(code)
     # The therapist's id is what sharing takes.
     phone.share_kinds(link.therapist_id, [journal.RecordKind.MOOD_CHECK_IN])
     phone.sync()

@@ -132,3 +132,23 @@ def test_a_therapists_care_plan_arrives_and_adherence_follows(server, patient, t
     phone.sync()
     assert phone.care_plan().author is None
     assert phone.care_plan().plan == own
+
+
+def test_a_share_of_the_phq9s_only(server, patient, therapist, phones):
+    phone = phones(signed_in=True)
+    taken = datetime.datetime.now(datetime.timezone.utc)
+    phq9 = phone.record_assessment(journal.Assessment(
+        instrument=journal.Instrument.PHQ9, taken_at=taken, answers=[1, 0, 1, 0, 1, 0, 0, 0, 0])).record
+    phone.record_assessment(journal.Assessment(
+        instrument=journal.Instrument.GAD7, taken_at=taken, answers=[1, 1, 1, 1, 1, 1, 1]))
+    with pytest.raises(journal.JournalError.Invalid) as refused:
+        phone.share_instruments(therapist.id, [])
+    assert refused.value.violations[0].field == "scope.instruments"
+    share = phone.share_instruments(therapist.id, [journal.Instrument.PHQ9])
+    assert share.content.share.scope == journal.ShareScope.INSTRUMENTS(
+        instruments=[journal.Instrument.PHQ9])
+    phone.sync()
+    assert [i["record"]["id"] for i in feed(server, therapist, patient)] == [phq9.id]
+    phone.revoke_share(share.id)
+    phone.sync()
+    assert feed(server, therapist, patient) == []

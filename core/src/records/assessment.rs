@@ -21,6 +21,14 @@ pub enum Instrument {
 }
 
 impl Instrument {
+    /// Its name as JSON spells it (`phq9`, `gad7`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Instrument::Phq9 => "phq9",
+            Instrument::Gad7 => "gad7",
+        }
+    }
+
     /// How many items the questionnaire has.
     pub fn item_count(self) -> usize {
         match self {

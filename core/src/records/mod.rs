@@ -197,6 +197,14 @@ impl RecordBody {
         }
     }
 
+    /// The questionnaire answered (questionnaires only).
+    pub fn instrument(&self) -> Option<Instrument> {
+        match self {
+            RecordBody::Assessment(r) => Some(r.instrument),
+            _ => None,
+        }
+    }
+
     /// The phase the record is filed under (journal entries only).
     pub fn phase(&self) -> Option<Phase> {
         match self {

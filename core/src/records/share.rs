@@ -8,7 +8,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::ids::RecordId;
-use crate::records::RecordKind;
+use crate::records::{Instrument, RecordKind};
 use crate::validation::{FieldViolation, InvalidInput};
 
 /// What a share covers.
@@ -34,11 +34,17 @@ pub enum ShareScope {
         /// The kinds shared: at least one, no repeats, not shares.
         kinds: Vec<RecordKind>,
     },
+    /// Every questionnaire of these instruments, including those taken
+    /// later (e.g. the PHQ-9s but not the GAD-7s).
+    Instruments {
+        /// The questionnaires shared: at least one, no repeats.
+        instruments: Vec<Instrument>,
+    },
 }
 
 /// A scope as read from JSON. Read through this rather than serde's tagged
 /// enum, which would also take a variant's number (`"type": 0`) for its
-/// name: `type` must be `"item"` or `"kinds"`.
+/// name: `type` must be `"item"`, `"kinds"` or `"instruments"`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WireScope {
@@ -47,6 +53,8 @@ struct WireScope {
     record_id: Option<RecordId>,
     #[serde(default)]
     kinds: Option<Vec<RecordKind>>,
+    #[serde(default)]
+    instruments: Option<Vec<Instrument>>,
 }
 
 /// The names a scope's `type` may take.
@@ -55,26 +63,35 @@ struct WireScope {
 enum ScopeType {
     Item,
     Kinds,
+    Instruments,
 }
 
 impl TryFrom<WireScope> for ShareScope {
     type Error = &'static str;
 
     fn try_from(wire: WireScope) -> Result<Self, Self::Error> {
-        match (wire.r#type, wire.record_id, wire.kinds) {
-            (ScopeType::Item, Some(record_id), None) => Ok(ShareScope::Item { record_id }),
-            (ScopeType::Item, None, _) => Err("an item scope needs `recordId`"),
-            (ScopeType::Item, Some(_), Some(_)) => Err("an item scope has no `kinds`"),
-            (ScopeType::Kinds, None, Some(kinds)) => Ok(ShareScope::Kinds { kinds }),
-            (ScopeType::Kinds, _, None) => Err("a kinds scope needs `kinds`"),
-            (ScopeType::Kinds, Some(_), Some(_)) => Err("a kinds scope has no `recordId`"),
+        match (wire.r#type, wire.record_id, wire.kinds, wire.instruments) {
+            (ScopeType::Item, Some(record_id), None, None) => Ok(ShareScope::Item { record_id }),
+            (ScopeType::Item, None, _, _) => Err("an item scope needs `recordId`"),
+            (ScopeType::Item, Some(_), _, _) => Err("an item scope has only `recordId`"),
+            (ScopeType::Kinds, None, Some(kinds), None) => Ok(ShareScope::Kinds { kinds }),
+            (ScopeType::Kinds, _, None, _) => Err("a kinds scope needs `kinds`"),
+            (ScopeType::Kinds, _, Some(_), _) => Err("a kinds scope has only `kinds`"),
+            (ScopeType::Instruments, None, None, Some(instruments)) => {
+                Ok(ShareScope::Instruments { instruments })
+            }
+            (ScopeType::Instruments, _, _, None) => Err("an instruments scope needs `instruments`"),
+            (ScopeType::Instruments, _, _, Some(_)) => {
+                Err("an instruments scope has only `instruments`")
+            }
         }
     }
 }
 
 /// Permission for one therapist to read what the scope covers.
 ///
-/// Rules: `kinds` has at least one kind, no repeats, and never `share`.
+/// Rules: `kinds` has at least one kind, no repeats, and never `share`;
+/// `instruments` at least one questionnaire, no repeats.
 /// Revoking is setting `revoked`; a revoked share stays revoked (to share
 /// again, make a new one), and a revocation wins over any concurrent change
 /// to the same share.
@@ -112,9 +129,39 @@ impl Share {
         Ok(share)
     }
 
+    /// A standing share of every questionnaire of these instruments.
+    pub fn instruments(
+        therapist_id: Uuid,
+        instruments: Vec<Instrument>,
+    ) -> Result<Self, InvalidInput> {
+        let share = Self {
+            therapist_id,
+            scope: ShareScope::Instruments { instruments },
+            revoked: false,
+        };
+        share.validate()?;
+        Ok(share)
+    }
+
     /// Checks every rule listed on the type.
     pub fn validate(&self) -> Result<(), InvalidInput> {
         let mut extra = Vec::new();
+        if let ShareScope::Instruments { instruments } = &self.scope {
+            let problem = |rule: &str, message: &str| FieldViolation {
+                field: "scope.instruments".to_owned(),
+                rule: rule.to_owned(),
+                message: message.to_owned(),
+            };
+            if instruments.is_empty() {
+                extra.push(problem("length", "must name at least one questionnaire"));
+            }
+            let mut seen: Vec<&str> = instruments.iter().map(|i| i.as_str()).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            if seen.len() != instruments.len() {
+                extra.push(problem("unique", "must not name a questionnaire twice"));
+            }
+        }
         if let ShareScope::Kinds { kinds } = &self.scope {
             let problem = |rule: &str, message: &str| FieldViolation {
                 field: "scope.kinds".to_owned(),
@@ -147,12 +194,18 @@ impl Share {
         InvalidInput::collect(Validate::validate(self), extra)
     }
 
-    /// Whether this share, unrevoked, covers a record of `kind` with `id`.
-    pub fn covers(&self, kind: RecordKind, id: RecordId) -> bool {
+    /// Whether this share, unrevoked, covers a record of `kind` with `id`
+    /// (and, for a questionnaire, its `instrument`: one whose instrument is
+    /// not given is never covered by an instruments scope).
+    pub fn covers(&self, kind: RecordKind, id: RecordId, instrument: Option<Instrument>) -> bool {
         !self.revoked
             && match &self.scope {
                 ShareScope::Item { record_id } => *record_id == id,
                 ShareScope::Kinds { kinds } => kinds.contains(&kind),
+                ShareScope::Instruments { instruments } => {
+                    kind == RecordKind::Assessment
+                        && instrument.is_some_and(|i| instruments.contains(&i))
+                }
             }
     }
 }
@@ -181,6 +234,43 @@ mod tests {
             let text = serde_json::to_string(&value).unwrap();
             assert_eq!(scope(&text).unwrap(), value);
         }
+    }
+
+    #[test]
+    fn an_instruments_scope_covers_only_those_questionnaires() {
+        let therapist = Uuid::now_v7();
+        let share = Share::instruments(therapist, vec![Instrument::Phq9]).unwrap();
+        let id = RecordId::new();
+        assert!(share.covers(RecordKind::Assessment, id, Some(Instrument::Phq9)));
+        assert!(!share.covers(RecordKind::Assessment, id, Some(Instrument::Gad7)));
+        assert!(
+            !share.covers(RecordKind::Assessment, id, None),
+            "unknown: not covered"
+        );
+        assert!(!share.covers(RecordKind::MoodCheckIn, id, Some(Instrument::Phq9)));
+        let revoked = Share {
+            revoked: true,
+            ..share.clone()
+        };
+        assert!(!revoked.covers(RecordKind::Assessment, id, Some(Instrument::Phq9)));
+        let read = scope(r#"{"type": "instruments", "instruments": ["phq9"]}"#).unwrap();
+        assert_eq!(read, share.scope);
+        assert_eq!(
+            scope(&serde_json::to_string(&share.scope).unwrap()).unwrap(),
+            share.scope
+        );
+        for bad in [
+            r#"{"type": "instruments"}"#,
+            r#"{"type": "instruments", "instruments": ["phq9"], "kinds": []}"#,
+            r#"{"type": "instruments", "instruments": ["bdi"]}"#,
+            r#"{"type": "kinds", "kinds": ["assessment"], "instruments": ["phq9"]}"#,
+        ] {
+            assert!(scope(bad).is_err(), "{bad} should be refused");
+        }
+        let empty = Share::instruments(therapist, Vec::new()).unwrap_err();
+        assert!(empty.has("scope.instruments", "length"));
+        let twice = Share::instruments(therapist, vec![Instrument::Gad7, Instrument::Gad7]);
+        assert!(twice.unwrap_err().has("scope.instruments", "unique"));
     }
 
     #[test]

@@ -113,7 +113,8 @@ pub struct AdherenceView {
     pub from: DateTime<Utc>,
     /// … to now.
     pub to: DateTime<Utc>,
-    /// Questionnaires (absent unless assessments are shared).
+    /// Questionnaires, those shared only (absent when none the plan asks
+    /// for is shared).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub questionnaires: Option<TallyView>,
     /// Integration follow-ups (absent unless journal entries and dosing

@@ -85,6 +85,9 @@ pub struct LinkedPatient {
     pub linked_at: DateTime<Utc>,
     /// The kinds the patient shares as a whole with this therapist.
     pub shared_kinds: Vec<RecordKind>,
+    /// The questionnaires the patient shares by instrument (every PHQ-9,
+    /// say, but not the GAD-7s), beside the kinds shared as a whole.
+    pub shared_instruments: Vec<journal_core::records::Instrument>,
     /// How many of the patient's records are shared one by one (live
     /// records named by an item share).
     pub shared_items: i64,
@@ -443,6 +446,7 @@ impl From<review::LinkedPatient> for LinkedPatient {
             email: patient.email,
             linked_at: patient.linked_at,
             shared_kinds: patient.shared_kinds,
+            shared_instruments: patient.shared_instruments,
             shared_items: patient.shared_items,
             open_alerts: patient.open_alerts,
         }

@@ -12,7 +12,7 @@
 
 use diesel::prelude::*;
 use journal_core::RecordId;
-use journal_core::records::{RecordBody, RecordKind, Share};
+use journal_core::records::{Instrument, Record, RecordBody, RecordKind, Share};
 
 use super::schema::{care_links, records};
 use super::{DbConnection, StoreError};
@@ -25,15 +25,51 @@ pub struct Grants {
 }
 
 impl Grants {
-    /// The share that allows reading this record, if any.
-    pub fn allowing(&self, kind: RecordKind, id: RecordId) -> Option<RecordId> {
+    /// The share that allows reading this record, if any: of `kind`, with
+    /// `id`, and — a questionnaire — of `instrument` (without it, a share
+    /// of some questionnaires only never allows it).
+    pub fn allowing(
+        &self,
+        kind: RecordKind,
+        id: RecordId,
+        instrument: Option<Instrument>,
+    ) -> Option<RecordId> {
         if kind == RecordKind::Share {
             return None;
         }
         self.shares
             .iter()
-            .find(|(_, share)| share.covers(kind, id))
+            .find(|(_, share)| share.covers(kind, id, instrument))
             .map(|(share_id, _)| *share_id)
+    }
+
+    /// The share that allows reading this record, if any.
+    pub fn allowing_record(&self, record: &Record) -> Option<RecordId> {
+        self.allowing(record.kind(), record.id, record.body.instrument())
+    }
+
+    /// The questionnaires shared by instrument (not as a whole kind).
+    pub fn instruments(&self) -> Vec<Instrument> {
+        let mut all: Vec<Instrument> = self
+            .shares
+            .iter()
+            .filter_map(|(_, share)| match &share.scope {
+                journal_core::records::ShareScope::Instruments { instruments } => {
+                    Some(instruments.clone())
+                }
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        all.sort_by_key(|i| i.as_str());
+        all.dedup();
+        all
+    }
+
+    /// Whether every questionnaire of `instrument` is shared (as a kind, or
+    /// by instrument).
+    pub fn shares_instrument(&self, instrument: Instrument) -> bool {
+        self.kinds().contains(&RecordKind::Assessment) || self.instruments().contains(&instrument)
     }
 
     /// Whether anything is shared at all.
@@ -48,7 +84,8 @@ impl Grants {
             .iter()
             .filter_map(|(_, share)| match &share.scope {
                 journal_core::records::ShareScope::Kinds { kinds } => Some(kinds.clone()),
-                journal_core::records::ShareScope::Item { .. } => None,
+                journal_core::records::ShareScope::Item { .. }
+                | journal_core::records::ShareScope::Instruments { .. } => None,
             })
             .flatten()
             .collect();
@@ -63,7 +100,8 @@ impl Grants {
             .iter()
             .filter_map(|(_, share)| match &share.scope {
                 journal_core::records::ShareScope::Item { record_id } => Some(*record_id),
-                journal_core::records::ShareScope::Kinds { .. } => None,
+                journal_core::records::ShareScope::Kinds { .. }
+                | journal_core::records::ShareScope::Instruments { .. } => None,
             })
             .collect()
     }
@@ -181,18 +219,18 @@ mod tests {
             ],
         };
         assert_eq!(
-            grants.allowing(RecordKind::JournalEntry, item),
+            grants.allowing(RecordKind::JournalEntry, item, None),
             Some(by_item)
         );
         assert_eq!(
-            grants.allowing(RecordKind::JournalEntry, RecordId::new()),
+            grants.allowing(RecordKind::JournalEntry, RecordId::new(), None),
             None
         );
         assert_eq!(
-            grants.allowing(RecordKind::MoodCheckIn, RecordId::new()),
+            grants.allowing(RecordKind::MoodCheckIn, RecordId::new(), None),
             Some(by_kind)
         );
-        assert_eq!(grants.allowing(RecordKind::Share, by_item), None);
+        assert_eq!(grants.allowing(RecordKind::Share, by_item, None), None);
         assert_eq!(grants.kinds(), vec![RecordKind::MoodCheckIn]);
         assert_eq!(grants.items(), vec![item]);
         assert!(Grants::default().is_empty());

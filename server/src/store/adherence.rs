@@ -41,7 +41,8 @@ pub struct PlanAdherence {
     pub from: DateTime<Utc>,
     /// … to now.
     pub to: DateTime<Utc>,
-    /// Questionnaires; `None` when assessments are not shared as a whole.
+    /// Questionnaires; `None` when none of those the plan asks for is
+    /// shared.
     pub questionnaires: Option<Tally>,
     /// Integration follow-ups; `None` when journal entries or dosing
     /// sessions are not shared as a whole.
@@ -82,9 +83,20 @@ pub fn of_patients(
             .unwrap_or_default()
             .visible_to(grants);
         let (from, to) = adherence::period(*since, now);
+        // Only the questionnaires the patient shares are counted (a
+        // questionnaire not shared is never shown as missed).
+        let shown = CarePlan {
+            measures: plan
+                .measures
+                .iter()
+                .filter(|m| grants.shares_instrument(m.instrument))
+                .cloned()
+                .collect(),
+            ..plan.clone()
+        };
         let counted = adherence::adherence(
             PlanInForce {
-                plan,
+                plan: &shown,
                 since: *since,
             },
             &visible,
@@ -100,7 +112,9 @@ pub fn of_patients(
                 plan_since: *since,
                 from,
                 to,
-                questionnaires: shared(RecordKind::Assessment).then_some(counted.questionnaires),
+                questionnaires: (!shown.measures.is_empty()
+                    || (plan.measures.is_empty() && shared(RecordKind::Assessment)))
+                .then_some(counted.questionnaires),
                 follow_ups: (shared(RecordKind::JournalEntry) && shared(RecordKind::DosingSession))
                     .then_some(counted.follow_ups),
                 check_ins: shared(RecordKind::MoodCheckIn).then_some(counted.check_ins),
@@ -168,7 +182,7 @@ struct Sourced {
 impl Sourced {
     /// The history made of what `grants` allow the therapist to read.
     fn visible_to(self, grants: &Grants) -> History {
-        let allowed = |kind: RecordKind, id: RecordId| grants.allowing(kind, id).is_some();
+        let allowed = |kind: RecordKind, id: RecordId| grants.allowing(kind, id, None).is_some();
         let mut history = History {
             sessions: self
                 .sessions
@@ -179,7 +193,11 @@ impl Sourced {
             assessments: self
                 .assessments
                 .into_iter()
-                .filter(|(id, _, _)| allowed(RecordKind::Assessment, *id))
+                .filter(|(id, instrument, _)| {
+                    grants
+                        .allowing(RecordKind::Assessment, *id, Some(*instrument))
+                        .is_some()
+                })
                 .map(|(_, instrument, at)| (instrument, at))
                 .collect(),
             entries: self

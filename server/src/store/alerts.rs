@@ -313,7 +313,12 @@ pub fn raise(conn: &mut DbConnection, patient: &str) -> Result<usize, StoreError
         };
         let visible: Vec<&RecordId> = risky
             .iter()
-            .filter(|id| grants.allowing(RecordKind::Assessment, **id).is_some())
+            .filter(|(id, instrument)| {
+                grants
+                    .allowing(RecordKind::Assessment, *id, Some(*instrument))
+                    .is_some()
+            })
+            .map(|(id, _)| id)
             .collect();
         if visible.is_empty() {
             continue;
@@ -337,7 +342,10 @@ pub fn raise(conn: &mut DbConnection, patient: &str) -> Result<usize, StoreError
 }
 
 /// The patient's live PHQ-9s whose answers carry the risk flag.
-fn risk_assessments(conn: &mut DbConnection, patient: &str) -> Result<Vec<RecordId>, StoreError> {
+fn risk_assessments(
+    conn: &mut DbConnection,
+    patient: &str,
+) -> Result<Vec<(RecordId, journal_core::records::Instrument)>, StoreError> {
     let rows: Vec<(String, String)> = records::table
         .filter(records::owner_id.eq(patient))
         .filter(records::kind.eq(RecordKind::Assessment.as_str()))
@@ -347,16 +355,19 @@ fn risk_assessments(conn: &mut DbConnection, patient: &str) -> Result<Vec<Record
     let mut risky = Vec::new();
     for (id, body) in rows {
         let flagged = match RecordBody::from_json(RecordKind::Assessment, &body) {
-            Ok(RecordBody::Assessment(assessment)) => {
-                assessment.score().is_ok_and(|score| score.risk_flag)
-            }
+            Ok(RecordBody::Assessment(assessment)) => assessment
+                .score()
+                .is_ok_and(|score| score.risk_flag)
+                .then_some(assessment.instrument),
             _ => {
                 tracing::warn!(record = %id, "unreadable assessment skipped by the alert check");
-                false
+                None
             }
         };
-        if flagged && let Ok(id) = id.parse::<RecordId>() {
-            risky.push(id);
+        if let Some(instrument) = flagged
+            && let Ok(id) = id.parse::<RecordId>()
+        {
+            risky.push((id, instrument));
         }
     }
     Ok(risky)

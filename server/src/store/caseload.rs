@@ -25,8 +25,14 @@ use super::{DbConnection, StoreError};
 /// parameters.
 const PATIENTS_PER_STATEMENT: usize = 500;
 
-/// A record's id, kind and the owner's version it was last written at.
-type Versioned = (RecordId, RecordKind, i64);
+/// A record's id, kind, instrument (questionnaires) and the owner's
+/// version it was last written at.
+type Versioned = (
+    RecordId,
+    RecordKind,
+    Option<journal_core::records::Instrument>,
+    i64,
+);
 
 /// The kinds the caseload shows.
 const MEASURES: [RecordKind; 2] = [RecordKind::Assessment, RecordKind::DosingSession];
@@ -86,7 +92,7 @@ pub fn caseload(
                 .into_iter()
                 .filter_map(|record| {
                     grants
-                        .allowing(record.kind(), record.id)
+                        .allowing_record(&record)
                         .map(|shared_by| SharedRecord { record, shared_by })
                 })
                 .collect();
@@ -96,8 +102,10 @@ pub fn caseload(
                 .remove(&id)
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|(_, _, version)| seen.is_none_or(|seen| *version > seen))
-                .filter(|(record, kind, _)| grants.allowing(*kind, *record).is_some())
+                .filter(|(_, _, _, version)| seen.is_none_or(|seen| *version > seen))
+                .filter(|(record, kind, instrument, _)| {
+                    grants.allowing(*kind, *record, *instrument).is_some()
+                })
                 .count() as i64;
             entries.push(CaseloadEntry {
                 patient,
@@ -157,7 +165,8 @@ fn versions_of(
 ) -> Result<HashMap<String, Vec<Versioned>>, StoreError> {
     let mut all: HashMap<String, Vec<Versioned>> = HashMap::new();
     for chunk in patients.chunks(PATIENTS_PER_STATEMENT) {
-        let rows: Vec<(String, String, String, i64)> = records::table
+        type Row = (String, String, String, i64, Option<String>);
+        let rows: Vec<Row> = records::table
             .filter(records::owner_id.eq_any(chunk))
             .filter(records::deleted.eq(false))
             .filter(records::kind.ne(RecordKind::Share.as_str()))
@@ -166,14 +175,18 @@ fn versions_of(
                 records::id,
                 records::kind,
                 records::version,
+                super::rows::assessment_body(),
             ))
             .load(conn)?;
-        for (owner, id, kind, version) in rows {
+        for (owner, id, kind, version, body) in rows {
             let (Ok(id), Ok(kind)) = (id.parse::<RecordId>(), kind.parse::<RecordKind>()) else {
                 tracing::warn!(record = %id, "unreadable record id or kind skipped on the caseload");
                 continue;
             };
-            all.entry(owner).or_default().push((id, kind, version));
+            let instrument = super::rows::instrument_in(body.as_deref());
+            all.entry(owner)
+                .or_default()
+                .push((id, kind, instrument, version));
         }
     }
     Ok(all)

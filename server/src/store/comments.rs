@@ -106,18 +106,17 @@ fn check_shared(
     if grants.is_empty() {
         return Err(record_not_found());
     }
-    let kind: Option<String> = records::table
+    let found: Option<(String, Option<String>)> = records::table
         .filter(records::id.eq(record.to_string()))
         .filter(records::owner_id.eq(patient))
         .filter(records::deleted.eq(false))
-        .select(records::kind)
+        .select((records::kind, super::rows::assessment_body()))
         .first(conn)
         .optional()?;
-    let kind: RecordKind = kind
-        .and_then(|k| k.parse().ok())
-        .ok_or_else(record_not_found)?;
+    let (kind, body) = found.ok_or_else(record_not_found)?;
+    let kind: RecordKind = kind.parse().map_err(|_| record_not_found())?;
     grants
-        .allowing(kind, record)
+        .allowing(kind, record, super::rows::instrument_in(body.as_deref()))
         .map(|_| ())
         .ok_or_else(record_not_found)
 }

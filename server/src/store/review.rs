@@ -76,6 +76,8 @@ pub struct LinkedPatient {
     pub linked_at: DateTime<Utc>,
     /// The kinds shared as a whole (never shares themselves).
     pub shared_kinds: Vec<RecordKind>,
+    /// The questionnaires shared by instrument (not as a whole kind).
+    pub shared_instruments: Vec<journal_core::records::Instrument>,
     /// How many live records are shared one by one.
     pub shared_items: i64,
     /// How many of this therapist's alerts about the patient are open.
@@ -215,6 +217,7 @@ pub(super) fn linked_with_grants(
                         .into_iter()
                         .filter(|k| *k != RecordKind::Share)
                         .collect(),
+                    shared_instruments: grants.instruments(),
                     shared_items,
                     open_alerts: open_alerts.get(&patient).copied().unwrap_or(0),
                 };
@@ -267,7 +270,7 @@ fn feed_page(
         .records
         .into_iter()
         .filter_map(|record| {
-            let share = grants.allowing(record.kind(), record.id);
+            let share = grants.allowing_record(&record);
             if share.is_none() {
                 tracing::warn!(record = %record.id, "a row of the shared scope is not allowed");
             }
@@ -356,7 +359,7 @@ fn shared_of_kinds(
     let mut shared = Vec::with_capacity(rows.len());
     for row in rows {
         let record = row.into_record()?;
-        if let Some(shared_by) = grants.allowing(record.kind(), record.id) {
+        if let Some(shared_by) = grants.allowing_record(&record) {
             shared.push(SharedRecord { record, shared_by });
         }
     }
@@ -377,13 +380,16 @@ pub fn changed_since(
     if let Some(since) = since {
         sql = sql.filter(records::version.gt(since));
     }
-    let rows: Vec<(String, String)> = sql.select((records::id, records::kind)).load(conn)?;
+    let rows: Vec<(String, String, Option<String>)> = sql
+        .select((records::id, records::kind, super::rows::assessment_body()))
+        .load(conn)?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, kind)| {
+        .filter_map(|(id, kind, body)| {
             let id: RecordId = id.parse().ok()?;
             let kind: RecordKind = kind.parse().ok()?;
-            grants.allowing(kind, id).map(|_| id)
+            let instrument = super::rows::instrument_in(body.as_deref());
+            grants.allowing(kind, id, instrument).map(|_| id)
         })
         .collect())
 }
@@ -393,12 +399,17 @@ pub fn changed_since(
 /// item. `None` when nothing at all is shared (there is nothing to ask the
 /// database). Rows it returns must still pass [`Grants::allowing`].
 fn shared_scope<'a>(patient: &'a str, grants: &Grants) -> Option<records::BoxedQuery<'a, Db>> {
-    let kinds: Vec<&'static str> = grants
+    let mut kinds: Vec<&'static str> = grants
         .kinds()
         .into_iter()
         .filter(|k| *k != RecordKind::Share)
         .map(RecordKind::as_str)
         .collect();
+    // Some questionnaires only: every questionnaire is read, and each row
+    // passes `Grants::allowing` with its instrument.
+    if !grants.instruments().is_empty() && !kinds.contains(&RecordKind::Assessment.as_str()) {
+        kinds.push(RecordKind::Assessment.as_str());
+    }
     let items: Vec<String> = grants.items().iter().map(ToString::to_string).collect();
     if kinds.is_empty() && items.is_empty() {
         return None;
@@ -437,6 +448,6 @@ pub fn shared_record(
     };
     let record = row.into_record()?;
     Ok(grants
-        .allowing(record.kind(), record.id)
+        .allowing_record(&record)
         .map(|shared_by| SharedRecord { record, shared_by }))
 }

@@ -358,3 +358,25 @@ pub fn body_json(body: &RecordBody) -> Result<String, StoreError> {
     body.to_json()
         .map_err(|e| StoreError::Internal(format!("content cannot be written as JSON: {e}")))
 }
+
+/// A questionnaire's body beside its row (other kinds: `NULL`), to learn
+/// the instrument a share of some questionnaires only is decided by,
+/// without reading every other record's text.
+pub fn assessment_body()
+-> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::Text>> {
+    diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(
+        "CASE WHEN records.kind = 'assessment' THEN records.body END",
+    )
+}
+
+/// The instrument of a questionnaire's body read by [`assessment_body`];
+/// `None` for other kinds, and for a body that cannot be read (which then
+/// is allowed by no share of some questionnaires).
+pub fn instrument_in(body: Option<&str>) -> Option<journal_core::records::Instrument> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        instrument: journal_core::records::Instrument,
+    }
+    body.and_then(|b| serde_json::from_str::<Named>(b).ok())
+        .map(|n| n.instrument)
+}
