@@ -177,11 +177,6 @@ impl History {
     }
 }
 
-/// A questionnaire's name in keys, as in JSON.
-fn name(instrument: Instrument) -> &'static str {
-    instrument.as_str()
-}
-
 /// Why a questionnaire is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "type")]
@@ -323,7 +318,7 @@ pub fn occurrences(
                     all.push(Occurrence {
                         key: format!(
                             "questionnaire:{}:before:{}",
-                            name(measure.instrument),
+                            measure.instrument.as_str(),
                             session.id
                         ),
                         due: Due::Questionnaire {
@@ -349,7 +344,7 @@ pub fn occurrences(
                     all.push(Occurrence {
                         key: format!(
                             "questionnaire:{}:after:{}:{day}",
-                            name(measure.instrument),
+                            measure.instrument.as_str(),
                             session.id
                         ),
                         due: Due::Questionnaire {
@@ -486,7 +481,7 @@ fn every_days(
         all.push(Occurrence {
             key: format!(
                 "questionnaire:{}:every:{}",
-                name(instrument),
+                instrument.as_str(),
                 due_at.timestamp()
             ),
             due: Due::Questionnaire {

@@ -85,6 +85,31 @@ impl LiveServer {
         Self::start_with(backend, &[])
     }
 
+    /// Like [`LiveServer::start`], emailing through an SMTP server on
+    /// 127.0.0.1:`smtp_port` without TLS (a [`smtp::SmtpSink`]) as
+    /// `sender`, with more flags.
+    pub fn start_mailing(
+        backend: Backend,
+        smtp_port: u16,
+        sender: &str,
+        flags: &[&str],
+    ) -> Option<Self> {
+        let port = smtp_port.to_string();
+        let from = format!("KAP journal <{sender}>");
+        let mut all = vec![
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            &port,
+            "--smtp-tls",
+            "none",
+            "--smtp-from",
+            &from,
+        ];
+        all.extend_from_slice(flags);
+        Self::start_with(backend, &all)
+    }
+
     /// Like [`LiveServer::start`], with more of the server's flags (SMTP
     /// settings, say).
     pub fn start_with(backend: Backend, flags: &[&str]) -> Option<Self> {

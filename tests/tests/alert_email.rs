@@ -20,22 +20,7 @@ const PORTAL: &str = "https://journal.clinic.example";
 
 /// The server, emailing through 127.0.0.1:`port` without TLS.
 fn server(backend: Backend, port: u16) -> Option<LiveServer> {
-    let port = port.to_string();
-    LiveServer::start_with(
-        backend,
-        &[
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            &port,
-            "--smtp-tls",
-            "none",
-            "--smtp-from",
-            &format!("KAP journal <{SENDER}>"),
-            "--public-url",
-            PORTAL,
-        ],
-    )
+    LiveServer::start_mailing(backend, port, SENDER, &["--public-url", PORTAL])
 }
 
 fn body(kind: RecordKind, value: serde_json::Value) -> RecordBody {

@@ -18,20 +18,7 @@ const REQUEST: &str = "/api/v1/auth/password-reset";
 const CONFIRM: &str = "/api/v1/auth/password-reset/confirm";
 
 fn server(backend: Backend, port: u16) -> Option<LiveServer> {
-    let port = port.to_string();
-    LiveServer::start_with(
-        backend,
-        &[
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            &port,
-            "--smtp-tls",
-            "none",
-            "--smtp-from",
-            "KAP journal <no-reply@clinic.example>",
-        ],
-    )
+    LiveServer::start_mailing(backend, port, "no-reply@clinic.example", &[])
 }
 
 /// The code in a reset email.

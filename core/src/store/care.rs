@@ -150,7 +150,7 @@ impl JournalStore {
     /// sync brought them, most recently changed first.
     pub fn assigned_plans(&self) -> Result<Vec<AssignedPlan>, StoreError> {
         let mut guard = self.lock();
-        super::plans::all(&mut guard.conn)
+        super::assigned_plans::all(&mut guard.conn)
     }
 
     /// What is due or overdue at `at`, oldest first (see

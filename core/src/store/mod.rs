@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
+mod assigned_plans;
 mod care;
 mod clock;
 mod comments;
@@ -40,7 +41,6 @@ mod import_tests;
 mod list;
 mod open;
 mod outbox;
-mod plans;
 mod pull;
 mod revisions;
 mod schema;

@@ -124,7 +124,7 @@ pub(super) fn apply(
                 }
             }
             PulledChange::CarePlan { version, care_plan } => {
-                super::plans::apply(conn, *version, care_plan)?;
+                super::assigned_plans::apply(conn, *version, care_plan)?;
                 report.care_plans += 1;
             }
         }
@@ -268,25 +268,26 @@ fn write_record_indexing(
 ) -> Result<Written, StoreError> {
     let unreadable = |reason: String| StoreError::UnreadableChange { version, reason };
     let id = state.id.to_string();
-    let found: Option<(i64, i64, bool, String)> = records::table
+    let found: Option<(i64, i64, bool)> = records::table
         .filter(records::id.eq(&id))
-        .select((records::seq, records::hlc, records::deleted, records::body))
+        .select((records::seq, records::hlc, records::deleted))
         .get_result(conn)
         .optional()?;
     // The very version held here already — the same stamp and the same
     // content (a merge on the server may keep a device's stamp on content
     // that also holds another device's fields, so the stamp alone does not
-    // say it): nothing to write, and nothing to tell the patient.
-    if let Some((_, hlc, deleted, body)) = &found
-        && *hlc == state.hlc.to_i64()
-        && *deleted == state.deleted
-        && (state.deleted || same_content(state, body))
+    // say it): nothing to write, and nothing to tell the patient. The body
+    // is read only when the stamps already agree.
+    if let Some((seq, hlc, deleted)) = found
+        && hlc == state.hlc.to_i64()
+        && deleted == state.deleted
+        && (state.deleted || same_content(state, &stored_body(conn, seq)?))
     {
         forget_held(conn, &id, version)?;
         return Ok(Written::Unchanged);
     }
-    let was_live = found.as_ref().is_some_and(|(_, _, deleted, _)| !deleted);
-    let existing = found.map(|(seq, _, _, _)| seq);
+    let was_live = found.is_some_and(|(_, _, deleted)| !deleted);
+    let existing = found.map(|(seq, _, _)| seq);
     let live = if state.deleted {
         None
     } else {
@@ -355,6 +356,14 @@ fn write_record_indexing(
 fn same_content(state: &RecordState, body: &str) -> bool {
     matches!(state.content(), Ok(Some(content))
         if super::body_json(&content).is_ok_and(|json| json == body))
+}
+
+/// The stored body of the row `seq`.
+fn stored_body(conn: &mut SqliteConnection, seq: i64) -> Result<String, StoreError> {
+    Ok(records::table
+        .find(seq)
+        .select(records::body)
+        .get_result(conn)?)
 }
 
 /// A version held back earlier is superseded by this one.

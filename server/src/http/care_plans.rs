@@ -25,6 +25,7 @@ use crate::state::AppState;
 use crate::store::adherence::{self as plan_adherence, PlanAdherence};
 use crate::store::care_plans::{self, StoredPlan};
 use crate::store::review::NO_SUCH_PATIENT;
+use crate::store::{DbConnection, StoreError};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -145,6 +146,27 @@ fn patient_id(text: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::NotFound(NO_SUCH_PATIENT.to_owned()))
 }
 
+/// Runs `work` with the signed-in therapist's id and the path's patient id
+/// (a malformed one answers 404, like an unknown one) on the database.
+async fn for_patient<T, F>(
+    state: &AppState,
+    therapist: &Therapist,
+    path: &str,
+    work: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConnection, &str, &str) -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    let patient = patient_id(path)?;
+    let me = therapist.id();
+    state
+        .db
+        .run(move |conn| work(conn, &me, &patient))
+        .await
+        .map_err(ApiError::from)
+}
+
 /// Sets (makes or replaces) the signed-in therapist's care plan for a
 /// linked patient.
 #[utoipa::path(put, path = "/api/v1/care-plans/{patientId}", tag = "care plans",
@@ -170,7 +192,6 @@ pub async fn set_plan(
     path: web::Path<String>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let patient = patient_id(&path)?;
     // Read as a JSON object only (serde would also take an array for a
     // struct, positionally).
     let body = body.into_inner();
@@ -182,12 +203,10 @@ pub async fn set_plan(
     let plan: CarePlan = serde_json::from_value(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     plan.validate()?;
-    let me = therapist.id();
-    let stored = state
-        .db
-        .run(move |conn| care_plans::set(conn, &me, &patient, &plan))
-        .await
-        .map_err(ApiError::from)?;
+    let stored = for_patient(&state, &therapist, &path, move |conn, me, patient| {
+        care_plans::set(conn, me, patient, &plan)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(CarePlanView::from(stored)))
 }
 
@@ -207,13 +226,7 @@ pub async fn get_plan(
     therapist: Therapist,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let patient = patient_id(&path)?;
-    let me = therapist.id();
-    let stored = state
-        .db
-        .run(move |conn| care_plans::own(conn, &me, &patient))
-        .await
-        .map_err(ApiError::from)?;
+    let stored = for_patient(&state, &therapist, &path, care_plans::own).await?;
     Ok(HttpResponse::Ok().json(CarePlanView::from(stored)))
 }
 
@@ -233,13 +246,7 @@ pub async fn delete_plan(
     therapist: Therapist,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let patient = patient_id(&path)?;
-    let me = therapist.id();
-    state
-        .db
-        .run(move |conn| care_plans::remove(conn, &me, &patient))
-        .await
-        .map_err(ApiError::from)?;
+    for_patient(&state, &therapist, &path, care_plans::remove).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -259,13 +266,10 @@ pub async fn adherence(
     therapist: Therapist,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let patient = patient_id(&path)?;
-    let me = therapist.id();
-    let found = state
-        .db
-        .run(move |conn| plan_adherence::of_patient(conn, &me, &patient, Utc::now()))
-        .await
-        .map_err(ApiError::from)?;
+    let found = for_patient(&state, &therapist, &path, |conn, me, patient| {
+        plan_adherence::of_patient(conn, me, patient, Utc::now())
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(AdherenceView::from(found)))
 }
 
