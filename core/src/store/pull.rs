@@ -268,26 +268,34 @@ fn write_record_indexing(
 ) -> Result<Written, StoreError> {
     let unreadable = |reason: String| StoreError::UnreadableChange { version, reason };
     let id = state.id.to_string();
-    let found: Option<(i64, i64, bool)> = records::table
+    let found: Option<(i64, i64, bool, i64, i64)> = records::table
         .filter(records::id.eq(&id))
-        .select((records::seq, records::hlc, records::deleted))
+        .select((
+            records::seq,
+            records::hlc,
+            records::deleted,
+            records::created_at,
+            records::updated_at,
+        ))
         .get_result(conn)
         .optional()?;
-    // The very version held here already — the same stamp and the same
+    // The very version held here already — the same stamp, times and
     // content (a merge on the server may keep a device's stamp on content
     // that also holds another device's fields, so the stamp alone does not
     // say it): nothing to write, and nothing to tell the patient. The body
-    // is read only when the stamps already agree.
-    if let Some((seq, hlc, deleted)) = found
+    // is read only when all the rest already agrees.
+    if let Some((seq, hlc, deleted, created_at, updated_at)) = found
         && hlc == state.hlc.to_i64()
         && deleted == state.deleted
+        && created_at == time_to_micros(state.created_at)
+        && updated_at == time_to_micros(state.updated_at)
         && (state.deleted || same_content(state, &stored_body(conn, seq)?))
     {
         forget_held(conn, &id, version)?;
         return Ok(Written::Unchanged);
     }
-    let was_live = found.is_some_and(|(_, _, deleted)| !deleted);
-    let existing = found.map(|(seq, _, _)| seq);
+    let was_live = found.is_some_and(|(_, _, deleted, _, _)| !deleted);
+    let existing = found.map(|(seq, _, _, _, _)| seq);
     let live = if state.deleted {
         None
     } else {

@@ -785,3 +785,40 @@ fn a_journal_with_records_of_its_own_indexes_pulls_at_once() {
     assert_eq!(texts.len(), 3);
     assert_eq!(ids_found(&here.store, "cedar"), vec![records[1].id]);
 }
+
+#[test]
+fn its_own_change_coming_back_is_not_news_but_any_difference_is_written() {
+    let here = device();
+    let mine = here.store.create(entry("written here")).unwrap();
+    here.store.acknowledge_changes(MutationId(1)).unwrap();
+    // The very version back from the server: nothing written, not counted.
+    let report = here
+        .store
+        .apply_pull(&page(vec![rec(1, state(&mine))], None))
+        .unwrap();
+    assert_eq!((report.records, report.echoes), (0, 1));
+    // The same stamp and content with other times (an export naming one
+    // record twice, say): written, the last one kept.
+    let earlier = Record {
+        created_at: mine.created_at - chrono::TimeDelta::days(1),
+        ..mine.clone()
+    };
+    let report = here
+        .store
+        .apply_pull(&page(vec![rec(2, state(&earlier))], None))
+        .unwrap();
+    assert_eq!((report.records, report.echoes), (1, 0));
+    assert_eq!(here.store.get(mine.id).unwrap(), earlier);
+    // The same stamp and times with other content (a merge on the server
+    // that kept this device's stamp): written.
+    let merged = Record {
+        body: entry("written here, merged there"),
+        ..earlier.clone()
+    };
+    let report = here
+        .store
+        .apply_pull(&page(vec![rec(3, state(&merged))], None))
+        .unwrap();
+    assert_eq!((report.records, report.echoes), (1, 0));
+    assert_eq!(here.store.get(mine.id).unwrap(), merged);
+}
