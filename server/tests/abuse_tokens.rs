@@ -69,6 +69,9 @@ const SIGNED_IN: &[(&str, &str, Who)] = &[
     ("delete", "/api/v1/records/{id}", Who::Patient),
     ("get", "/api/v1/records/{id}/revisions", Who::Patient),
     ("get", "/api/v1/records/{id}/comments", Who::Patient),
+    ("post", "/api/v1/records/{id}/comments", Who::Patient),
+    ("put", "/api/v1/comments/{commentId}", Who::Patient),
+    ("delete", "/api/v1/comments/{commentId}", Who::Patient),
     ("post", "/api/v1/sync/push", Who::Patient),
     ("get", "/api/v1/sync/pull", Who::Patient),
     ("get", "/api/v1/therapist/patients", Who::Therapist),
@@ -179,7 +182,10 @@ fn body_for(method: &str, path: &str, operation: &Value) -> Option<Value> {
                 "body": {"body": "abuse", "phase": "integration", "tags": []}}]
         }),
         ("post", "/api/v1/therapist/patients/{patientId}/records/{recordId}/comments")
-        | ("put", "/api/v1/therapist/comments/{commentId}") => json!({"text": "abuse"}),
+        | ("put", "/api/v1/therapist/comments/{commentId}")
+        | ("put", "/api/v1/comments/{commentId}") => json!({"text": "abuse"}),
+        // `replyTo` is filled with the side's comment by `request`.
+        ("post", "/api/v1/records/{id}/comments") => json!({"replyTo": null, "text": "abuse"}),
         ("post", "/api/v1/therapist/alerts/{id}/resolve") => json!({"note": "abuse"}),
         ("put", "/api/v1/care-plans/{patientId}") => json!({"checkIns": "daily"}),
         ("patch", "/api/v1/me") => json!({"displayName": "Abuse"}),
@@ -203,7 +209,12 @@ fn body_for(method: &str, path: &str, operation: &Value) -> Option<Value> {
 fn request(method: &str, path: &str, operation: &Value, side: &Side) -> TestRequest {
     let request = request_of(method, &side.fill(path));
     match body_for(method, path, operation) {
-        Some(body) => request.set_json(body),
+        Some(mut body) => {
+            if body.get("replyTo").is_some() {
+                body["replyTo"] = json!(side.comment);
+            }
+            request.set_json(body)
+        }
         None => request,
     }
 }

@@ -1,8 +1,10 @@
 //! Therapists' comments: written on shared items only, delivered to the
 //! patient's devices by pull (new, edited and deleted) and listed with the
 //! record; only the author edits or deletes; revoked access stops new
-//! comments and edits but not deleting one's own; text checked. Each test
-//! on SQLite and on PostgreSQL.
+//! comments and edits but not deleting one's own; text checked; the
+//! patient's replies reach the therapist and the patient's other devices,
+//! only while the record is shared, once however often they are resent.
+//! Each test on SQLite and on PostgreSQL.
 
 // A test crate: unwrapping is how it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -73,6 +75,19 @@ fn patient_view(token: &str, record: &str) -> TestRequest {
     )
 }
 
+fn answer(token: &str, record: &str, body: &Value) -> TestRequest {
+    authed(
+        TestRequest::post()
+            .uri(&format!("{RECORDS}/{record}/comments"))
+            .set_json(body),
+        token,
+    )
+}
+
+fn reply_uri(reply: &str) -> String {
+    format!("/api/v1/comments/{reply}")
+}
+
 /// Creates a record; returns its id.
 async fn create<S, B>(app: &S, token: &str, content: &Value) -> String
 where
@@ -108,6 +123,141 @@ async fn stored_comments(server: &TestServer) -> i64 {
 }
 
 on_both_backends! {
+    async fn a_patients_reply_reaches_the_therapist_and_their_other_devices(server: TestServer) {
+        let app = server.app().await;
+        let therapist_tokens = therapist(&server, &app, "lee@clinic.example").await;
+        let (t, lee) = (token(&therapist_tokens), account_id(&therapist_tokens));
+        let ana_tokens = register(&app, "ana@example.org").await;
+        let (p, ana) = (token(&ana_tokens), account_id(&ana_tokens));
+        link(&app, &t, &p).await;
+        let e = create(&app, &p, &entry("I saw the sea.")).await;
+        create(&app, &p, &item_share(&lee, &e)).await;
+        let comment = call(&app, write(&t, &ana, &e, "What did the sea say?")).await;
+        let comment_id = comment.body["id"].as_str().unwrap().to_owned();
+        let (_, cursor) = pull_changes(&app, &p, 0, 500).await;
+
+        // The phone chooses the reply's id, so a resend is the same reply.
+        let id = uuid::Uuid::now_v7().to_string();
+        let body = json!({"id": id, "replyTo": comment_id, "text": "That I can rest."});
+        let written = call(&app, answer(&p, &e, &body)).await;
+        assert_eq!(written.status, 201, "{:?}", written.body);
+        assert_eq!(written.headers.get("location").unwrap(), &reply_uri(&id));
+        assert_eq!(written.body["id"], id);
+        assert_eq!(written.body["fromPatient"], true);
+        assert_eq!(written.body["replyTo"], comment_id);
+        assert_eq!(written.body["therapistId"], lee);
+        assert_eq!(written.body["author"], "ana@example.org");
+        let count = stored_comments(&server).await;
+        let again = call(&app, answer(&p, &e, &body)).await;
+        assert_eq!(again.status, 200, "{:?}", again.body);
+        assert_eq!(again.body, written.body);
+        assert_eq!(stored_comments(&server).await, count, "a resent reply is not a second one");
+
+        // The therapist sees it beside their comment; the patient's other
+        // devices get it by pull; the therapist's comment carries no
+        // fromPatient flag of its own.
+        let own = call(&app, read(&t, &ana, &e)).await;
+        assert_eq!(own.body, json!([comment.body, written.body]));
+        assert_eq!(comment.body["fromPatient"], false);
+        assert!(comment.body.get("replyTo").is_none());
+        let listed = call(&app, patient_view(&p, &e)).await;
+        assert_eq!(listed.body, json!([comment.body, written.body]));
+        let (changes, cursor) = pull_changes(&app, &p, cursor, 500).await;
+        assert_eq!(pulled_comments(&changes), vec![written.body.clone()]);
+
+        // Only the patient edits or deletes their reply; the therapist
+        // cannot, and the patient cannot touch the therapist's comment.
+        call(&app, edit(&t, &id, "Not mine")).await.assert_problem(404, "not-found");
+        call(&app, remove(&t, &id)).await.assert_problem(404, "not-found");
+        let theirs = authed(TestRequest::put().uri(&reply_uri(&comment_id)).set_json(json!({"text": "x"})), &p);
+        call(&app, theirs).await.assert_problem(404, "not-found");
+        call(&app, authed(TestRequest::delete().uri(&reply_uri(&comment_id)), &p)).await.assert_problem(404, "not-found");
+        let edited = call(&app, authed(TestRequest::put().uri(&reply_uri(&id)).set_json(json!({"text": "That I can rest now."})), &p)).await;
+        assert_eq!(edited.status, 200, "{:?}", edited.body);
+        assert_eq!(edited.body["text"], "That I can rest now.");
+        let (changes, cursor) = pull_changes(&app, &p, cursor, 500).await;
+        assert_eq!(pulled_comments(&changes), vec![edited.body.clone()]);
+        // A resend carrying the edited text is that edit, not a new reply.
+        let resent = call(&app, answer(&p, &e, &json!({"id": id, "replyTo": comment_id, "text": "That I can rest now."}))).await;
+        assert_eq!(resent.status, 200, "{:?}", resent.body);
+        assert_eq!(resent.body, edited.body);
+
+        // A reply cannot answer a reply, nor borrow another comment's id.
+        call(&app, answer(&p, &e, &json!({"replyTo": id, "text": "x"}))).await.assert_problem(404, "not-found");
+        call(&app, answer(&p, &e, &json!({"id": comment_id, "replyTo": comment_id, "text": "x"}))).await.assert_problem(409, "conflict");
+
+        let deleted = call(&app, authed(TestRequest::delete().uri(&reply_uri(&id)), &p)).await;
+        assert_eq!(deleted.status, 204);
+        let again = call(&app, authed(TestRequest::delete().uri(&reply_uri(&id)), &p)).await;
+        assert_eq!(again.status, 204, "a resent deletion is answered alike");
+        let (changes, _) = pull_changes(&app, &p, cursor, 500).await;
+        let pulled = pulled_comments(&changes);
+        assert_eq!(pulled.len(), 1, "{pulled:?}");
+        assert_eq!((&pulled[0]["deleted"], &pulled[0]["text"]), (&json!(true), &json!("")));
+        assert_eq!(call(&app, read(&t, &ana, &e)).await.body, json!([comment.body]));
+        call(&app, answer(&p, &e, &body)).await.assert_problem(410, "gone");
+        // The patient's export keeps what is live: the comment only.
+        assert_eq!(call(&app, patient_view(&p, &e)).await.body, json!([comment.body]));
+    }
+
+    async fn a_reply_needs_the_record_shared_and_nothing_else_is_written(server: TestServer) {
+        let app = server.app().await;
+        let therapist_tokens = therapist(&server, &app, "lee@clinic.example").await;
+        let (t, lee) = (token(&therapist_tokens), account_id(&therapist_tokens));
+        let ana_tokens = register(&app, "ana@example.org").await;
+        let (p, ana) = (token(&ana_tokens), account_id(&ana_tokens));
+        let ben_tokens = register(&app, "ben@example.org").await;
+        let (q, ben) = (token(&ben_tokens), account_id(&ben_tokens));
+        let link_id = link(&app, &t, &p).await;
+        link(&app, &t, &q).await;
+        let e = create(&app, &p, &entry("shared for a while")).await;
+        let f = create(&app, &p, &entry("another")).await;
+        let share = create(&app, &p, &item_share(&lee, &e)).await;
+        create(&app, &p, &item_share(&lee, &f)).await;
+        let on_e = call(&app, write(&t, &ana, &e, "First")).await.body["id"].as_str().unwrap().to_owned();
+        let on_f = call(&app, write(&t, &ana, &f, "Second")).await.body["id"].as_str().unwrap().to_owned();
+        let bens = create(&app, &q, &entry("Ben's")).await;
+        create(&app, &q, &item_share(&lee, &bens)).await;
+        let on_ben = call(&app, write(&t, &ben, &bens, "To Ben")).await.body["id"].as_str().unwrap().to_owned();
+        let kept = call(&app, answer(&p, &f, &json!({"replyTo": on_f, "text": "kept"}))).await;
+        assert_eq!(kept.status, 201, "{:?}", kept.body);
+        let kept = kept.body["id"].as_str().unwrap().to_owned();
+        let count = stored_comments(&server).await;
+
+        // Another patient's comment, a comment on another record, an
+        // unknown one, a bad record id: 404; bad text: 422; a therapist: 403.
+        for (record, reply_to) in [(&e, &on_ben), (&e, &on_f), (&bens, &on_ben), (&"not-a-uuid".to_owned(), &on_e)] {
+            call(&app, answer(&p, record, &json!({"replyTo": reply_to, "text": "x"}))).await.assert_problem(404, "not-found");
+        }
+        call(&app, answer(&p, &e, &json!({"replyTo": uuid::Uuid::now_v7(), "text": "x"}))).await.assert_problem(404, "not-found");
+        call(&app, answer(&p, &e, &json!({"replyTo": on_e, "text": " "}))).await.assert_problem(422, "validation");
+        call(&app, answer(&p, &e, &json!({"replyTo": on_e, "text": "x", "extra": 1}))).await.assert_problem(400, "bad-request");
+        call(&app, answer(&p, &e, &json!({"text": "x"}))).await.assert_problem(400, "bad-request");
+        call(&app, answer(&t, &e, &json!({"replyTo": on_e, "text": "x"}))).await.assert_problem(403, "forbidden");
+        call(&app, authed(TestRequest::put().uri(&reply_uri("nope")).set_json(json!({"text": "x"})), &p)).await.assert_problem(404, "not-found");
+        call(&app, authed(TestRequest::put().uri(&reply_uri(&kept)).set_json(json!({"text": ""})), &p)).await.assert_problem(422, "validation");
+        assert_eq!(stored_comments(&server).await, count, "nothing was written");
+
+        // The share of e revoked: no reply reaches the therapist (409, in
+        // words the patient understands); the other record still takes one.
+        let mut revoked = item_share(&lee, &e);
+        revoked["body"]["revoked"] = json!(true);
+        let put = call(&app, authed(TestRequest::put().uri(&format!("{RECORDS}/{share}")).set_json(&revoked), &p)).await;
+        assert_eq!(put.status, 200, "{:?}", put.body);
+        let refused = call(&app, answer(&p, &e, &json!({"replyTo": on_e, "text": "Are you there?"}))).await;
+        refused.assert_problem(409, "conflict");
+        assert!(refused.body["detail"].as_str().unwrap().contains("no longer shared with Dr. Test"), "{:?}", refused.body);
+        assert_eq!(stored_comments(&server).await, count);
+
+        // The link ended: no reply and no edit, but deleting one's own
+        // reply still works.
+        let ended = call(&app, authed(TestRequest::delete().uri(&format!("/api/v1/care/links/{link_id}")), &p)).await;
+        assert_eq!(ended.status, 204);
+        call(&app, answer(&p, &f, &json!({"replyTo": on_f, "text": "Hello?"}))).await.assert_problem(409, "conflict");
+        call(&app, authed(TestRequest::put().uri(&reply_uri(&kept)).set_json(json!({"text": "changed"})), &p)).await.assert_problem(409, "conflict");
+        assert_eq!(call(&app, authed(TestRequest::delete().uri(&reply_uri(&kept)), &p)).await.status, 204);
+    }
+
     async fn a_comment_reaches_the_patient_with_its_edits_and_deletion(server: TestServer) {
         let app = server.app().await;
         let therapist_tokens = therapist(&server, &app, "lee@clinic.example").await;
@@ -269,7 +419,9 @@ on_both_backends! {
         wrong.assert_problem(405, "method-not-allowed");
         let wrong = call(&app, authed(TestRequest::get().uri(&comment_uri(&nobody)), &t)).await;
         wrong.assert_problem(405, "method-not-allowed");
-        let wrong = call(&app, authed(TestRequest::post().uri(&format!("{RECORDS}/{mood}/comments")), &p)).await;
+        let wrong = call(&app, authed(TestRequest::delete().uri(&format!("{RECORDS}/{mood}/comments")), &p)).await;
+        wrong.assert_problem(405, "method-not-allowed");
+        let wrong = call(&app, authed(TestRequest::get().uri(&reply_uri(&nobody)), &p)).await;
         wrong.assert_problem(405, "method-not-allowed");
     }
 

@@ -443,6 +443,21 @@ on_both_backends! {
             .map(|c| c["comment"]["text"].as_str().unwrap_or("").to_owned()).collect();
         assert!(texts.iter().any(|t| t == "Thank you — let's talk about the sea."), "{texts:?}");
         assert!(!texts.iter().any(|t| t == "forged words"));
+        // The patient replies from the app: the reply is on the page, under
+        // their name, and it is not the therapist's to edit or delete.
+        let reply = api(&app, "POST", &format!("/api/v1/records/{}/comments", side.record), &token(&side.patient),
+            Some(json!({"replyTo": side.comment, "text": "It said: slow down."}))).await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        let reply_id = reply.body["id"].as_str().unwrap().to_owned();
+        let page = fetch(&app, browser.get(&uri)).await;
+        assert!(page.body.contains("It said: slow down."), "{}", page.body);
+        assert!(page.body.contains(&format!("{TAG}.patient@example.org replied")), "{}", page.body);
+        assert!(!page.body.contains(&format!("/comments/{reply_id}")), "no edit or delete form for a reply");
+        let edit_theirs = fetch(&app, browser.post(&format!("{uri}/comments/{reply_id}"),
+            &[("csrf", csrf.as_str()), ("text", "Put words in their mouth")])).await;
+        assert_eq!(edit_theirs.status, 404, "{}", edit_theirs.body);
+        let delete_theirs = fetch(&app, browser.post(&format!("{uri}/comments/{reply_id}/delete"), &[("csrf", csrf.as_str())])).await;
+        assert_eq!(delete_theirs.status, 404, "{}", delete_theirs.body);
         // Edit, then delete, from the page.
         let page = fetch(&app, browser.get(&uri)).await;
         let marker = format!("{uri}/comments/");
@@ -454,7 +469,9 @@ on_both_backends! {
         assert!(fetch(&app, browser.get(&uri)).await.body.contains("Edited words"));
         let deleted = fetch(&app, browser.post(&format!("{uri}/comments/{comment}/delete"), &[("csrf", csrf.as_str())])).await;
         assert_eq!(deleted.status, 303);
-        assert!(!fetch(&app, browser.get(&uri)).await.body.contains("Edited words"));
+        let page = fetch(&app, browser.get(&uri)).await;
+        assert!(!page.body.contains("Edited words"));
+        assert!(page.body.contains("It said: slow down."), "the patient's reply stays theirs");
         // Another therapist's comment (made through the API by `side`'s
         // fixture) cannot be deleted by a stranger.
         // The stranger's accounts, made for this.

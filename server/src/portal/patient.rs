@@ -4,7 +4,8 @@
 //! patient shared — entries with the prompt they answer, intentions with
 //! their reflections, grounding practices with distress before and after —
 //! newest first, with "new since you last looked" marked and the
-//! therapist's own comments, which can be added, edited and deleted here.
+//! therapist's own comments, which can be added, edited and deleted here,
+//! with the patient's replies to them.
 //! Only what the patient shares, exactly as the API decides (`review`).
 
 use std::collections::{HashMap, HashSet};
@@ -543,22 +544,29 @@ fn item_view(signed: &Signed, seen: &Seen, item: &SharedRecord) -> Markup {
                 }
                 _ => { p.meta { "Shown in the charts above." } }
             }
-            section.comments aria-label="Your comments" {
+            section.comments aria-label="Your comments and the patient's replies" {
                 @for comment in seen.comments.get(&record.id).map(Vec::as_slice).unwrap_or(&[]) {
-                    div.comment {
-                        p.text { (comment.text) }
-                        p.meta { "You, " (view::when(comment.created_at)) @if comment.updated_at != comment.created_at { " (edited)" } }
-                        details {
-                            summary { "Edit or delete" }
-                            form method="post" action=(format!("{base}/comments/{}", comment.id)) {
-                                input type="hidden" name="csrf" value=(signed.session.csrf_token);
-                                label for=(format!("edit-{}", comment.id)) { "Your comment" }
-                                textarea id=(format!("edit-{}", comment.id)) name="text" maxlength="2000" required { (comment.text) }
-                                button type="submit" { "Save" }
-                            }
-                            form method="post" action=(format!("{base}/comments/{}/delete", comment.id)) {
-                                input type="hidden" name="csrf" value=(signed.session.csrf_token);
-                                button.danger type="submit" { "Delete this comment" }
+                    @if comment.from_patient {
+                        div.comment.reply {
+                            p.text { (comment.text) }
+                            p.meta { (comment.author) " replied, " (view::when(comment.created_at)) @if comment.updated_at != comment.created_at { " (edited)" } }
+                        }
+                    } @else {
+                        div.comment {
+                            p.text { (comment.text) }
+                            p.meta { "You, " (view::when(comment.created_at)) @if comment.updated_at != comment.created_at { " (edited)" } }
+                            details {
+                                summary { "Edit or delete" }
+                                form method="post" action=(format!("{base}/comments/{}", comment.id)) {
+                                    input type="hidden" name="csrf" value=(signed.session.csrf_token);
+                                    label for=(format!("edit-{}", comment.id)) { "Your comment" }
+                                    textarea id=(format!("edit-{}", comment.id)) name="text" maxlength="2000" required { (comment.text) }
+                                    button type="submit" { "Save" }
+                                }
+                                form method="post" action=(format!("{base}/comments/{}/delete", comment.id)) {
+                                    input type="hidden" name="csrf" value=(signed.session.csrf_token);
+                                    button.danger type="submit" { "Delete this comment" }
+                                }
                             }
                         }
                     }

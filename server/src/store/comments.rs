@@ -1,4 +1,5 @@
-//! Therapists' comments on what a patient shared.
+//! Therapists' comments on what a patient shared, and the patient's
+//! replies.
 //!
 //! - A therapist comments only on a record shared with them right now
 //!   ([`access::grants`], checked in the write transaction); anything else
@@ -10,6 +11,11 @@
 //!   deletion reaches the patient's devices.
 //! - Only the author edits or deletes a comment. Editing needs the record
 //!   to be still shared with the author; deleting does not.
+//! - A patient's reply is a row of the conversation with one therapist
+//!   (`therapist_id` is that therapist, `from_patient` is set). It can be
+//!   written or edited only while the record is shared with that therapist
+//!   (a reply about something the therapist cannot see would reach no
+//!   one); the therapist sees it wherever they see their own comments.
 
 use std::collections::HashMap;
 
@@ -70,14 +76,15 @@ pub fn author_or_default<'a>(names: &'a HashMap<String, String>, therapist: &str
     names.get(therapist).map_or(UNKNOWN_AUTHOR, String::as_str)
 }
 
-/// The comments of these rows, in the rows' order, each with its author.
+/// The comments of these rows, in the rows' order, each with its author
+/// (the therapist's name, or the patient's for a reply).
 pub fn with_authors(
     conn: &mut DbConnection,
     rows: &[CommentRow],
 ) -> Result<Vec<Comment>, StoreError> {
-    let names = author_names(conn, rows.iter().map(|r| r.therapist_id.as_str()))?;
+    let names = author_names(conn, rows.iter().map(CommentRow::author_id))?;
     rows.iter()
-        .map(|row| row.to_comment(author_or_default(&names, &row.therapist_id)))
+        .map(|row| row.to_comment(author_or_default(&names, row.author_id())))
         .collect()
 }
 
@@ -121,7 +128,7 @@ fn check_shared(
         .ok_or_else(record_not_found)
 }
 
-/// The therapist's own live comment.
+/// The therapist's own live comment (not a patient's reply to them).
 fn own_live_comment(
     conn: &mut DbConnection,
     therapist: &str,
@@ -130,6 +137,7 @@ fn own_live_comment(
     Ok(comments::table
         .filter(comments::id.eq(id.to_string()))
         .filter(comments::therapist_id.eq(therapist))
+        .filter(comments::from_patient.eq(false))
         .filter(comments::deleted.eq(false))
         .select(CommentRow::as_select())
         .first(conn)
@@ -166,6 +174,8 @@ pub fn create(
             updated_at: now,
             deleted: false,
             version,
+            from_patient: false,
+            reply_to: None,
         };
         diesel::insert_into(comments::table)
             .values((
@@ -185,8 +195,9 @@ pub fn create(
     })
 }
 
-/// The therapist's own live comments on one record shared with them,
-/// oldest first.
+/// The conversation of the therapist's on one record shared with them,
+/// oldest first: their own live comments and the patient's replies to
+/// them.
 pub fn own_on_record(
     conn: &mut DbConnection,
     therapist: &str,
@@ -207,8 +218,9 @@ pub fn own_on_record(
     })
 }
 
-/// The therapist's own live comments on several of the patient's records,
-/// oldest first, in one query: for a page that has just read those records
+/// The therapist's conversations (their own live comments and the
+/// patient's replies) on several of the patient's records, oldest first,
+/// in one query: for a page that has just read those records
 /// as shared (through `review`) in the same request.
 pub fn own_on_records(
     conn: &mut DbConnection,
@@ -291,6 +303,7 @@ pub fn delete(conn: &mut DbConnection, therapist: &str, id: Uuid) -> Result<(), 
             comments::table
                 .filter(comments::id.eq(id.to_string()))
                 .filter(comments::therapist_id.eq(therapist))
+                .filter(comments::from_patient.eq(false))
                 .filter(comments::deleted.eq(false)),
         )
         .set((
@@ -308,8 +321,8 @@ pub fn delete(conn: &mut DbConnection, therapist: &str, id: Uuid) -> Result<(), 
     })
 }
 
-/// The therapists' live comments on one of the owner's live records,
-/// oldest first.
+/// The live comments on one of the owner's live records, oldest first:
+/// every therapist's and the owner's replies.
 pub fn on_own_record(
     conn: &mut DbConnection,
     owner: &str,
@@ -327,5 +340,244 @@ pub fn on_own_record(
             .select(CommentRow::as_select())
             .load(conn)?;
         with_authors(conn, &rows)
+    })
+}
+
+/// The answer for a reply the patient may not write or edit now, because
+/// the record is no longer shared with the therapist (or the link ended).
+fn not_shared(therapist_name: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "this record is no longer shared with {therapist_name}: a reply would reach no one \
+         (share it again to reply)"
+    ))
+}
+
+/// What a patient's reply answers.
+struct Thread {
+    therapist: String,
+    record: RecordId,
+}
+
+/// The live therapist's comment `id` on the owner's `record`, answered by
+/// a reply: `NotFound` when there is none (unknown, another patient's,
+/// deleted by its author, or itself a reply).
+fn thread_of(
+    conn: &mut DbConnection,
+    owner: &str,
+    record: RecordId,
+    id: Uuid,
+) -> Result<Thread, StoreError> {
+    let therapist: Option<String> = comments::table
+        .filter(comments::id.eq(id.to_string()))
+        .filter(comments::owner_id.eq(owner))
+        .filter(comments::record_id.eq(record.to_string()))
+        .filter(comments::from_patient.eq(false))
+        .filter(comments::deleted.eq(false))
+        .select(comments::therapist_id)
+        .first(conn)
+        .optional()?;
+    therapist
+        .map(|therapist| Thread { therapist, record })
+        .ok_or_else(|| StoreError::NotFound("no such comment to reply to on this record".into()))
+}
+
+/// Checks that the thread's record is still shared with its therapist.
+fn check_thread_shared(
+    conn: &mut DbConnection,
+    owner: &str,
+    thread: &Thread,
+) -> Result<(), StoreError> {
+    match check_shared(conn, &thread.therapist, owner, thread.record) {
+        Err(StoreError::NotFound(_)) => Err(not_shared(&author_of(conn, &thread.therapist)?)),
+        other => other,
+    }
+}
+
+/// The owner's reply `id`, deleted or not.
+fn own_reply(
+    conn: &mut DbConnection,
+    owner: &str,
+    id: Uuid,
+) -> Result<Option<CommentRow>, StoreError> {
+    Ok(comments::table
+        .filter(comments::id.eq(id.to_string()))
+        .filter(comments::owner_id.eq(owner))
+        .filter(comments::from_patient.eq(true))
+        .select(CommentRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+fn no_reply() -> StoreError {
+    StoreError::NotFound("no such reply of yours".into())
+}
+
+/// A patient's reply, as it was written.
+pub struct NewReply {
+    /// The id the phone chose (so a resent reply is the same reply), or
+    /// none for a new one.
+    pub id: Option<Uuid>,
+    /// The record the conversation is about.
+    pub record: RecordId,
+    /// The therapist's comment it answers.
+    pub reply_to: Uuid,
+    /// Its text (checked: journal-core's `check_comment_text`).
+    pub text: String,
+}
+
+/// Writes the owner's reply to a therapist's comment on one of their
+/// records, while the record is shared with that therapist. Resending a
+/// reply with the same id is the same reply: it is answered as it stands
+/// (with the text sent, if that changed), never written twice. Returns the
+/// reply and whether it is new.
+pub fn reply(
+    conn: &mut DbConnection,
+    owner: &str,
+    new: NewReply,
+) -> Result<(Comment, bool), StoreError> {
+    let id = new.id.unwrap_or_else(Uuid::now_v7);
+    owner_edit(conn, owner, |conn, versions| {
+        if let Some(existing) = comments::table
+            .find(id.to_string())
+            .select(CommentRow::as_select())
+            .first::<CommentRow>(conn)
+            .optional()?
+        {
+            let same = existing.owner_id == owner
+                && existing.from_patient
+                && existing.record_id == new.record.to_string()
+                && existing.reply_to == Some(new.reply_to.to_string());
+            if !same {
+                return Err(StoreError::Conflict(format!(
+                    "the id {id} is already taken by another comment: choose a new one"
+                ))
+                .into());
+            }
+            if existing.deleted {
+                return Err(StoreError::Gone("this reply was deleted".into()).into());
+            }
+            return Ok(
+                edit_reply_row(conn, owner, existing, new.text, versions)?.map_or_else(
+                    |unchanged| Err(EditEnd::Unchanged(Box::new((unchanged, false)))),
+                    |edited| Ok((edited, false)),
+                )?,
+            );
+        }
+        let version = versions.take()?;
+        let thread = thread_of(conn, owner, new.record, new.reply_to)?;
+        check_thread_shared(conn, owner, &thread)?;
+        let now = now_micros();
+        let row = CommentRow {
+            id: id.to_string(),
+            owner_id: owner.to_owned(),
+            record_id: new.record.to_string(),
+            therapist_id: thread.therapist,
+            text: new.text,
+            created_at: now,
+            updated_at: now,
+            deleted: false,
+            version,
+            from_patient: true,
+            reply_to: Some(new.reply_to.to_string()),
+        };
+        diesel::insert_into(comments::table)
+            .values((
+                comments::id.eq(&row.id),
+                comments::owner_id.eq(&row.owner_id),
+                comments::record_id.eq(&row.record_id),
+                comments::therapist_id.eq(&row.therapist_id),
+                comments::text.eq(&row.text),
+                comments::created_at.eq(row.created_at),
+                comments::updated_at.eq(row.updated_at),
+                comments::deleted.eq(false),
+                comments::version.eq(row.version),
+                comments::from_patient.eq(true),
+                comments::reply_to.eq(&row.reply_to),
+            ))
+            .execute(conn)?;
+        let author = author_of(conn, owner)?;
+        Ok((row.to_comment(&author)?, true))
+    })
+}
+
+/// Gives a live reply new text, while its record is still shared with the
+/// therapist: `Err(reply)` when the text is already this (nothing to
+/// write), `Ok(reply)` once written.
+fn edit_reply_row(
+    conn: &mut DbConnection,
+    owner: &str,
+    row: CommentRow,
+    text: String,
+    versions: &mut super::versions::Versions,
+) -> Result<Result<Comment, Comment>, StoreError> {
+    let author = author_of(conn, owner)?;
+    if row.text == text {
+        return Ok(Err(row.to_comment(&author)?));
+    }
+    let record: RecordId = row
+        .record_id
+        .parse()
+        .map_err(|e| StoreError::Internal(format!("reply {}: bad record id: {e}", row.id)))?;
+    let thread = Thread {
+        therapist: row.therapist_id.clone(),
+        record,
+    };
+    check_thread_shared(conn, owner, &thread)?;
+    let version = versions.take()?;
+    let now = now_micros();
+    diesel::update(comments::table.find(&row.id))
+        .set((
+            comments::text.eq(&text),
+            comments::updated_at.eq(now),
+            comments::version.eq(version),
+        ))
+        .execute(conn)?;
+    Ok(Ok(CommentRow {
+        text,
+        updated_at: now,
+        version,
+        ..row
+    }
+    .to_comment(&author)?))
+}
+
+/// Edits one of the owner's live replies, while its record is still shared
+/// with the therapist; the same text changes nothing.
+pub fn edit_reply(
+    conn: &mut DbConnection,
+    owner: &str,
+    id: Uuid,
+    text: String,
+) -> Result<Comment, StoreError> {
+    owner_edit(conn, owner, |conn, versions| {
+        let row = own_reply(conn, owner, id)?
+            .filter(|row| !row.deleted)
+            .ok_or_else(no_reply)?;
+        match edit_reply_row(conn, owner, row, text, versions)? {
+            Ok(edited) => Ok(edited),
+            Err(unchanged) => Err(EditEnd::Unchanged(Box::new(unchanged))),
+        }
+    })
+}
+
+/// Deletes one of the owner's replies (its text is erased), shared still or
+/// not. Deleting a reply already deleted changes nothing, so a resent
+/// deletion is answered alike.
+pub fn delete_reply(conn: &mut DbConnection, owner: &str, id: Uuid) -> Result<(), StoreError> {
+    owner_edit(conn, owner, |conn, versions| {
+        let row = own_reply(conn, owner, id)?.ok_or_else(no_reply)?;
+        if row.deleted {
+            return Err(EditEnd::Unchanged(Box::new(())));
+        }
+        let version = versions.take()?;
+        diesel::update(comments::table.find(&row.id))
+            .set((
+                comments::deleted.eq(true),
+                comments::text.eq(""),
+                comments::updated_at.eq(now_micros()),
+                comments::version.eq(version),
+            ))
+            .execute(conn)?;
+        Ok(())
     })
 }

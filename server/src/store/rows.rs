@@ -308,9 +308,21 @@ pub struct CommentRow {
     pub(crate) updated_at: i64,
     pub(crate) deleted: bool,
     pub(crate) version: i64,
+    pub(crate) from_patient: bool,
+    pub(crate) reply_to: Option<String>,
 }
 
 impl CommentRow {
+    /// Whose name the comment carries: the patient's for a reply, the
+    /// therapist's otherwise.
+    pub fn author_id(&self) -> &str {
+        if self.from_patient {
+            &self.owner_id
+        } else {
+            &self.therapist_id
+        }
+    }
+
     /// The comment as the API and sync send it, with its author's name.
     pub fn to_comment(&self, author: &str) -> Result<Comment, StoreError> {
         let corrupt = |what: String| StoreError::corrupt(format_args!("comment {}", self.id), what);
@@ -336,6 +348,14 @@ impl CommentRow {
             created_at: micros_to_time(self.created_at)?,
             updated_at: micros_to_time(self.updated_at)?,
             deleted: self.deleted,
+            from_patient: self.from_patient,
+            reply_to: self
+                .reply_to
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| corrupt(format!("bad reply_to: {e}")))?,
+            delivery: Default::default(),
         })
     }
 }

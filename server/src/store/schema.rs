@@ -173,6 +173,8 @@ diesel::table! {
         updated_at -> BigInt,
         deleted -> Bool,
         version -> BigInt,
+        from_patient -> Bool,
+        reply_to -> Nullable<Text>,
     }
 }
 

@@ -1,0 +1,3 @@
+DELETE FROM comments WHERE from_patient;
+ALTER TABLE comments DROP COLUMN reply_to;
+ALTER TABLE comments DROP COLUMN from_patient;
