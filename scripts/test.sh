@@ -178,9 +178,12 @@ if [ "$kotlin_ok" = true ] && [ -x "$kotlin_home/bin/kotlinc" ] && [ -f "$jna" ]
     "$target/debug/journal-server" --database-url "$kotlin_db" --jwt-secret "$kotlin_secret" \
       --bind "127.0.0.1:$kotlin_port" --log warn >"$kotlin_server_dir/server.log" 2>&1 &
     kotlin_server=$!
-    kotlin_code=$(python3 tests/kotlin/prepare_server.py "http://127.0.0.1:$kotlin_port" \
+    kotlin_prepared=$(python3 tests/kotlin/prepare_server.py "http://127.0.0.1:$kotlin_port" \
       "$target/debug/journal-server" "$kotlin_db" "$kotlin_secret") || kotlin_ok=false
+    kotlin_code=${kotlin_prepared%% *}
+    kotlin_therapist=${kotlin_prepared#* }
     JOURNAL_KOTLIN_SERVER="http://127.0.0.1:$kotlin_port" JOURNAL_KOTLIN_INVITATION="$kotlin_code" \
+      JOURNAL_KOTLIN_THERAPIST_TOKEN="$kotlin_therapist" \
       java -Djna.library.path="$bindings/lib" \
       -cp "$kotlin_out/app-$sources_hash.jar:$jna:$kotlin_home/lib/kotlin-stdlib.jar" MainKt \
       2>&1 | tee "$kotlin_log" || kotlin_ok=false

@@ -184,10 +184,12 @@ impl From<StoreError> for JournalError {
                 detail,
                 id: id.to_string(),
             },
-            StoreError::RevisionNotFound { id } => JournalError::NotFound {
-                detail,
-                id: id.to_string(),
-            },
+            StoreError::RevisionNotFound { id } | StoreError::CommentNotFound { id } => {
+                JournalError::NotFound {
+                    detail,
+                    id: id.to_string(),
+                }
+            }
             StoreError::KindMismatch { .. } => JournalError::Invalid {
                 violations: vec![FieldViolation {
                     field: "content".to_owned(),

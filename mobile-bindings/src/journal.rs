@@ -160,17 +160,20 @@ pub struct Conflict {
 }
 
 /// A therapist's comment on one of the patient's records, as the last sync
-/// delivered it.
+/// delivered it, or the patient's reply to one.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 #[uniffi::export(Debug)]
 pub struct Comment {
-    /// The comment's id.
+    /// The comment's id (reply to it with `replyToComment(id, text)`).
     pub id: String,
     /// The record it is about.
     pub record_id: String,
-    /// The therapist's account id.
+    /// The therapist of the conversation: who wrote it, or, for a reply,
+    /// the therapist it is addressed to.
     pub therapist_id: String,
-    /// The therapist's name as the patient sees it.
+    /// Who wrote it, by name: the therapist's name as the patient sees it,
+    /// or for a reply the patient's own once the server has it ("You"
+    /// before). Show replies by `fromPatient`.
     pub author: String,
     /// The comment.
     pub text: String,
@@ -178,6 +181,50 @@ pub struct Comment {
     pub created_at: SystemTime,
     /// When it was last edited.
     pub updated_at: SystemTime,
+    /// Whether the patient wrote it (a reply): only these can be edited
+    /// and deleted, with `editReply` and `deleteReply`.
+    pub from_patient: bool,
+    /// For a reply, the id of the therapist's comment it answers.
+    pub reply_to: Option<String>,
+    /// For a reply written on this device: whether the therapist has it.
+    pub delivery: CommentDelivery,
+}
+
+/// Where a reply written on this device stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::export(Debug)]
+pub enum CommentDelivery {
+    /// On the server: the therapist has it (every therapist's comment is).
+    Delivered,
+    /// Kept here, sent by the next sync.
+    Pending,
+    /// The server refused it: the therapist's comment was deleted, the
+    /// record is no longer shared with the therapist, or the care link
+    /// ended. The words stay here; edit the reply to send it again (once
+    /// shared again), or delete it.
+    Refused,
+}
+
+impl From<journal_core::comments::Comment> for Comment {
+    fn from(c: journal_core::comments::Comment) -> Self {
+        use journal_core::comments::Delivery;
+        Comment {
+            id: c.id.to_string(),
+            record_id: c.record_id.to_string(),
+            therapist_id: c.therapist_id.to_string(),
+            author: c.author,
+            text: c.text,
+            created_at: from_time(c.created_at),
+            updated_at: from_time(c.updated_at),
+            from_patient: c.from_patient,
+            reply_to: c.reply_to.map(|id| id.to_string()),
+            delivery: match c.delivery {
+                Delivery::Delivered => CommentDelivery::Delivered,
+                Delivery::Pending => CommentDelivery::Pending,
+                Delivery::Refused => CommentDelivery::Refused,
+            },
+        }
+    }
 }
 
 /// What one sync did.
@@ -215,6 +262,13 @@ pub struct SyncReport {
     /// Care plans from the patient's therapists received (set, changed or
     /// withdrawn): the agenda may have changed.
     pub care_plans: i64,
+    /// The patient's replies written on this device (new, edited or
+    /// deleted) that reached the server.
+    pub replies_sent: i64,
+    /// The ids of replies the server refused (the record is no longer
+    /// shared with the therapist, the link ended, or the comment was
+    /// deleted); their words stay here, marked `Refused`.
+    pub replies_refused: Vec<String>,
 }
 
 /// What an import brought in.
@@ -450,24 +504,48 @@ impl Journal {
         Ok(self.store.update(id, share.into())?.into())
     }
 
-    /// Therapists' comments on one of the patient's records, oldest first,
-    /// as the last sync delivered them.
+    /// The comments on one of the patient's records, oldest first: the
+    /// therapists' comments as the last sync delivered them, and the
+    /// patient's replies (each with its `delivery`).
     pub fn comments(&self, record_id: String) -> Result<Vec<Comment>, JournalError> {
         let id = crate::records::record_id("recordId", &record_id)?;
         Ok(self
             .store
             .comments(id)?
             .into_iter()
-            .map(|c| Comment {
-                id: c.id.to_string(),
-                record_id: c.record_id.to_string(),
-                therapist_id: c.therapist_id.to_string(),
-                author: c.author,
-                text: c.text,
-                created_at: from_time(c.created_at),
-                updated_at: from_time(c.updated_at),
-            })
+            .map(Comment::from)
             .collect())
+    }
+
+    /// Replies to a therapist's comment. The reply is kept at once, also
+    /// offline (listed by `comments` as `Pending`), and the next sync sends
+    /// it to the therapist, who sees it beside their comment. Fails with
+    /// `Invalid` naming `text` (empty, blank, over 2,000 characters, or
+    /// with control characters) or `commentId`, and `NotFound` when no
+    /// therapist's comment has this id here.
+    pub fn reply_to_comment(
+        &self,
+        comment_id: String,
+        text: String,
+    ) -> Result<Comment, JournalError> {
+        let id = uuid("commentId", &comment_id)?;
+        Ok(self.store.reply_to_comment(id, &text)?.into())
+    }
+
+    /// Gives one of the patient's replies new text, sent by the next sync
+    /// (a `Refused` reply is sent again). Fails like `replyToComment`;
+    /// `NotFound` when no reply of the patient's has this id here.
+    pub fn edit_reply(&self, reply_id: String, text: String) -> Result<Comment, JournalError> {
+        let id = uuid("replyId", &reply_id)?;
+        Ok(self.store.edit_reply(id, &text)?.into())
+    }
+
+    /// Deletes one of the patient's replies: here at once, for the
+    /// therapist with the next sync. `NotFound` when no reply of the
+    /// patient's has this id here.
+    pub fn delete_reply(&self, reply_id: String) -> Result<(), JournalError> {
+        let id = uuid("replyId", &reply_id)?;
+        Ok(self.store.delete_reply(id)?)
     }
 
     /// The conflict revisions kept for a record, newest first: content that
@@ -700,9 +778,9 @@ impl Journal {
         self.secrets.read(SERVER_URL_KEY)
     }
 
-    /// Syncs with the server: sends every local change, then brings in
-    /// every change from the patient's other devices and the therapists'
-    /// comments. Safe to call at any time and to cut off at any point (app
+    /// Syncs with the server: sends every local change and reply, then
+    /// brings in every change from the patient's other devices and the
+    /// therapists' comments. Safe to call at any time and to cut off at any point (app
     /// killed, network gone): the next sync resumes, nothing is lost or
     /// applied twice. One sync runs at a time; a second caller waits.
     ///
@@ -732,6 +810,12 @@ impl Journal {
             comments_deleted: signed64(report.comments_deleted),
             commented_records: ids(&report.commented_records),
             care_plans: signed64(report.care_plans),
+            replies_sent: signed64(report.replies_sent),
+            replies_refused: report
+                .replies_refused
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         })
     }
 

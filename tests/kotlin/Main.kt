@@ -80,9 +80,10 @@ fun main() {
 
 /**
  * The account walk of an app against a real server (scripts/test.sh starts
- * one and passes its address and a therapist's invitation code): the
- * policy, registration, a refused and an accepted invitation, sharing,
- * sync, care links and signing out.
+ * one and passes its address, a therapist's invitation code and their
+ * token): the policy, registration, a refused and an accepted invitation,
+ * sharing, sync, the therapist's comment and the patient's reply, care
+ * links and signing out.
  */
 fun accountWalk(dir: java.nio.file.Path) {
     val server = System.getenv("JOURNAL_KOTLIN_SERVER")
@@ -105,10 +106,40 @@ fun accountWalk(dir: java.nio.file.Path) {
         val link = app.acceptInvitation(code)
         println("linked with ${link.therapistName}")
         app.shareKinds(link.therapistId, listOf(RecordKind.JOURNAL_ENTRY))
-        app.create(RecordContent.JournalEntry(JournalEntry(body = "Written in Kotlin.", phase = Phase.INTEGRATION)))
+        val entry = app.create(RecordContent.JournalEntry(JournalEntry(body = "Written in Kotlin.", phase = Phase.INTEGRATION)))
         val report = app.sync()
         println("sync: pushed ${report.pushed}, news ${report.pulled}, comments ${report.commentsNew}")
         if (report.pushed != 2L || report.pulled != 0L) exitProcess(1)
+
+        // The therapist comments (through the API, as the portal does); the
+        // phone hears of it, and the patient replies.
+        val therapistToken = System.getenv("JOURNAL_KOTLIN_THERAPIST_TOKEN")
+        if (therapistToken != null) {
+            val patientId = app.account().id
+            val request = java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("$server/api/v1/therapist/patients/$patientId/records/${entry.id}/comments"),
+            )
+                .header("Authorization", "Bearer $therapistToken")
+                .header("Content-Type", "application/json")
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"text\": \"Thank you, Kim.\"}"))
+                .build()
+            val answer = java.net.http.HttpClient.newHttpClient()
+                .send(request, java.net.http.HttpResponse.BodyHandlers.ofString())
+            if (answer.statusCode() != 201) {
+                println("the therapist's comment was refused: ${answer.statusCode()} ${answer.body()}")
+                exitProcess(1)
+            }
+            val heard = app.sync()
+            val comment = app.comments(entry.id).single()
+            println("${comment.author} commented (${heard.commentsNew} new): ${comment.text}")
+            if (heard.commentsNew != 1L || heard.commentedRecords != listOf(entry.id)) exitProcess(1)
+            val reply = app.replyToComment(comment.id, "Thank you for reading it.")
+            if (reply.delivery != CommentDelivery.PENDING || !reply.fromPatient) exitProcess(1)
+            val sent = app.sync()
+            val delivered = app.comments(entry.id).last()
+            println("→ reply: ${delivered.text} (${delivered.delivery}, ${sent.repliesSent} sent)")
+            if (sent.repliesSent != 1L || delivered.delivery != CommentDelivery.DELIVERED) exitProcess(1)
+        }
         if (app.careLinks().map { it.id } != listOf(link.id)) exitProcess(1)
         if (!app.signOut() || app.isSignedIn()) exitProcess(1)
         try {

@@ -1,6 +1,7 @@
 """Readies a running journal server for the Kotlin program's account walk:
 waits until it answers, makes a therapist with the operator's command,
-and prints a fresh invitation code of theirs.
+and prints a fresh invitation code of theirs and their access token (to
+comment on what the program shares), separated by a space.
 
     python3 prepare_server.py URL SERVER_BIN DATABASE_URL JWT_SECRET
 """
@@ -42,7 +43,8 @@ def main():
         input=PASSWORD.encode(), check=True, capture_output=True, timeout=60,
     )
     token = api(url, "POST", "/auth/login", body={"email": email, "password": PASSWORD})["accessToken"]
-    print(api(url, "POST", "/care/invitations", token=token)["code"])
+    code = api(url, "POST", "/care/invitations", token=token)["code"]
+    print(f"{code} {token}")
 
 
 if __name__ == "__main__":

@@ -97,6 +97,43 @@ def test_a_therapist_comment_arrives_on_the_phone(server, patient, therapist, ph
     tablet.sync()
     assert [c.text for c in tablet.comments(shared.id)] == ["That is wonderful to hear."]
 
+    # The patient replies from the phone: kept at once, sent by the sync,
+    # seen by the therapist and by the tablet.
+    reply = phone.reply_to_comment(comments[0].id, "Thank you. It felt like a gift.")
+    assert reply.from_patient and reply.reply_to == comments[0].id
+    assert reply.delivery == journal.CommentDelivery.PENDING
+    report = phone.sync()
+    assert report.replies_sent == 1 and report.replies_refused == []
+    seen = server.api("GET", f"/therapist/patients/{patient.id}/records/{shared.id}/comments",
+                      token=therapist.token)
+    assert [(c["text"], c["fromPatient"]) for c in seen] == [
+        ("That is wonderful to hear.", False), ("Thank you. It felt like a gift.", True)]
+    assert phone.comments(shared.id)[1].delivery == journal.CommentDelivery.DELIVERED
+    assert tablet.sync().comments_new == 0, "the patient's own reply is not a therapist's news"
+    assert [c.text for c in tablet.comments(shared.id)][1] == "Thank you. It felt like a gift."
+    tablet.edit_reply(reply.id, "Thank you.")
+    tablet.sync()
+    phone.sync()
+    assert phone.comments(shared.id)[1].text == "Thank you."
+    # Typed failures: the therapist's comment is not the patient's to edit,
+    # an unknown comment takes no reply, blank text is refused.
+    with pytest.raises(journal.JournalError.NotFound):
+        phone.edit_reply(comments[0].id, "Not mine to edit")
+    with pytest.raises(journal.JournalError.NotFound):
+        phone.reply_to_comment(reply.id, "A reply to a reply")
+    with pytest.raises(journal.JournalError.Invalid) as raised:
+        phone.reply_to_comment(comments[0].id, "   ")
+    assert raised.value.violations[0].field == "text"
+    with pytest.raises(journal.JournalError.Invalid) as raised:
+        phone.reply_to_comment("not-an-id", "Hello")
+    assert raised.value.violations[0].field == "commentId"
+    phone.delete_reply(reply.id)
+    assert [c.text for c in phone.comments(shared.id)] == ["That is wonderful to hear."]
+    phone.sync()
+    seen = server.api("GET", f"/therapist/patients/{patient.id}/records/{shared.id}/comments",
+                      token=therapist.token)
+    assert [c["text"] for c in seen] == ["That is wonderful to hear."]
+
 
 def test_a_therapists_care_plan_arrives_and_adherence_follows(server, patient, therapist, phones):
     phone = phones(signed_in=True)

@@ -51,6 +51,14 @@ pub enum StoreError {
         /// How many records it holds.
         records: u64,
     },
+    /// No comment kept on this device has this id (for a reply: no
+    /// therapist's comment; for an edit or deletion: no reply of the
+    /// patient's).
+    #[error("no comment with id {id}")]
+    CommentNotFound {
+        /// The id asked for.
+        id: uuid::Uuid,
+    },
     /// No revision kept on this device has this id.
     #[error("no revision with id {id}")]
     RevisionNotFound {

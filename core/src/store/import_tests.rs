@@ -67,6 +67,9 @@ fn export_of(store: &JournalStore) -> (ExportDocument, Vec<Record>) {
             created_at: DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap(),
             updated_at: DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap(),
             deleted: false,
+            from_patient: false,
+            reply_to: None,
+            delivery: Default::default(),
         }],
     };
     (document, records)

@@ -33,7 +33,7 @@ use diesel::sqlite::SqliteConnection;
 mod assigned_plans;
 mod care;
 mod clock;
-mod comments;
+pub(crate) mod comments;
 mod error;
 mod import;
 #[cfg(test)]
@@ -666,14 +666,82 @@ impl JournalStore {
         revisions::resolve(&mut guard.conn, revision_id, Utc::now().timestamp_micros())
     }
 
-    /// Therapists' comments on one of the patient's records, oldest first,
-    /// as the last sync delivered them.
+    /// The comments on one of the patient's records, oldest first: the
+    /// therapists' comments as the last sync delivered them, and the
+    /// patient's replies (each with its [`Delivery`](crate::comments::Delivery)).
     pub fn comments(
         &self,
         record_id: RecordId,
     ) -> Result<Vec<crate::comments::Comment>, StoreError> {
         let mut guard = self.lock();
         comments::of_record(&mut guard.conn, record_id)
+    }
+
+    /// Replies to a therapist's comment: the reply is kept here at once
+    /// (listed by [`JournalStore::comments`] as `Pending`) and the next
+    /// sync sends it to the therapist. The text follows the comments' rule
+    /// (1–2,000 characters, not blank): `Invalid` otherwise.
+    /// `CommentNotFound` when no therapist's comment has this id here.
+    pub fn reply_to_comment(
+        &self,
+        comment_id: uuid::Uuid,
+        text: &str,
+    ) -> Result<crate::comments::Comment, StoreError> {
+        let mut guard = self.lock();
+        guard
+            .conn
+            .immediate_transaction(|conn| comments::reply(conn, comment_id, text))
+    }
+
+    /// Gives one of the patient's replies new text, sent by the next sync
+    /// (a refused reply is sent again). The same text changes nothing.
+    /// `CommentNotFound` when no reply of the patient's has this id here.
+    pub fn edit_reply(
+        &self,
+        reply_id: uuid::Uuid,
+        text: &str,
+    ) -> Result<crate::comments::Comment, StoreError> {
+        let mut guard = self.lock();
+        guard
+            .conn
+            .immediate_transaction(|conn| comments::edit_reply(conn, reply_id, text))
+    }
+
+    /// Deletes one of the patient's replies: here at once, on the server
+    /// (and the therapist's side) with the next sync. `CommentNotFound`
+    /// when no reply of the patient's has this id here.
+    pub fn delete_reply(&self, reply_id: uuid::Uuid) -> Result<(), StoreError> {
+        let mut guard = self.lock();
+        guard
+            .conn
+            .immediate_transaction(|conn| comments::delete_reply(conn, reply_id))
+    }
+
+    /// The replies waiting to be sent, oldest first.
+    pub(crate) fn pending_replies(&self) -> Result<Vec<comments::PendingReply>, StoreError> {
+        let mut guard = self.lock();
+        comments::pending(&mut guard.conn)
+    }
+
+    /// The server took a waiting reply (`stored`: its copy, for a new
+    /// reply or an edit).
+    pub(crate) fn reply_sent(
+        &self,
+        sent: &comments::PendingReply,
+        stored: Option<&crate::comments::Comment>,
+    ) -> Result<(), StoreError> {
+        let mut guard = self.lock();
+        guard
+            .conn
+            .immediate_transaction(|conn| comments::sent(conn, sent, stored))
+    }
+
+    /// The server refused a waiting reply for good.
+    pub(crate) fn reply_refused(&self, sent: &comments::PendingReply) -> Result<(), StoreError> {
+        let mut guard = self.lock();
+        guard
+            .conn
+            .immediate_transaction(|conn| comments::refused(conn, sent))
     }
 
     /// The greatest clock stamp this journal has handed out or seen.

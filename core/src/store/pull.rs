@@ -112,15 +112,20 @@ pub(super) fn apply(
                 }
             }
             PulledChange::Comment { comment, .. } => {
-                match super::comments::apply(conn, comment)? {
-                    super::comments::Applied::New => report.comments_new += 1,
-                    super::comments::Applied::Edited => report.comments_edited += 1,
-                    super::comments::Applied::Deleted => report.comments_deleted += 1,
-                    super::comments::Applied::Unchanged => {}
-                }
+                let applied = super::comments::apply(conn, comment)?;
                 report.comments += 1;
-                if !report.commented_records.contains(&comment.record_id) {
-                    report.commented_records.push(comment.record_id);
+                // The patient's own replies (from another of their devices)
+                // are not news from a therapist.
+                if !comment.from_patient {
+                    match applied {
+                        super::comments::Applied::New => report.comments_new += 1,
+                        super::comments::Applied::Edited => report.comments_edited += 1,
+                        super::comments::Applied::Deleted => report.comments_deleted += 1,
+                        super::comments::Applied::Unchanged => {}
+                    }
+                    if !report.commented_records.contains(&comment.record_id) {
+                        report.commented_records.push(comment.record_id);
+                    }
                 }
             }
             PulledChange::CarePlan { version, care_plan } => {

@@ -88,5 +88,8 @@ diesel::table! {
         text -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        from_patient -> Bool,
+        reply_to -> Nullable<Text>,
+        pending -> Nullable<Text>,
     }
 }

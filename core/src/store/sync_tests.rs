@@ -600,6 +600,9 @@ fn therapist_comments_arrive_change_and_go_with_sync() {
         created_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap(),
         updated_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap(),
         deleted: false,
+        from_patient: false,
+        reply_to: None,
+        delivery: Default::default(),
     };
     let arrives = |version: u64, c: &crate::comments::Comment| PulledChange::Comment {
         version: OwnerVersion(version),
@@ -629,6 +632,104 @@ fn therapist_comments_arrive_change_and_go_with_sync() {
         .unwrap();
     assert!(store.comments(record.id).unwrap().is_empty());
     assert!(store.comments(RecordId::new()).unwrap().is_empty());
+}
+
+#[test]
+fn a_reply_waiting_here_is_never_overwritten_by_a_pull_and_a_deletion_elsewhere_keeps_its_words() {
+    use crate::comments::Delivery;
+    let d = device();
+    let store = &d.store;
+    let record = store.create(entry("I shared this")).unwrap();
+    let now = || chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+    let comment = crate::comments::Comment {
+        id: uuid::Uuid::now_v7(),
+        record_id: record.id,
+        therapist_id: uuid::Uuid::now_v7(),
+        author: "Dr. Lee".into(),
+        text: "How was the week?".into(),
+        created_at: now(),
+        updated_at: now(),
+        deleted: false,
+        from_patient: false,
+        reply_to: None,
+        delivery: Delivery::Delivered,
+    };
+    let arrives = |version: u64, c: &crate::comments::Comment| PulledChange::Comment {
+        version: OwnerVersion(version),
+        comment: c.clone(),
+    };
+    store
+        .apply_pull(&page(vec![arrives(1, &comment)], None))
+        .unwrap();
+    let reply = store.reply_to_comment(comment.id, "Calmer.").unwrap();
+    assert_eq!(
+        (reply.delivery, reply.author.as_str()),
+        (Delivery::Pending, "You")
+    );
+    let pending = store.pending_replies().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].text, "Calmer.");
+
+    // The server's older copy (sent by another phone) does not overwrite
+    // the words waiting here, and is not a therapist's news.
+    let older = crate::comments::Comment {
+        id: reply.id,
+        text: "Calm.".into(),
+        author: "sam@example.org".into(),
+        from_patient: true,
+        reply_to: Some(comment.id),
+        ..comment.clone()
+    };
+    let report = store
+        .apply_pull(&page(vec![arrives(2, &older)], None))
+        .unwrap();
+    assert_eq!((report.comments_new, report.comments_edited), (0, 0));
+    let here = store.comments(record.id).unwrap();
+    assert_eq!(
+        (here[1].text.as_str(), here[1].delivery),
+        ("Calmer.", Delivery::Pending)
+    );
+    // Its copy with these very words settles it.
+    let same = crate::comments::Comment {
+        text: "Calmer.".into(),
+        ..older.clone()
+    };
+    store
+        .apply_pull(&page(vec![arrives(3, &same)], None))
+        .unwrap();
+    assert_eq!(
+        store.comments(record.id).unwrap()[1].delivery,
+        Delivery::Delivered
+    );
+    assert!(store.pending_replies().unwrap().is_empty());
+
+    // Edited here, then deleted on another phone before this edit went:
+    // the words written here stay, refused.
+    store.edit_reply(reply.id, "Calmer, mostly.").unwrap();
+    let gone = crate::comments::Comment {
+        deleted: true,
+        text: String::new(),
+        ..older
+    };
+    store
+        .apply_pull(&page(vec![arrives(4, &gone)], None))
+        .unwrap();
+    let here = store.comments(record.id).unwrap();
+    assert_eq!(
+        (here[1].text.as_str(), here[1].delivery),
+        ("Calmer, mostly.", Delivery::Refused)
+    );
+    assert!(
+        store.pending_replies().unwrap().is_empty(),
+        "not sent again unless edited"
+    );
+    // Deleting a refused reply the server does not have is immediate.
+    store.delete_reply(reply.id).unwrap();
+    assert_eq!(store.comments(record.id).unwrap().len(), 1);
+    assert!(matches!(
+        store.delete_reply(reply.id),
+        Err(StoreError::CommentNotFound { .. })
+    ));
 }
 
 // ---- the search index during a first sync ----

@@ -1,7 +1,8 @@
 //! [`SyncClient`]: the phone's side of sync. It keeps the patient signed in
 //! (the refresh token in the app's [`SecretStore`], the access token in
-//! memory) and runs a sync: push the outbox until it is empty, then pull
-//! until the server has nothing more.
+//! memory) and runs a sync: push the outbox until it is empty, send the
+//! patient's replies to comments, then pull until the server has nothing
+//! more.
 //!
 //! A sync can be cut anywhere — network gone, app killed — and the next one
 //! resumes: a change leaves the outbox only once the server acknowledges it
@@ -62,6 +63,13 @@ pub struct SyncReport {
     /// Care plans from the patient's therapists received (set, changed or
     /// withdrawn).
     pub care_plans: u64,
+    /// The patient's replies (new, edited or deleted) written on this
+    /// device that the server took.
+    pub replies_sent: u64,
+    /// Replies the server refused (the therapist's comment was deleted,
+    /// the record is no longer shared with the therapist, or the care link
+    /// ended): their text stays on this device, marked refused.
+    pub replies_refused: Vec<uuid::Uuid>,
 }
 
 impl SyncReport {
@@ -290,8 +298,71 @@ impl SyncClient {
         let _one_at_a_time = lock(&self.one_sync_at_a_time);
         let mut report = SyncReport::default();
         self.push_all(&mut report)?;
+        self.send_replies(&mut report)?;
         self.pull_all(&mut report)?;
         Ok(report)
+    }
+
+    /// Sends the replies written here, oldest first, each by its own call
+    /// (a reply carries the id chosen here, so one sent twice is one
+    /// reply). A refusal for good (404, 409, 410, 422) marks the reply
+    /// refused and goes on; any other failure stops the sync, the reply
+    /// still waiting.
+    fn send_replies(&self, report: &mut SyncReport) -> Result<(), SyncError> {
+        use crate::store::comments::ReplyChange;
+        for reply in self.store.pending_replies()? {
+            let answer = match &reply.change {
+                ReplyChange::Create {
+                    record_id,
+                    reply_to,
+                } => {
+                    let body = serde_json::json!({
+                        "id": reply.id, "replyTo": reply_to, "text": reply.text,
+                    });
+                    let path = format!("/records/{record_id}/comments");
+                    self.authorized(|token| {
+                        self.transport.call("POST", &path, Some(token), Some(&body))
+                    })
+                }
+                ReplyChange::Edit => {
+                    let body = serde_json::json!({ "text": reply.text });
+                    let path = format!("/comments/{}", reply.id);
+                    self.authorized(|token| {
+                        self.transport.call("PUT", &path, Some(token), Some(&body))
+                    })
+                }
+                ReplyChange::Delete => {
+                    let path = format!("/comments/{}", reply.id);
+                    self.authorized(|token| self.transport.call("DELETE", &path, Some(token), None))
+                }
+            };
+            match answer {
+                Ok(value) => {
+                    let stored: Option<crate::comments::Comment> = if reply.change
+                        == ReplyChange::Delete
+                    {
+                        None
+                    } else {
+                        Some(serde_json::from_value(value).map_err(|e| {
+                            SyncError::Protocol(format!("the reply's answer cannot be read: {e}"))
+                        })?)
+                    };
+                    self.store.reply_sent(&reply, stored.as_ref())?;
+                    report.replies_sent += 1;
+                }
+                Err(SyncError::Rejected {
+                    status: 404 | 409 | 410 | 422,
+                    ..
+                }) => {
+                    self.store.reply_refused(&reply)?;
+                    if reply.change != ReplyChange::Delete {
+                        report.replies_refused.push(reply.id);
+                    }
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
     }
 
     fn push_all(&self, report: &mut SyncReport) -> Result<(), SyncError> {

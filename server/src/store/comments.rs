@@ -456,12 +456,10 @@ pub fn reply(
             if existing.deleted {
                 return Err(StoreError::Gone("this reply was deleted".into()).into());
             }
-            return Ok(
-                edit_reply_row(conn, owner, existing, new.text, versions)?.map_or_else(
-                    |unchanged| Err(EditEnd::Unchanged(Box::new((unchanged, false)))),
-                    |edited| Ok((edited, false)),
-                )?,
-            );
+            return match edit_reply_row(conn, owner, existing, new.text, versions)? {
+                Ok(edited) => Ok((edited, false)),
+                Err(unchanged) => Err(EditEnd::Unchanged(Box::new((unchanged, false)))),
+            };
         }
         let version = versions.take()?;
         let thread = thread_of(conn, owner, new.record, new.reply_to)?;
