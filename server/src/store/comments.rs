@@ -128,6 +128,26 @@ fn check_shared(
         .ok_or_else(record_not_found)
 }
 
+/// Writes a new comment's row.
+fn insert(conn: &mut DbConnection, row: &CommentRow) -> Result<(), StoreError> {
+    diesel::insert_into(comments::table)
+        .values((
+            comments::id.eq(&row.id),
+            comments::owner_id.eq(&row.owner_id),
+            comments::record_id.eq(&row.record_id),
+            comments::therapist_id.eq(&row.therapist_id),
+            comments::text.eq(&row.text),
+            comments::created_at.eq(row.created_at),
+            comments::updated_at.eq(row.updated_at),
+            comments::deleted.eq(row.deleted),
+            comments::version.eq(row.version),
+            comments::from_patient.eq(row.from_patient),
+            comments::reply_to.eq(&row.reply_to),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The therapist's own live comment (not a patient's reply to them).
 fn own_live_comment(
     conn: &mut DbConnection,
@@ -177,19 +197,7 @@ pub fn create(
             from_patient: false,
             reply_to: None,
         };
-        diesel::insert_into(comments::table)
-            .values((
-                comments::id.eq(&row.id),
-                comments::owner_id.eq(&row.owner_id),
-                comments::record_id.eq(&row.record_id),
-                comments::therapist_id.eq(&row.therapist_id),
-                comments::text.eq(&row.text),
-                comments::created_at.eq(row.created_at),
-                comments::updated_at.eq(row.updated_at),
-                comments::deleted.eq(false),
-                comments::version.eq(row.version),
-            ))
-            .execute(conn)?;
+        insert(conn, &row)?;
         let author = author_of(conn, therapist)?;
         row.to_comment(&author)
     })
@@ -478,21 +486,7 @@ pub fn reply(
             from_patient: true,
             reply_to: Some(new.reply_to.to_string()),
         };
-        diesel::insert_into(comments::table)
-            .values((
-                comments::id.eq(&row.id),
-                comments::owner_id.eq(&row.owner_id),
-                comments::record_id.eq(&row.record_id),
-                comments::therapist_id.eq(&row.therapist_id),
-                comments::text.eq(&row.text),
-                comments::created_at.eq(row.created_at),
-                comments::updated_at.eq(row.updated_at),
-                comments::deleted.eq(false),
-                comments::version.eq(row.version),
-                comments::from_patient.eq(true),
-                comments::reply_to.eq(&row.reply_to),
-            ))
-            .execute(conn)?;
+        insert(conn, &row)?;
         let author = author_of(conn, owner)?;
         Ok((row.to_comment(&author)?, true))
     })
