@@ -312,6 +312,9 @@ pub fn export_document(u: &mut Unstructured) -> Result<ExportDocument> {
             created_at: time(u)?,
             updated_at: time(u)?,
             deleted: u.ratio(1, 6)?,
+            from_patient: u.ratio(1, 3)?,
+            reply_to: if u.arbitrary()? { Some(id(u)?) } else { None },
+            delivery: Default::default(),
         });
     }
     Ok(ExportDocument {

@@ -106,7 +106,7 @@ fun accountWalk(dir: java.nio.file.Path) {
         val link = app.acceptInvitation(code)
         println("linked with ${link.therapistName}")
         app.shareKinds(link.therapistId, listOf(RecordKind.JOURNAL_ENTRY))
-        val entry = app.create(RecordContent.JournalEntry(JournalEntry(body = "Written in Kotlin.", phase = Phase.INTEGRATION)))
+        val entry = app.create(RecordContent.JournalEntry(JournalEntry(body = "Written in Kotlin.", phase = Phase.INTEGRATION))).record
         val report = app.sync()
         println("sync: pushed ${report.pushed}, news ${report.pulled}, comments ${report.commentsNew}")
         if (report.pushed != 2L || report.pulled != 0L) exitProcess(1)
