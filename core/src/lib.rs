@@ -20,6 +20,7 @@
 //! | [`query`] | [`query::ListQuery`], cursors and pages: how lists of records are asked for |
 //! | [`comments`] | therapists' comments as the patient's devices receive them |
 //! | [`export`] | the export document: everything a patient wrote |
+//! | [`encryption`] | the 256-bit key a SQLite journal is encrypted with (SQLCipher) |
 //! | [`grounding`] | the catalog of grounding exercises |
 //! | [`safety`] | the safety notice with crisis resources a risk answer brings up |
 //! | [`sync`] | the sync protocol's JSON and the conflict rules |
@@ -31,6 +32,7 @@
 pub mod adherence;
 pub mod agenda;
 pub mod comments;
+pub mod encryption;
 pub mod export;
 pub mod grounding;
 pub mod hlc;

@@ -83,6 +83,27 @@ pub enum StoreError {
         /// What it looks like instead.
         reason: String,
     },
+    /// The journal is encrypted and the key kept for it does not open it
+    /// (or the file is not a journal at all). It was not changed.
+    #[error("the journal at {} cannot be unlocked with the key kept for it, or it is not a journal; it was not changed", path.display())]
+    WrongKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The journal is encrypted and this device's secret store holds no key
+    /// for it: most often a phone restored from a backup that did not bring
+    /// its keychain along. It was not changed. Set it aside
+    /// ([`JournalStore::set_aside_unreadable`](crate::store::JournalStore::set_aside_unreadable))
+    /// and sign in: sync brings back everything that was synced.
+    #[error("the journal at {} is encrypted and its key is not in this device's secret store (restored from a backup without it?); it was not changed", path.display())]
+    KeyMissing {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The secret store did not keep the journal's new key (reading it back
+    /// gave something else). Nothing was encrypted with it.
+    #[error("the secret store did not keep the journal's key ({0}); nothing was written")]
+    KeyNotKept(String),
     /// The database was written by a newer version of the app, whose schema
     /// this version does not know. It was not changed.
     #[error("{} was written by a newer version of the journal (schema {version}); update the app to open it", path.display())]

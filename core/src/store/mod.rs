@@ -34,10 +34,14 @@ mod assigned_plans;
 mod care;
 mod clock;
 pub(crate) mod comments;
+mod encrypt;
+#[cfg(test)]
+mod encryption_tests;
 mod error;
 mod import;
 #[cfg(test)]
 mod import_tests;
+mod keys;
 mod list;
 mod open;
 mod outbox;
@@ -57,6 +61,7 @@ pub use outbox::{ChangeOp, OutboxChange};
 pub use pull::ApplyReport;
 pub use search::{SearchHit, SearchQuery};
 
+use crate::encryption::DatabaseKey;
 use crate::hlc::{Hlc, HlcClock, SystemClock, WallClock};
 use crate::ids::{DeviceId, RecordId};
 use crate::records::{
@@ -154,8 +159,163 @@ impl JournalStore {
         path: impl AsRef<Path>,
         clock: Arc<dyn WallClock>,
     ) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_owned();
-        let mut conn = open::open_database(&path)?;
+        Self::open_keyed(path.as_ref(), None, clock)
+    }
+
+    /// Opens the journal at `path` encrypted with `key` (SQLCipher),
+    /// creating it if the file does not exist. A plaintext journal there is
+    /// encrypted first: an encrypted copy is written beside it, checked and
+    /// swapped in with one rename, so a kill at any moment leaves the old
+    /// journal or the new one, whole. Keep `key` before calling this (see
+    /// [`JournalStore::open_with_secrets`], which does).
+    ///
+    /// Fails with [`StoreError::WrongKey`] when the key does not open the
+    /// file (or it is not a journal), which is left untouched.
+    pub fn open_encrypted(path: impl AsRef<Path>, key: &DatabaseKey) -> Result<Self, StoreError> {
+        Self::open_keyed(path.as_ref(), Some(key), Arc::new(SystemClock))
+    }
+
+    /// Opens the journal at `path`, encrypted with the key kept for it in
+    /// `secrets` (the platform's Keychain or Keystore), as apps do:
+    ///
+    /// - no journal yet, or a plaintext one (from before encryption): a
+    ///   random 256-bit key is made, kept in `secrets` and read back, then
+    ///   the journal is made or encrypted with it;
+    /// - an encrypted journal: opened with its kept key. No key kept is
+    ///   [`StoreError::KeyMissing`], a key that does not open it
+    ///   [`StoreError::WrongKey`]; either way the file is not changed.
+    /// - a key change cut off part way ([`JournalStore::rekey`]) is
+    ///   finished.
+    pub fn open_with_secrets(
+        path: impl AsRef<Path>,
+        secrets: &dyn crate::sync::SecretStore,
+    ) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let names = keys::names(path);
+        let exists = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        if !exists || open::is_plaintext(path)? {
+            let key = match keys::read(secrets, &names.current) {
+                Some(key) => key,
+                None => {
+                    let key = keys::generate()?;
+                    keys::keep(secrets, &names.current, &key)?;
+                    key
+                }
+            };
+            secrets.remove(&names.next);
+            return Self::open_encrypted(path, &key);
+        }
+        let current = keys::read(secrets, &names.current);
+        let next = keys::read(secrets, &names.next);
+        if current.is_none() && next.is_none() {
+            return Err(StoreError::KeyMissing {
+                path: path.to_owned(),
+            });
+        }
+        if let Some(key) = &current {
+            match Self::open_encrypted(path, key) {
+                Ok(store) => {
+                    // A key change that never reached its swap.
+                    secrets.remove(&names.next);
+                    return Ok(store);
+                }
+                Err(StoreError::WrongKey { .. }) if next.is_some() => {}
+                Err(other) => return Err(other),
+            }
+        }
+        // A key change cut off after its swap: the new key opens it, and
+        // becomes the journal's.
+        let Some(key) = next else {
+            return Err(StoreError::WrongKey {
+                path: path.to_owned(),
+            });
+        };
+        let store = Self::open_encrypted(path, &key)?;
+        keys::keep(secrets, &names.current, &key)?;
+        secrets.remove(&names.next);
+        Ok(store)
+    }
+
+    /// Gives the journal a new random key, kept in `secrets`: the journal
+    /// is copied encrypted with the new key, checked and swapped in, then
+    /// the new key replaces the old in `secrets`. Cut off anywhere, the
+    /// next [`JournalStore::open_with_secrets`] opens the journal with
+    /// whichever key it has and finishes the change. Only for a journal
+    /// opened encrypted.
+    pub fn rekey(&self, secrets: &dyn crate::sync::SecretStore) -> Result<(), StoreError> {
+        let names = keys::names(&self.path);
+        let new = keys::generate()?;
+        keys::keep(secrets, &names.next, &new)?;
+        let mut guard = self.lock();
+        let copy = encrypt::prepare_rekey(&mut guard.conn, &self.path, &new)?;
+        // Close the journal (its log is checkpointed and removed), swap.
+        let closed = std::mem::replace(
+            &mut guard.conn,
+            SqliteConnection::establish(":memory:").map_err(|e| StoreError::Open {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?,
+        );
+        drop(closed);
+        let swapped = encrypt::finish_rekey(&copy, &self.path);
+        let key = if swapped.is_ok() {
+            &new
+        } else {
+            // Not swapped: the journal keeps its key; reopen it with that.
+            secrets.remove(&names.next);
+            &keys::read(secrets, &names.current).ok_or_else(|| StoreError::KeyMissing {
+                path: self.path.clone(),
+            })?
+        };
+        guard.conn = open::open_database(&self.path, Some(key))?;
+        swapped?;
+        keys::keep(secrets, &names.current, &new)?;
+        secrets.remove(&names.next);
+        Ok(())
+    }
+
+    /// Moves an encrypted journal that cannot be opened (its key is lost,
+    /// [`StoreError::KeyMissing`], or does not open it) out of the way, to
+    /// `<file>.unreadable-<seconds since 1970>` with its side files, and
+    /// forgets its key names: the next [`JournalStore::open_with_secrets`]
+    /// makes a new journal there, and signing in and syncing brings back
+    /// everything that was synced. Nothing is deleted: should the key turn
+    /// up, the old file can still be opened. Returns where it went.
+    pub fn set_aside_unreadable(
+        path: impl AsRef<Path>,
+        secrets: &dyn crate::sync::SecretStore,
+    ) -> Result<PathBuf, StoreError> {
+        let path = path.as_ref();
+        let aside = encrypt::with_suffix(path, &format!(".unreadable-{}", Utc::now().timestamp()));
+        let moved = |from: &Path, to: &Path| match std::fs::rename(from, to) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Open {
+                path: from.to_owned(),
+                reason: e.to_string(),
+            }),
+        };
+        for suffix in ["-wal", "-shm"] {
+            moved(
+                &encrypt::with_suffix(path, suffix),
+                &encrypt::with_suffix(&aside, suffix),
+            )?;
+        }
+        moved(path, &aside)?;
+        encrypt::remove_stale_copy(path)?;
+        let names = keys::names(path);
+        secrets.remove(&names.current);
+        secrets.remove(&names.next);
+        Ok(aside)
+    }
+
+    fn open_keyed(
+        path: &Path,
+        key: Option<&DatabaseKey>,
+        clock: Arc<dyn WallClock>,
+    ) -> Result<Self, StoreError> {
+        let path = path.to_owned();
+        let mut conn = open::open_database(&path, key)?;
         let device_id = conn.immediate_transaction(device_id)?;
         let last = last_stamp(&mut conn)?;
         let ahead = clock::stored_ahead(&mut conn)?;

@@ -14,6 +14,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::StoreError;
+use crate::encryption::DatabaseKey;
 
 /// The device schema, from `migrations/device/`, compiled in.
 pub(crate) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/device");
@@ -24,9 +25,9 @@ pub(crate) const JOURNAL_APPLICATION_ID: i32 = 0x4B41_504A;
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 #[derive(QueryableByName)]
-struct Number {
+pub(crate) struct Number {
     #[diesel(sql_type = BigInt)]
-    value: i64,
+    pub(crate) value: i64,
 }
 
 #[derive(QueryableByName)]
@@ -36,10 +37,30 @@ struct ApplicationId {
 }
 
 /// Opens (creating if missing) the journal database at `path`, ready to use:
-/// connection configured, schema current.
-pub(crate) fn open_database(path: &Path) -> Result<SqliteConnection, StoreError> {
-    check_file(path)?;
-    let mut conn = connect(path)?;
+/// connection configured, schema current. With a key, the journal is
+/// encrypted (SQLCipher): a new one is made encrypted, a plaintext one is
+/// encrypted first ([`super::encrypt::encrypt_in_place`]), and a key that
+/// does not open it is [`StoreError::WrongKey`], the file untouched.
+pub(crate) fn open_database(
+    path: &Path,
+    key: Option<&DatabaseKey>,
+) -> Result<SqliteConnection, StoreError> {
+    let mut conn = match key {
+        None => {
+            check_file(path)?;
+            connect(path)?
+        }
+        Some(key) => {
+            if is_plaintext(path)? {
+                super::encrypt::encrypt_in_place(path, key)?;
+            } else {
+                super::encrypt::remove_stale_copy(path)?;
+            }
+            let mut conn = connect(path)?;
+            unlock(path, &mut conn, key)?;
+            conn
+        }
+    };
     claim(path, &mut conn)?;
     conn.batch_execute(
         // WAL: readers never block the writer. FULL: a commit is on disk
@@ -47,10 +68,60 @@ pub(crate) fn open_database(path: &Path) -> Result<SqliteConnection, StoreError>
         // power cut, not only an app crash (docs/decisions/0002).
         // secure_delete: deleted text is overwritten with zeros in the
         // file, not left readable in free pages.
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA secure_delete = ON;",
+        // temp_store: sorts and temporary tables stay in memory, never in
+        // a file beside the journal.
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;",
     )?;
     migrate(path, &mut conn)?;
     Ok(conn)
+}
+
+/// Whether `path` holds a plaintext SQLite database (not empty, not
+/// missing, not encrypted). A directory is refused.
+pub(crate) fn is_plaintext(path: &Path) -> Result<bool, StoreError> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(StoreError::Open {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    if metadata.is_dir() {
+        return Err(StoreError::NotAJournal {
+            path: path.to_owned(),
+            reason: "it is a directory".to_owned(),
+        });
+    }
+    let mut header = [0u8; 16];
+    match File::open(path).and_then(|mut f| f.read_exact(&mut header)) {
+        Ok(()) => Ok(&header == SQLITE_MAGIC),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(StoreError::Open {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Keys a new connection and checks the key opens the database:
+/// [`StoreError::WrongKey`] otherwise (nothing is written).
+pub(crate) fn unlock(
+    path: &Path,
+    conn: &mut SqliteConnection,
+    key: &DatabaseKey,
+) -> Result<(), StoreError> {
+    // A wrong key is answered as an error; SQLCipher need not also log it.
+    conn.batch_execute("PRAGMA cipher_log_level = NONE;")?;
+    conn.batch_execute(&key.pragma())?;
+    diesel::sql_query("SELECT count(*) AS value FROM sqlite_master")
+        .get_result::<Number>(conn)
+        .map_err(|_| StoreError::WrongKey {
+            path: path.to_owned(),
+        })?;
+    Ok(())
 }
 
 /// Refuses, before SQLite touches it, anything that exists and is not a
@@ -94,7 +165,7 @@ fn check_file(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn connect(path: &Path) -> Result<SqliteConnection, StoreError> {
+pub(crate) fn connect(path: &Path) -> Result<SqliteConnection, StoreError> {
     let text = path.to_str().ok_or_else(|| StoreError::Open {
         path: path.to_owned(),
         reason: "the path is not valid UTF-8".to_owned(),
@@ -117,7 +188,7 @@ fn connect(path: &Path) -> Result<SqliteConnection, StoreError> {
 
 /// Makes sure the database is a journal: ours already, or new and empty (then
 /// marks it ours). Anything else is refused untouched.
-fn claim(path: &Path, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+pub(crate) fn claim(path: &Path, conn: &mut SqliteConnection) -> Result<(), StoreError> {
     let not_a_journal = |reason: String| StoreError::NotAJournal {
         path: path.to_owned(),
         reason,
