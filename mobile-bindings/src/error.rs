@@ -134,6 +134,23 @@ pub enum JournalError {
         /// What failed.
         detail: String,
     },
+    /// The journal is encrypted and its key is not in the app's
+    /// `SecretStore`: most often a phone restored from a backup that did
+    /// not bring the Keychain or Keystore along. The file was not changed.
+    /// Recover with `Journal.openReplacingUnreadable(path, secrets)` and
+    /// sign in: sync brings back everything that was synced.
+    #[error("{detail}")]
+    KeyMissing {
+        /// What happened.
+        detail: String,
+    },
+    /// The key kept for the journal does not open it (or the file is not
+    /// a journal). The file was not changed; recover as for `KeyMissing`.
+    #[error("{detail}")]
+    WrongKey {
+        /// What happened.
+        detail: String,
+    },
     /// The app's `SecretStore` (Keychain / Keystore) failed. Apps
     /// throw this case from their own implementation; any other exception
     /// thrown there arrives as this case too.
@@ -204,6 +221,9 @@ impl From<StoreError> for JournalError {
             StoreError::UnreadableChange { .. } | StoreError::NewerSchema { .. } => {
                 JournalError::UpdateRequired { detail }
             }
+            StoreError::KeyMissing { .. } => JournalError::KeyMissing { detail },
+            StoreError::WrongKey { .. } => JournalError::WrongKey { detail },
+            StoreError::KeyNotKept(_) => JournalError::SecretStoreFailed { detail },
             StoreError::NotAJournal { .. }
             | StoreError::Open { .. }
             | StoreError::Corrupt(_)

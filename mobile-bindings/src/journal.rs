@@ -318,19 +318,62 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Journal {
     /// Opens the journal at `path`, creating it if the file does not exist,
     /// and upgrades it to this version of the library. `secrets` is where
-    /// the sign-in is kept (see `SecretStore`).
+    /// the sign-in and the journal's key are kept (see `SecretStore`).
     ///
-    /// Fails with `Storage` when the file cannot be opened or created or is
-    /// not a journal (it is left untouched), and `UpdateRequired` when a
-    /// newer app wrote it.
+    /// The journal is encrypted (SQLCipher, AES-256) with a random key made
+    /// on first open and kept in `secrets`; a journal from before
+    /// encryption is encrypted on open, safely even if the app is killed
+    /// meanwhile.
+    ///
+    /// Fails with `KeyMissing` (encrypted, and `secrets` holds no key for
+    /// it: see `openReplacingUnreadable`), `WrongKey`, `SecretStoreFailed`
+    /// (the store failed or did not keep a new key: nothing was written),
+    /// `Storage` when the file cannot be opened or created or is not a
+    /// journal, and `UpdateRequired` when a newer app wrote it. A refused
+    /// file is left untouched.
     #[uniffi::constructor]
     pub fn open(path: String, secrets: Arc<dyn SecretStore>) -> Result<Arc<Self>, JournalError> {
-        let store = JournalStore::open(&path)?;
+        let secrets = Arc::new(KeptSecrets::new(secrets));
+        let opened = JournalStore::open_with_secrets(&path, secrets.as_ref());
+        // A key "missing" because the store failed is the store's failure.
+        if let Some(failure) = secrets.take_failure() {
+            return Err(failure);
+        }
         Ok(Arc::new(Self {
-            store: Arc::new(store),
-            secrets: Arc::new(KeptSecrets::new(secrets)),
+            store: Arc::new(opened?),
+            secrets,
             connection: Mutex::new(None),
         }))
+    }
+
+    /// For a journal `open` refused with `KeyMissing` or `WrongKey`: moves
+    /// the unreadable file aside (to `<path>.unreadable-<seconds>`, never
+    /// deleted, should the key turn up) and opens a new, empty journal in
+    /// its place. Sign in and `sync()` to bring back everything that was
+    /// synced; what was never synced stays in the file set aside.
+    #[uniffi::constructor]
+    pub fn open_replacing_unreadable(
+        path: String,
+        secrets: Arc<dyn SecretStore>,
+    ) -> Result<Arc<Self>, JournalError> {
+        let kept = KeptSecrets::new(Arc::clone(&secrets));
+        JournalStore::set_aside_unreadable(&path, &kept)?;
+        if let Some(failure) = kept.take_failure() {
+            return Err(failure);
+        }
+        Self::open(path, secrets)
+    }
+
+    /// Gives the journal a new random key (kept in the `SecretStore`): the
+    /// journal is re-encrypted into a checked copy swapped in with one
+    /// rename; cut off anywhere, the next `open` finishes the change.
+    pub fn rekey(&self) -> Result<(), JournalError> {
+        self.secrets.clear_failure();
+        let result = self.store.rekey(self.secrets.as_ref());
+        if let Some(failure) = self.secrets.take_failure() {
+            return Err(failure);
+        }
+        Ok(result?)
     }
 
     /// The file the journal lives in.

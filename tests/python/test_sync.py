@@ -177,16 +177,49 @@ class PlainlyBroken(DictSecrets):
 
 
 def test_a_failing_secret_store_is_reported(tmp_path, server, patient):
-    locked = journal.Journal.open(str(tmp_path / "locked.db"), BrokenKeychain())
+    # The journal's key lives in the secret store: a locked one stops the
+    # open itself, and no journal is made without a key kept.
     with pytest.raises(journal.JournalError.SecretStoreFailed) as raised:
-        locked.sign_in(server.url, patient.email, PASSWORD)
+        journal.Journal.open(str(tmp_path / "locked.db"), BrokenKeychain())
     assert "the device is locked" in raised.value.detail
+    assert not (tmp_path / "locked.db").exists()
+    with pytest.raises(journal.JournalError.SecretStoreFailed):
+        journal.Journal.open(str(tmp_path / "broken.db"), PlainlyBroken())
 
-    broken = journal.Journal.open(str(tmp_path / "broken.db"), PlainlyBroken())
+    # A store that breaks after the journal is open: sign-in and sync say so.
+    flaky = FailsLater()
+    opened = journal.Journal.open(str(tmp_path / "flaky.db"), flaky)
+    flaky.broken = True
+    with pytest.raises(journal.JournalError.SecretStoreFailed) as raised:
+        opened.sign_in(server.url, patient.email, PASSWORD)
+    assert "the device is locked" in raised.value.detail
     with pytest.raises(journal.JournalError.SecretStoreFailed):
-        broken.is_signed_in()
+        opened.is_signed_in()
     with pytest.raises(journal.JournalError.SecretStoreFailed):
-        broken.sync()
+        opened.sync()
+
+
+class FailsLater(journal.SecretStore):
+    """A Keychain that works until the device locks."""
+
+    def __init__(self):
+        self.values = {}
+        self.broken = False
+
+    def get(self, key):
+        if self.broken:
+            raise journal.JournalError.SecretStoreFailed("the device is locked")
+        return self.values.get(key)
+
+    def set(self, key, value):
+        if self.broken:
+            raise journal.JournalError.SecretStoreFailed("the device is locked")
+        self.values[key] = value
+
+    def remove(self, key):
+        if self.broken:
+            raise journal.JournalError.SecretStoreFailed("the device is locked")
+        self.values.pop(key, None)
 
 
 def test_export_and_import(server, patient, phones):

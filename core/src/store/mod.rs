@@ -205,6 +205,15 @@ impl JournalStore {
             secrets.remove(&names.next);
             return Self::open_encrypted(path, &key);
         }
+        // An encrypted database is whole pages (of 512 bytes at least);
+        // anything else is no journal, key or not.
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        if size < 512 || size % 512 != 0 {
+            return Err(StoreError::NotAJournal {
+                path: path.to_owned(),
+                reason: "it is not a SQLite database".to_owned(),
+            });
+        }
         let current = keys::read(secrets, &names.current);
         let next = keys::read(secrets, &names.next);
         if current.is_none() && next.is_none() {
