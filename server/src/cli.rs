@@ -27,7 +27,13 @@ pub fn run() -> ExitCode {
     init_logs(&cli.config);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => actix_web::rt::System::new().block_on(crate::serve(cli.config)),
-        Command::Migrate => Database::open_existing(&cli.config.database_url, Existing::Database)
+        Command::Migrate => cli
+            .config
+            .database_key()
+            .and_then(|key| {
+                Database::open_existing_keyed(&cli.config.database_url, Existing::Database, key)
+                    .map_err(|e| e.to_string())
+            })
             .map(|db| tracing::info!(database = db.backend().name(), "migrations applied"))
             .map_err(|e| e.to_string()),
         Command::CreateTherapist {
@@ -62,8 +68,12 @@ fn create_therapist(
     };
     let email = crate::auth::normalize_email(email);
     crate::auth::check_new_account(&email, &password, display_name).map_err(|e| e.to_string())?;
-    let db = Database::open_existing(&config.database_url, Existing::Journal)
-        .map_err(|e| e.to_string())?;
+    let db = Database::open_existing_keyed(
+        &config.database_url,
+        Existing::Journal,
+        config.database_key()?,
+    )
+    .map_err(|e| e.to_string())?;
     let runtime = actix_web::rt::System::new();
     let id = runtime.block_on(async {
         let passwords = crate::auth::passwords::Passwords::new(1).map_err(|e| e.to_string())?;

@@ -107,6 +107,12 @@ pub struct Config {
         global = true
     )]
     pub database_url: String,
+    /// A file holding the key (64 hexadecimal characters, e.g. from
+    /// `openssl rand -hex 32`) to encrypt the SQLite database with
+    /// (SQLCipher). SQLite only: with PostgreSQL, rely on the disk's
+    /// encryption. Without it the SQLite file is plain.
+    #[arg(long, env = "JOURNAL_DB_KEY_FILE", global = true)]
+    pub db_key_file: Option<PathBuf>,
     /// Access-token signing secret, base64, at least 32 random bytes.
     /// Required with PostgreSQL (every instance must share it); with SQLite,
     /// generated once into `jwt-secret` beside the database when absent.
@@ -285,6 +291,27 @@ impl Config {
             return Err(format!("{} lists no contacts", path.display()));
         }
         Ok(resources)
+    }
+
+    /// The SQLite database's key, read from `--db-key-file`, if one is set.
+    pub fn database_key(&self) -> Result<Option<journal_core::encryption::DatabaseKey>, String> {
+        let Some(path) = &self.db_key_file else {
+            return Ok(None);
+        };
+        if let Backend::Postgres(_) =
+            Backend::from_url(&self.database_url).map_err(|e| e.to_string())?
+        {
+            return Err(
+                "--db-key-file encrypts the embedded SQLite database only; with PostgreSQL, \
+                 encrypt the disk it stores its data on"
+                    .to_owned(),
+            );
+        }
+        let text =
+            fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        journal_core::encryption::DatabaseKey::from_hex(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// The signing secret's bytes: decoded from configuration, or for

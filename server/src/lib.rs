@@ -53,8 +53,12 @@ pub fn build_state(config: &Config) -> Result<AppState, String> {
     // opened or made.
     let secret = config.signing_secret()?;
     let mail = mail::MailSettings::from_config(config)?;
-    let db =
-        Database::open(&config.database_url, config.db_pool_size).map_err(|e| e.to_string())?;
+    let db = Database::open_keyed(
+        &config.database_url,
+        config.db_pool_size,
+        config.database_key()?,
+    )
+    .map_err(|e| e.to_string())?;
     let tokens = AccessTokens::new(
         &secret,
         &config.token_issuer,

@@ -10,6 +10,9 @@
 //! what each file owns.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use journal_core::encryption::DatabaseKey;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -82,6 +85,11 @@ pub enum DbError {
         "the database at {0} holds no journal: start the server once (or run `journal-server migrate`) before this command, or point it at the server's --database-url"
     )]
     NoJournal(String),
+    /// The SQLite database and the key configured for it do not go
+    /// together: a key that does not open it, an encrypted file without a
+    /// key, a plain file with one.
+    #[error("{0}")]
+    Encryption(String),
     /// The database holds migrations this build does not know (a newer server
     /// wrote it).
     #[error("the database was migrated by a newer server (unknown migration {0}); refusing to run")]
@@ -137,10 +145,47 @@ impl Backend {
     }
 }
 
+/// Refuses, before the pool is made, a SQLite file and key that do not go
+/// together; a new (missing or empty) file is fine either way.
+fn check_encryption(path: &Path, key: Option<&DatabaseKey>, name: &str) -> Result<(), DbError> {
+    let mut header = [0u8; 16];
+    let plain = match std::fs::File::open(path) {
+        Err(_) => return Ok(()),
+        Ok(mut file) => match std::io::Read::read_exact(&mut file, &mut header) {
+            Err(_) => return Ok(()),
+            Ok(()) => &header == b"SQLite format 3\0",
+        },
+    };
+    match (plain, key) {
+        (true, None) => Ok(()),
+        (true, Some(_)) => Err(DbError::Encryption(format!(
+            "the database at {name} is not encrypted, but a key was given (--db-key-file): \
+             start without the key, or move the plain database away to begin an encrypted one"
+        ))),
+        (false, None) => Err(DbError::Encryption(format!(
+            "the database at {name} is encrypted (or not a SQLite database): give its key with \
+             --db-key-file"
+        ))),
+        (false, Some(key)) => {
+            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
+                .map_err(|e| DbError::Connect(e.to_string()))?;
+            conn.batch_execute(&format!("PRAGMA cipher_log_level = NONE; {}", key.pragma()))
+                .and_then(|()| conn.batch_execute("SELECT count(*) FROM sqlite_master;"))
+                .map_err(|_| {
+                    DbError::Encryption(format!(
+                        "the key in --db-key-file does not open the database at {name} \
+                         (or it is not a SQLite database)"
+                    ))
+                })
+        }
+    }
+}
+
 /// Makes connections for the pool, each set up for its backend.
 #[derive(Debug, Clone)]
 pub struct Connector {
     backend: Backend,
+    key: Option<Arc<DatabaseKey>>,
 }
 
 impl diesel::r2d2::ManageConnection for Connector {
@@ -158,6 +203,12 @@ impl diesel::r2d2::ManageConnection for Connector {
                     .map_err(diesel::r2d2::Error::ConnectionError)?,
             ),
         };
+        if let (DbConnection::Sqlite(sqlite), Some(key)) = (&mut conn, &self.key) {
+            // Before anything else is read: the key.
+            sqlite
+                .batch_execute(&format!("PRAGMA cipher_log_level = NONE; {}", key.pragma()))
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
         if let DbConnection::Sqlite(sqlite) = &mut conn {
             // busy_timeout: wait for the one writer instead of failing;
             // WAL: readers never block it; foreign keys: on, as in PostgreSQL;
@@ -209,11 +260,22 @@ impl Database {
     /// Opens the database at `url`, creating a SQLite file (and its folder)
     /// if needed, and brings its schema up to date.
     pub fn open(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        Self::open_keyed(url, max_connections, None)
+    }
+
+    /// Like [`Database::open`], a SQLite database encrypted with `key`
+    /// (SQLCipher): a new one is made encrypted; one that is plain, or that
+    /// the key does not open, is refused untouched.
+    pub fn open_keyed(
+        url: &str,
+        max_connections: u32,
+        key: Option<DatabaseKey>,
+    ) -> Result<Self, DbError> {
         let backend = Backend::from_url(url)?;
         if let Backend::Sqlite(path) = &backend {
             create_parent(path)?;
         }
-        let db = Self::pool(backend, max_connections)?;
+        let db = Self::pool(backend, max_connections, key)?;
         db.migrate()?;
         Ok(db)
     }
@@ -227,13 +289,23 @@ impl Database {
     ///
     /// [`open`]: Database::open
     pub fn open_existing(url: &str, need: Existing) -> Result<Self, DbError> {
+        Self::open_existing_keyed(url, need, None)
+    }
+
+    /// Like [`Database::open_existing`], for a SQLite database encrypted
+    /// with `key`.
+    pub fn open_existing_keyed(
+        url: &str,
+        need: Existing,
+        key: Option<DatabaseKey>,
+    ) -> Result<Self, DbError> {
         let backend = Backend::from_url(url)?;
         if let Backend::Sqlite(path) = &backend
             && !path.is_file()
         {
             return Err(DbError::Missing(backend.describe()));
         }
-        let db = Self::pool(backend, 1)?;
+        let db = Self::pool(backend, 1, key)?;
         if need == Existing::Journal && !db.holds_journal()? {
             return Err(DbError::NoJournal(db.backend.describe()));
         }
@@ -269,7 +341,14 @@ impl Database {
     }
 
     /// The pool on `backend`, not yet migrated.
-    fn pool(backend: Backend, max_connections: u32) -> Result<Self, DbError> {
+    fn pool(
+        backend: Backend,
+        max_connections: u32,
+        key: Option<DatabaseKey>,
+    ) -> Result<Self, DbError> {
+        if let Backend::Sqlite(path) = &backend {
+            check_encryption(path, key.as_ref(), &backend.describe())?;
+        }
         let max_size = match backend {
             // SQLite has one writer; a few readers beside it are plenty.
             Backend::Sqlite(_) => max_connections.clamp(1, 8),
@@ -286,6 +365,7 @@ impl Database {
             .test_on_check_out(true)
             .build(Connector {
                 backend: backend.clone(),
+                key: key.map(Arc::new),
             })
             .map_err(|e| DbError::Connect(e.to_string()))?;
         Ok(Self { pool, backend })
