@@ -1,5 +1,5 @@
 //! Device-store speed on a journal of 10,000 entries: saving one entry,
-//! listing a page of 50, and full-text search.
+//! listing a page of 50, and full-text search — plain, then encrypted.
 //!
 //! Run: `cargo bench -p journal-core --features device --bench device_store`.
 //! Under `cargo test` each case runs once, as a smoke test.
@@ -122,8 +122,19 @@ fn share_containing(bodies: &[RecordBody], word: &str) -> f64 {
 }
 
 fn bench(c: &mut Criterion) {
+    // The same journal plain and encrypted (SQLCipher, as apps open it), in
+    // one run, so the cost of encryption reads as a ratio.
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = JournalStore::open(dir.path().join("bench.db")).expect("open");
+    let plain = JournalStore::open(dir.path().join("plain.db")).expect("open");
+    bench_store(c, &plain, "device_store_10k");
+    drop(plain);
+    let key = journal_core::encryption::DatabaseKey::generate().expect("key");
+    let encrypted =
+        JournalStore::open_encrypted(dir.path().join("encrypted.db"), &key).expect("open");
+    bench_store(c, &encrypted, "device_store_10k_encrypted");
+}
+
+fn bench_store(c: &mut Criterion, store: &JournalStore, group_name: &str) {
     let corpus = Corpus::new();
     let mut rng = Lcg(42);
     let bodies: Vec<RecordBody> = (0..ENTRIES).map(|_| corpus.entry(&mut rng)).collect();
@@ -148,7 +159,7 @@ fn bench(c: &mut Criterion) {
         );
     }
 
-    let mut group = c.benchmark_group("device_store_10k");
+    let mut group = c.benchmark_group(group_name);
     group.bench_function("list_50_newest", |b| {
         let query = ListQuery {
             limit: Some(50),
