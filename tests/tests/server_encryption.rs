@@ -99,35 +99,19 @@ fn a_key_for_a_plain_database_or_for_postgresql_is_refused() {
         }
         other => panic!("{:?}", other.map(|_| ())),
     }
-    let key_file = dir.path().join("db.key");
-    std::fs::write(&key_file, "ab".repeat(32)).unwrap();
-    let cli = <journal_server::config::Cli as clap::Parser>::try_parse_from([
-        "journal-server",
-        "--database-url",
-        "postgres://localhost/x",
-        "--db-key-file",
-        key_file.to_str().unwrap(),
-    ])
-    .unwrap();
-    assert!(
-        cli.config
-            .database_key()
-            .unwrap_err()
-            .contains("PostgreSQL")
-    );
-    std::fs::write(&key_file, "not a key").unwrap();
-    let cli = <journal_server::config::Cli as clap::Parser>::try_parse_from([
-        "journal-server",
-        "--database-url",
-        &url,
-        "--db-key-file",
-        key_file.to_str().unwrap(),
-    ])
-    .unwrap();
-    assert!(
-        cli.config
-            .database_key()
-            .unwrap_err()
-            .contains("64 hexadecimal")
-    );
+    let key_error = |database_url: &str, contents: &str| {
+        let key_file = dir.path().join("db.key");
+        std::fs::write(&key_file, contents).unwrap();
+        let cli = <journal_server::config::Cli as clap::Parser>::try_parse_from([
+            "journal-server",
+            "--database-url",
+            database_url,
+            "--db-key-file",
+            key_file.to_str().unwrap(),
+        ])
+        .unwrap();
+        cli.config.database_key().unwrap_err()
+    };
+    assert!(key_error("postgres://localhost/x", &"ab".repeat(32)).contains("PostgreSQL"));
+    assert!(key_error(&url, "not a key").contains("64 hexadecimal"));
 }

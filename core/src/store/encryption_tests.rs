@@ -162,6 +162,24 @@ fn nothing_readable_is_left_in_any_file_and_only_the_right_key_opens_it() {
     ));
     assert_eq!(files(dir.path()), before, "refused opens change nothing");
 
+    // Another application's plain SQLite database: refused, untouched, and
+    // no key left behind for it.
+    let other = dir.path().join("other-app.db");
+    {
+        use diesel::connection::SimpleConnection;
+        let mut conn = SqliteConnection::establish(other.to_str().unwrap()).unwrap();
+        conn.batch_execute("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('milk');")
+            .unwrap();
+    }
+    let bytes = std::fs::read(&other).unwrap();
+    let clean = FileSecrets(dir.path().join("clean-secrets.json"));
+    assert!(matches!(
+        JournalStore::open_with_secrets(&other, &clean),
+        Err(StoreError::NotAJournal { .. })
+    ));
+    assert_eq!(std::fs::read(&other).unwrap(), bytes);
+    assert!(clean.all().is_empty(), "{:?}", clean.all().keys());
+
     // A store that does not keep the key: no new journal is made.
     let fresh = dir.path().join("fresh.db");
     assert!(matches!(

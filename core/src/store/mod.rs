@@ -194,16 +194,24 @@ impl JournalStore {
         let names = keys::names(path);
         let exists = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
         if !exists || open::is_plaintext(path)? {
-            let key = match keys::read(secrets, &names.current) {
-                Some(key) => key,
+            let (key, made) = match keys::read(secrets, &names.current) {
+                Some(key) => (key, false),
                 None => {
                     let key = keys::generate()?;
                     keys::keep(secrets, &names.current, &key)?;
-                    key
+                    (key, true)
                 }
             };
             secrets.remove(&names.next);
-            return Self::open_encrypted(path, &key);
+            return match Self::open_encrypted(path, &key) {
+                // Another application's database, left as it was: so is
+                // the secret store.
+                Err(refused @ StoreError::NotAJournal { .. }) if made => {
+                    secrets.remove(&names.current);
+                    Err(refused)
+                }
+                other => other,
+            };
         }
         // An encrypted database is whole pages (of 512 bytes at least);
         // anything else is no journal, key or not.

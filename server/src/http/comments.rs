@@ -97,6 +97,11 @@ fn comment_not_found() -> ApiError {
     ApiError::NotFound(NO_COMMENT.to_owned())
 }
 
+/// A comment's id from its path; anything that is not a UUID names none.
+fn comment_id(path: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(path).map_err(|_| comment_not_found())
+}
+
 /// The patient and record of a therapist's path; anything that is not a
 /// UUID names nothing.
 fn parse_target(patient: &str, record: &str) -> Result<(String, RecordId), ApiError> {
@@ -209,7 +214,7 @@ pub async fn edit_comment(
     path: web::Path<String>,
     body: web::Json<CommentText>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = Uuid::parse_str(&path).map_err(|_| comment_not_found())?;
+    let id = comment_id(&path)?;
     let text = body.into_inner().text;
     check_comment_text(&text)?;
     let me = therapist.id();
@@ -240,7 +245,7 @@ pub async fn delete_comment(
     therapist: Therapist,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = Uuid::parse_str(&path).map_err(|_| comment_not_found())?;
+    let id = comment_id(&path)?;
     let me = therapist.id();
     state
         .db
@@ -365,7 +370,7 @@ pub async fn edit_reply(
     path: web::Path<String>,
     body: web::Json<CommentText>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = Uuid::parse_str(&path).map_err(|_| comment_not_found())?;
+    let id = comment_id(&path)?;
     let text = body.into_inner().text;
     check_comment_text(&text)?;
     let owner = patient.owner();
@@ -395,7 +400,7 @@ pub async fn delete_reply(
     patient: Patient,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = Uuid::parse_str(&path).map_err(|_| comment_not_found())?;
+    let id = comment_id(&path)?;
     let owner = patient.owner();
     state
         .db
