@@ -23,12 +23,13 @@ set -euo pipefail
 target="${CARGO_TARGET_DIR:-target}"
 cd "$(dirname "$0")/.."
 
-profile=release
+# Release builds use the `mobile` profile (whole-program LTO: what ships).
+profile=mobile
 out=bindings-out
 while [ $# -gt 0 ]; do
   case "$1" in
     --debug) profile=debug ;;
-    --release) profile=release ;;
+    --release) profile=mobile ;;
     --out)
       [ $# -ge 2 ] || { echo "--out needs a folder" >&2; exit 2; }
       out="$2"; shift ;;
@@ -44,7 +45,7 @@ case "$(uname -s)" in
 esac
 
 cargo_profile=()
-[ "$profile" = release ] && cargo_profile=(--release)
+[ "$profile" = mobile ] && cargo_profile=(--profile mobile)
 
 echo "==> building journal-mobile ($profile)"
 cargo build -p journal-mobile "${cargo_profile[@]}"

@@ -177,6 +177,8 @@ pub(crate) fn connect(path: &Path) -> Result<SqliteConnection, StoreError> {
     } else {
         text.to_owned()
     };
+    // SQLCipher's cryptography is journal-cipher's (see its crate docs).
+    journal_cipher::link();
     let mut conn = SqliteConnection::establish(&url).map_err(|e| StoreError::Open {
         path: path.to_owned(),
         reason: e.to_string(),

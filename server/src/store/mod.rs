@@ -167,6 +167,7 @@ fn check_encryption(path: &Path, key: Option<&DatabaseKey>, name: &str) -> Resul
              --db-key-file"
         ))),
         (false, Some(key)) => {
+            journal_cipher::link();
             let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
                 .map_err(|e| DbError::Connect(e.to_string()))?;
             conn.batch_execute(&format!("PRAGMA cipher_log_level = NONE; {}", key.pragma()))
@@ -198,10 +199,12 @@ impl diesel::r2d2::ManageConnection for Connector {
                 diesel::PgConnection::establish(url)
                     .map_err(diesel::r2d2::Error::ConnectionError)?,
             ),
-            Backend::Sqlite(path) => DbConnection::Sqlite(
+            Backend::Sqlite(path) => DbConnection::Sqlite({
+                // SQLCipher's cryptography is journal-cipher's.
+                journal_cipher::link();
                 diesel::SqliteConnection::establish(&path.to_string_lossy())
-                    .map_err(diesel::r2d2::Error::ConnectionError)?,
-            ),
+                    .map_err(diesel::r2d2::Error::ConnectionError)?
+            }),
         };
         if let (DbConnection::Sqlite(sqlite), Some(key)) = (&mut conn, &self.key) {
             // Before anything else is read: the key.

@@ -311,11 +311,15 @@ fn feed(agent: &ureq::Agent, world: &World, device: &Device) -> Result<u64, Stri
 /// the password (the folder holds the file: keep it while the phone is used).
 pub fn new_phone(url: &str, email: &str) -> Result<(tempfile::TempDir, SyncClient), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("new phone: {e}"))?;
+    // Encrypted, as apps open the journal: its key made and kept in the
+    // phone's secret store on this first open.
+    let secrets = Arc::new(InMemorySecrets::new());
     let store = Arc::new(
-        JournalStore::open(dir.path().join("journal.db")).map_err(|e| format!("journal: {e}"))?,
+        JournalStore::open_with_secrets(dir.path().join("journal.db"), secrets.as_ref())
+            .map_err(|e| format!("journal: {e}"))?,
     );
     let transport = Arc::new(HttpTransport::new(url).map_err(|e| format!("new phone: {e}"))?);
-    let client = SyncClient::new(store, transport, Arc::new(InMemorySecrets::new()));
+    let client = SyncClient::new(store, transport, secrets);
     client
         .sign_in(email, PASSWORD)
         .map_err(|e| format!("sign-in: {e}"))?;
