@@ -323,7 +323,9 @@ impl Journal {
     /// The journal is encrypted (SQLCipher, AES-256) with a random key made
     /// on first open and kept in `secrets`; a journal from before
     /// encryption is encrypted on open, safely even if the app is killed
-    /// meanwhile.
+    /// meanwhile. A search index still to be built after a first sync
+    /// that was cut off is finished in the background (searches meanwhile
+    /// are complete: they finish it first).
     ///
     /// Fails with `KeyMissing` (encrypted, and `secrets` holds no key for
     /// it: see `openReplacingUnreadable`), `WrongKey`, `SecretStoreFailed`
@@ -339,8 +341,12 @@ impl Journal {
         if let Some(failure) = secrets.take_failure() {
             return Err(failure);
         }
+        let store = Arc::new(opened?);
+        // A search index whose build was cut off (the app was closed after
+        // a first sync) is finished in the background.
+        store.build_search_index_in_background();
         Ok(Arc::new(Self {
-            store: Arc::new(opened?),
+            store,
             secrets,
             connection: Mutex::new(None),
         }))

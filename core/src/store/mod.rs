@@ -24,6 +24,7 @@
 //! brought ([`JournalStore::apply_pull`]), each in one transaction.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -82,6 +83,8 @@ pub struct JournalStore {
     path: PathBuf,
     device_id: Mutex<DeviceId>,
     inner: Mutex<Inner>,
+    /// Set while a background thread builds the search index.
+    indexing: AtomicBool,
 }
 
 type Clock = HlcClock<clock::Corrected>;
@@ -339,6 +342,7 @@ impl JournalStore {
         Ok(Self {
             path,
             device_id: Mutex::new(device_id),
+            indexing: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 conn,
                 clock: HlcClock::resume(last, clock::Corrected::new(clock, ahead)),
@@ -503,6 +507,52 @@ impl JournalStore {
         query.validate()?;
         let mut guard = self.lock();
         search::run(&mut guard.conn, query)
+    }
+
+    /// Whether the search index is still being built: after a first sync
+    /// the journal is readable at once, and its search index is built right
+    /// after, off the sync's path ([`JournalStore::build_search_index_in_background`]).
+    /// A search meanwhile is still complete: it finishes the build first.
+    pub fn search_index_pending(&self) -> Result<bool, StoreError> {
+        search::is_stale(&mut self.lock().conn)
+    }
+
+    /// Builds what is left of the search index now, a thousand records per
+    /// transaction (so the patient's saves and lists wait tens of
+    /// milliseconds at most), and returns when it is complete. A build cut
+    /// off (the app closed, the phone died) resumes where it stopped.
+    pub fn build_search_index(&self) -> Result<(), StoreError> {
+        loop {
+            let done = self.lock().conn.immediate_transaction(search::build_step)?;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Starts [`JournalStore::build_search_index`] on a thread of its own
+    /// if the index is being built and no thread is at it already; returns
+    /// whether it started one. The sync client calls it after each sync,
+    /// and apps' libraries when a journal is opened, so a build cut off is
+    /// taken up again by itself. An error leaves the rest of the build to
+    /// the next search or start.
+    pub fn build_search_index_in_background(self: &Arc<Self>) -> bool {
+        if !self.search_index_pending().unwrap_or(false)
+            || self.indexing.swap(true, Ordering::AcqRel)
+        {
+            return false;
+        }
+        let store = Arc::clone(self);
+        let started = std::thread::Builder::new()
+            .name("journal-search-index".to_owned())
+            .spawn(move || {
+                let _ = store.build_search_index();
+                store.indexing.store(false, Ordering::Release);
+            });
+        if started.is_err() {
+            self.indexing.store(false, Ordering::Release);
+        }
+        started.is_ok()
     }
 
     /// The oldest changes not yet acknowledged by the server, at most

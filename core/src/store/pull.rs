@@ -81,10 +81,9 @@ pub(super) fn apply(
     // While the journal has nothing of its own indexed (the first sync),
     // the search index is built once when the pull has caught up rather
     // than record by record (search::defer_building).
-    let indexing = if search::defer_building(conn)? {
-        Indexing::Later
-    } else {
-        Indexing::Now
+    let indexing = match search::defer_building(conn)? {
+        Some(built_through) => Indexing::Later { built_through },
+        None => Indexing::Now,
     };
     let pending = pending_among(conn, page)?;
     let mut greatest = Hlc::ZERO;
@@ -138,9 +137,6 @@ pub(super) fn apply(
         for (id, written) in release_held(conn, indexing)? {
             report.count(id, written);
         }
-        if indexing == Indexing::Later {
-            search::rebuild(conn)?;
-        }
     }
     set_meta(conn, PULL_CURSOR_KEY, &page.cursor.to_string())?;
     if greatest > greatest_pulled_stamp(conn)? {
@@ -192,11 +188,27 @@ pub(super) fn set_meta(
 }
 
 /// Whether a written record goes into the search index now, or is left to
-/// the build that follows (the journal is marked for it).
+/// the build that follows the first sync (the journal is marked for it;
+/// the library runs it in the background, and a search finishes it first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Indexing {
     Now,
-    Later,
+    /// The index is being built and is complete for records up to
+    /// `built_through`: those are still indexed as they are written, the
+    /// rest are left to the build.
+    Later {
+        built_through: i64,
+    },
+}
+
+impl Indexing {
+    /// Whether the record numbered `seq` is indexed as it is written.
+    fn now_for(self, seq: i64) -> bool {
+        match self {
+            Indexing::Now => true,
+            Indexing::Later { built_through } => seq <= built_through,
+        }
+    }
 }
 
 /// The page's records that have local changes waiting to be pushed, in one
@@ -341,7 +353,7 @@ fn write_record_indexing(
             diesel::update(records::table.find(seq))
                 .set(row)
                 .execute(conn)?;
-            if indexing == Indexing::Now {
+            if indexing.now_for(seq) {
                 search::unindex(conn, seq)?;
             }
             seq
@@ -352,7 +364,7 @@ fn write_record_indexing(
             .get_result::<i64>(conn)?,
     };
     if let Some(record) = &live
-        && indexing == Indexing::Now
+        && indexing.now_for(seq)
     {
         search::index(conn, seq, &record.body)?;
     }

@@ -143,7 +143,7 @@ pub(super) fn run(
     // closed meanwhile) left records out of the index: finish it first, so
     // a search never misses them.
     if is_stale(conn)? {
-        conn.immediate_transaction(rebuild)?;
+        finish(conn)?;
     }
     // Rank row numbers alone, then build records and snippets for the best
     // few only: in one query SQLite would make a snippet and carry a whole
@@ -241,76 +241,136 @@ fn split_marks(marked: &str) -> (String, Vec<(u32, u32)>) {
 /// never leaves them out unnoticed.
 const STALE_KEY: &str = "search_index_stale";
 
-/// FTS5's in-memory buffer while building the whole index: a large one
-/// writes the index in a few big segments rather than many that must then
-/// be merged (its default is 1 MiB).
+/// `journal_meta` key: while the index is being built, the greatest record
+/// number (`seq`) it is complete for. Each step of the build moves it in
+/// the step's own transaction, so a build cut off resumes where it was.
+const BUILT_THROUGH_KEY: &str = "search_index_built_through";
+
+/// FTS5's in-memory buffer while the index is being built: a large one
+/// writes each step's records in one segment rather than several that must
+/// then be merged (its default is 1 MiB).
 const BUILD_HASH_SIZE: i64 = 16 * 1024 * 1024;
 /// FTS5's default buffer, restored once the index is built.
 const DEFAULT_HASH_SIZE: i64 = 1024 * 1024;
 
-/// Records read per step of a build.
-const BUILD_CHUNK: i64 = 500;
+/// Records read and indexed per step of a build, each step one
+/// transaction: short enough (tens of milliseconds) that a save or a list
+/// the patient makes meanwhile waits barely at all.
+const BUILD_STEP: i64 = 1_000;
 /// Rows per insert into the index while building (3 values each).
 const ROWS_PER_INSERT: usize = 100;
+
+/// How a step of the build reads the records: by primary key, after the
+/// last one indexed. Deleted records are read and skipped rather than
+/// filtered in SQL: a `deleted = 0` term lets SQLite choose the timeline
+/// index and then sort every remaining record, bodies included, for each
+/// step (measured 593 ms against 6.5 ms for 10,000 records). The plan is
+/// checked by a test (`the_build_reads_records_by_primary_key`).
+pub(super) const BUILD_READ: &str =
+    "SELECT seq, kind, body, deleted FROM records WHERE seq > ? ORDER BY seq LIMIT ?";
+
+#[derive(QueryableByName)]
+struct BuildRow {
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    body: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    deleted: bool,
+}
 
 /// Whether the index is missing records (see [`STALE_KEY`]).
 pub(super) fn is_stale(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
     Ok(pull::meta(conn, STALE_KEY)?.is_some())
 }
 
-/// Whether records written now may leave the index to a later
-/// [`rebuild`]: when it is stale already, or when the journal holds no
-/// record at all (a first sync) — then it is marked stale, in the caller's
-/// transaction.
-pub(super) fn defer_building(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
-    if is_stale(conn)? {
-        return Ok(true);
+/// While the index is being built, the greatest record number it is
+/// complete for; `None` when it is complete.
+pub(super) fn built_through(conn: &mut SqliteConnection) -> Result<Option<i64>, StoreError> {
+    if !is_stale(conn)? {
+        return Ok(None);
+    }
+    match pull::meta(conn, BUILT_THROUGH_KEY)? {
+        None => Ok(Some(0)),
+        Some(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("bad {BUILT_THROUGH_KEY} {text:?}: {e}"))),
+    }
+}
+
+/// Whether records written now may leave the index to the build that
+/// follows ([`build_step`]): when it is being built already, or when the
+/// journal holds no record at all (a first sync) — then it is marked for
+/// building, in the caller's transaction. Returns how far the index is
+/// complete (records up to that number must still be indexed as written).
+pub(super) fn defer_building(conn: &mut SqliteConnection) -> Result<Option<i64>, StoreError> {
+    if let Some(through) = built_through(conn)? {
+        return Ok(Some(through));
     }
     let any: bool = diesel::select(diesel::dsl::exists(records::table.select(records::seq)))
         .get_result(conn)?;
     if any {
-        return Ok(false);
+        return Ok(None);
     }
     pull::set_meta(conn, STALE_KEY, "1")?;
-    Ok(true)
+    pull::set_meta(conn, BUILT_THROUGH_KEY, "0")?;
+    set_hash_size(conn, BUILD_HASH_SIZE)?;
+    Ok(Some(0))
 }
 
-/// Builds the whole index from the records and clears the stale mark, in
-/// the caller's transaction. Text is composed by
-/// [`RecordBody::searchable_text`], as when records are indexed one by one.
-pub(super) fn rebuild(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    // Records written one by one while it was stale (local edits) were
-    // indexed; they are indexed again below with everything else.
-    diesel::sql_query("DELETE FROM search_index").execute(conn)?;
-    set_hash_size(conn, BUILD_HASH_SIZE)?;
-    let mut after = 0_i64;
-    loop {
-        let rows: Vec<(i64, String, String)> = records::table
-            .filter(records::deleted.eq(false))
-            .filter(records::seq.gt(after))
-            .order(records::seq.asc())
-            .limit(BUILD_CHUNK)
-            .select((records::seq, records::kind, records::body))
-            .load(conn)?;
-        let Some(&(last, _, _)) = rows.last() else {
-            break;
-        };
-        after = last;
-        let mut texts = Vec::with_capacity(rows.len());
-        for (seq, kind, body) in rows {
-            let corrupt = |e: String| StoreError::Corrupt(format!("record #{seq}: {e}"));
-            let kind: RecordKind = kind.parse().map_err(|e| corrupt(format!("{e}")))?;
-            let body = RecordBody::from_json(kind, &body).map_err(|e| corrupt(e.to_string()))?;
-            if let Some(text) = body.searchable_text() {
-                texts.push((seq, text));
-            }
-        }
-        for chunk in texts.chunks(ROWS_PER_INSERT) {
-            insert_many(conn, chunk)?;
+/// One step of building the index, in the caller's transaction: the next
+/// [`BUILD_STEP`] records after the last indexed. Text is composed by
+/// [`RecordBody::searchable_text`], as when records are indexed one by
+/// one. Returns `true` once the index is complete (and unmarked).
+pub(super) fn build_step(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+    build_records(conn, BUILD_STEP)
+}
+
+/// [`build_step`] with `count` records.
+pub(super) fn build_records(conn: &mut SqliteConnection, count: i64) -> Result<bool, StoreError> {
+    let Some(after) = built_through(conn)? else {
+        return Ok(true);
+    };
+    let rows: Vec<BuildRow> = diesel::sql_query(BUILD_READ)
+        .bind::<BigInt, _>(after)
+        .bind::<BigInt, _>(count)
+        .load(conn)?;
+    let Some(last) = rows.last().map(|row| row.seq) else {
+        set_hash_size(conn, DEFAULT_HASH_SIZE)?;
+        diesel::delete(journal_meta::table.find(STALE_KEY)).execute(conn)?;
+        diesel::delete(journal_meta::table.find(BUILT_THROUGH_KEY)).execute(conn)?;
+        return Ok(true);
+    };
+    // Records of this range written by the patient meanwhile were indexed
+    // as they were saved; they are indexed again below with the rest.
+    diesel::sql_query("DELETE FROM search_index WHERE rowid > ? AND rowid <= ?")
+        .bind::<BigInt, _>(after)
+        .bind::<BigInt, _>(last)
+        .execute(conn)?;
+    let mut texts = Vec::with_capacity(rows.len());
+    for row in rows.into_iter().filter(|row| !row.deleted) {
+        let seq = row.seq;
+        let corrupt = |e: String| StoreError::Corrupt(format!("record #{seq}: {e}"));
+        let kind: RecordKind = row.kind.parse().map_err(|e| corrupt(format!("{e}")))?;
+        let body = RecordBody::from_json(kind, &row.body).map_err(|e| corrupt(e.to_string()))?;
+        if let Some(text) = body.searchable_text() {
+            texts.push((seq, text));
         }
     }
-    set_hash_size(conn, DEFAULT_HASH_SIZE)?;
-    diesel::delete(journal_meta::table.find(STALE_KEY)).execute(conn)?;
+    for chunk in texts.chunks(ROWS_PER_INSERT) {
+        insert_many(conn, chunk)?;
+    }
+    pull::set_meta(conn, BUILT_THROUGH_KEY, &last.to_string())?;
+    Ok(false)
+}
+
+/// Builds whatever is left of the index, a step per transaction, while the
+/// caller holds the connection.
+pub(super) fn finish(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    while !conn.immediate_transaction(build_step)? {}
     Ok(())
 }
 

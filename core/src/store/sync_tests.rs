@@ -786,7 +786,7 @@ fn first_sync_pages(there: &Device) -> (Vec<Record>, PullResponse, PullResponse)
 }
 
 #[test]
-fn a_first_sync_builds_the_search_index_once_caught_up() {
+fn a_first_sync_leaves_the_search_index_to_a_build_that_follows() {
     let here = device();
     let there = device();
     let (records, first, second) = first_sync_pages(&there);
@@ -796,7 +796,14 @@ fn a_first_sync_builds_the_search_index_once_caught_up() {
     assert!(stale, "the first page is written without the index");
     assert!(texts.is_empty(), "{texts:?}");
 
+    // Caught up: the records are readable, the index not built yet.
     here.store.apply_pull(&second).unwrap();
+    assert!(here.store.search_index_pending().unwrap());
+    assert_eq!(here.store.get(records[3].id).unwrap().id, records[3].id);
+    assert!(index_state(&here.path).0.is_empty());
+
+    here.store.build_search_index().unwrap();
+    assert!(!here.store.search_index_pending().unwrap());
     let (texts, stale) = index_state(&here.path);
     assert!(!stale);
     // The same text as indexing record by record gives.
@@ -829,6 +836,7 @@ fn a_first_sync_cut_short_is_finished_by_the_next_pull() {
     here.store = JournalStore::open(&here.path).unwrap();
     assert!(index_state(&here.path).1, "the mark survives a restart");
     here.store.apply_pull(&second).unwrap();
+    here.store.build_search_index().unwrap();
     let (texts, stale) = index_state(&here.path);
     assert!(!stale);
     assert_eq!(texts.len(), records.len());
@@ -867,11 +875,144 @@ fn local_records_written_mid_first_sync_are_indexed_once() {
     here.store.apply_pull(&first).unwrap();
     let mine = here.store.create(entry("lanterns at night")).unwrap();
     here.store.apply_pull(&second).unwrap();
+    here.store.build_search_index().unwrap();
     let (texts, stale) = index_state(&here.path);
     assert!(!stale);
     assert_eq!(texts.len(), records.len() + 1, "{texts:?}");
     assert_eq!(ids_found(&here.store, "lanterns"), vec![mine.id]);
     assert_eq!(ids_found(&here.store, "river").len(), 2);
+}
+
+#[test]
+fn a_search_before_the_build_is_done_finds_everything_and_finishes_it() {
+    let here = device();
+    let there = device();
+    let (records, first, second) = first_sync_pages(&there);
+    here.store.apply_pull(&first).unwrap();
+    here.store.apply_pull(&second).unwrap();
+    assert!(here.store.search_index_pending().unwrap());
+    let mut river = ids_found(&here.store, "river");
+    river.sort();
+    let mut expected = vec![records[0].id, records[3].id];
+    expected.sort();
+    assert_eq!(river, expected);
+    assert!(!here.store.search_index_pending().unwrap());
+}
+
+#[test]
+fn changes_during_a_build_cut_off_part_way_are_all_searchable_once_it_resumes() {
+    let mut here = device();
+    let there = device();
+    let (records, first, second) = first_sync_pages(&there);
+    here.store.apply_pull(&first).unwrap();
+    here.store.apply_pull(&second).unwrap();
+    // Two of the four records indexed, then the app is closed.
+    for _ in 0..2 {
+        let done = here
+            .store
+            .lock()
+            .conn
+            .immediate_transaction(|conn| search::build_records(conn, 1))
+            .unwrap();
+        assert!(!done);
+    }
+    assert_eq!(index_state(&here.path).0.len(), 2);
+    here.store = JournalStore::open(&here.path).unwrap();
+    assert!(here.store.search_index_pending().unwrap());
+
+    // Meanwhile: a pulled edit of a record already indexed, a pulled edit
+    // of one not yet indexed, a pulled deletion, and the patient's own
+    // entry and edit.
+    let indexed = Record {
+        hlc: there.store.last_stamp(),
+        body: entry("walking by the sea"),
+        ..records[0].clone()
+    };
+    let not_yet = Record {
+        hlc: there.store.last_stamp(),
+        body: entry("a loud harbour"),
+        ..records[2].clone()
+    };
+    let gone = tombstone(&records[1], there.store.last_stamp());
+    here.store
+        .apply_pull(&page(
+            vec![
+                rec(5, state(&indexed)),
+                rec(6, state(&not_yet)),
+                rec(7, gone),
+            ],
+            None,
+        ))
+        .unwrap();
+    let mine = here.store.create(entry("my own river")).unwrap();
+    here.store
+        .update(records[3].id, entry("snow on the hills"))
+        .unwrap();
+
+    let store = Arc::new(here.store);
+    assert!(store.build_search_index_in_background());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.search_index_pending().unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let (texts, _) = index_state(&here.path);
+    assert_eq!(
+        texts.len(),
+        4,
+        "one row per live searchable record: {texts:?}"
+    );
+    assert_eq!(ids_found(&store, "sea"), vec![records[0].id]);
+    assert!(ids_found(&store, "walking by the river").is_empty());
+    assert_eq!(ids_found(&store, "loud"), vec![records[2].id]);
+    assert!(ids_found(&store, "quiet").is_empty());
+    assert!(ids_found(&store, "cedar").is_empty(), "deleted");
+    assert_eq!(ids_found(&store, "river"), vec![mine.id]);
+    assert_eq!(ids_found(&store, "hills"), vec![records[3].id]);
+    assert!(
+        !store.build_search_index_in_background(),
+        "nothing left to build"
+    );
+}
+
+#[test]
+fn the_build_reads_records_by_primary_key() {
+    #[derive(QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+    let here = device();
+    for i in 0..200 {
+        let record = here.store.create(entry(&format!("entry {i}"))).unwrap();
+        if i % 3 == 0 {
+            here.store.delete(record.id).unwrap();
+        }
+    }
+    let mut guard = here.store.lock();
+    // Without statistics (a journal never analysed: SQLite then guesses an
+    // equality on an indexed column is selective), and with them.
+    for analysed in [false, true] {
+        if analysed {
+            diesel::sql_query("ANALYZE")
+                .execute(&mut guard.conn)
+                .unwrap();
+        }
+        let plan = diesel::sql_query(format!("EXPLAIN QUERY PLAN {}", search::BUILD_READ))
+            .bind::<diesel::sql_types::BigInt, _>(0_i64)
+            .bind::<diesel::sql_types::BigInt, _>(1_000_i64)
+            .load::<Step>(&mut guard.conn)
+            .unwrap();
+        let plan: Vec<&str> = plan.iter().map(|step| step.detail.as_str()).collect();
+        assert_eq!(
+            plan,
+            ["SEARCH records USING INTEGER PRIMARY KEY (rowid>?)"],
+            "analysed: {analysed}"
+        );
+    }
 }
 
 #[test]
@@ -922,4 +1063,114 @@ fn its_own_change_coming_back_is_not_news_but_any_difference_is_written() {
         .unwrap();
     assert_eq!((report.records, report.echoes), (1, 0));
     assert_eq!(here.store.get(mine.id).unwrap(), merged);
+}
+
+// ---- a phone killed while it builds the search index ----
+
+/// Records the way a first sync writes them: one pulled page of `count`
+/// entries, every tenth mentioning "lantern".
+fn pulled_entries(count: u64) -> PullResponse {
+    let changes = (1..=count)
+        .map(|i| {
+            let at = Utc.timestamp_opt(1_750_000_000 + i as i64 * 60, 0).unwrap();
+            let text = if i % 10 == 0 {
+                format!("entry {i}: a lantern in the window")
+            } else {
+                format!("entry {i}: an ordinary evening")
+            };
+            rec(
+                i,
+                RecordState {
+                    id: RecordId::new(),
+                    kind: RecordKind::JournalEntry,
+                    created_at: at,
+                    updated_at: at,
+                    hlc: Hlc::new(1_750_000_000_000 + i * 60_000, 0),
+                    deleted: false,
+                    body: Some(content(&entry(&text))),
+                },
+            )
+        })
+        .collect();
+    page(changes, None)
+}
+
+/// The child of the kill test: builds the search index of the journal
+/// named by the environment, and exits. Run only by the parent.
+#[test]
+#[ignore = "run by a_phone_killed_while_it_builds_the_search_index_searches_completely_after"]
+fn index_building_child() {
+    let Ok(path) = std::env::var("JOURNAL_INDEX_CHILD") else {
+        return;
+    };
+    let store = Arc::new(JournalStore::open(&path).unwrap());
+    // As the library does after a first sync.
+    assert!(store.build_search_index_in_background());
+    while store.search_index_pending().unwrap() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_phone_killed_while_it_builds_the_search_index_searches_completely_after() {
+    const RECORDS: u64 = 6_000;
+    let runs: u64 = if std::env::var_os("CI").is_some() {
+        4
+    } else {
+        8
+    };
+    let exe = std::env::current_exe().unwrap();
+    let template = device();
+    template.store.apply_pull(&pulled_entries(RECORDS)).unwrap();
+    assert!(template.store.search_index_pending().unwrap());
+    drop(template.store);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let (mut cut_off, mut finished) = (0, 0);
+    for run in 0..runs {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        std::fs::copy(&template.path, &path).unwrap();
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "store::sync_tests::index_building_child",
+                "--ignored",
+                "--quiet",
+            ])
+            .env("JOURNAL_INDEX_CHILD", &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let wait = 5 + (seed >> 33) % 60;
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+        let _ = child.kill();
+        child.wait().unwrap();
+
+        let store = JournalStore::open(&path).unwrap();
+        if store.search_index_pending().unwrap() {
+            cut_off += 1;
+            let (texts, _) = index_state(&path);
+            assert!(texts.len() < RECORDS as usize, "run {run}: {}", texts.len());
+            eprintln!(
+                "run {run}: killed after {wait} ms with {} of {RECORDS} indexed",
+                texts.len()
+            );
+        } else {
+            finished += 1;
+        }
+        // Searching finishes whatever was left: every match, once each.
+        let hits = store.search(&SearchQuery::new("lantern ")).unwrap();
+        assert!(!hits.is_empty(), "run {run} (killed after {wait} ms)");
+        assert!(!store.search_index_pending().unwrap());
+        let (texts, _) = index_state(&path);
+        assert_eq!(texts.len(), RECORDS as usize, "run {run}: each record once");
+        let lanterns = texts.iter().filter(|t| t.contains("lantern")).count();
+        assert_eq!(lanterns, (RECORDS / 10) as usize, "run {run}");
+    }
+    eprintln!("{cut_off} of {runs} builds were cut off part way, {finished} had finished");
 }

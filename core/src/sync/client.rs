@@ -300,6 +300,9 @@ impl SyncClient {
         self.push_all(&mut report)?;
         self.send_replies(&mut report)?;
         self.pull_all(&mut report)?;
+        // A first sync leaves the search index to be built: off the
+        // sync's path, so the journal is readable at once.
+        self.store.build_search_index_in_background();
         Ok(report)
     }
 

@@ -574,13 +574,19 @@ fn run(args: &Args) -> Result<Report, String> {
         if pushed != count {
             return Err(format!("the writer pushed {pushed} of {count} entries"));
         }
-        let mut times = Vec::new();
+        let (mut times, mut searchable_times) = (Vec::new(), Vec::new());
         for _ in 0..args.runs.max(1) {
             // A new journal file, signed in: untimed.
-            let (_dir, phone) = traffic::new_phone(server.url(), &email)?;
+            let (_dir, journal, phone) = traffic::new_phone_with_store(server.url(), &email)?;
             let started = Instant::now();
             let pulled = phone.sync().map_err(|e| format!("first sync: {e}"))?.pulled;
             times.push(started.elapsed().as_secs_f64());
+            // The search index is built after the sync, in the background:
+            // until it is complete (a search meanwhile would finish it).
+            journal
+                .build_search_index()
+                .map_err(|e| format!("search index: {e}"))?;
+            searchable_times.push(started.elapsed().as_secs_f64());
             if pulled != count as u64 {
                 report.errors += 1;
                 report
@@ -608,6 +614,12 @@ fn run(args: &Args) -> Result<Report, String> {
             "first sync throughput",
             count as f64 / ours,
             "records/s",
+            None,
+        );
+        report.add(
+            "… and its search index built (median)",
+            median(searchable_times) * 1_000.0,
+            "ms",
             None,
         );
     }

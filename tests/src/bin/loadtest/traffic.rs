@@ -310,6 +310,14 @@ fn feed(agent: &ureq::Agent, world: &World, device: &Device) -> Result<u64, Stri
 /// A new phone: a journal file of its own and a sync client signed in with
 /// the password (the folder holds the file: keep it while the phone is used).
 pub fn new_phone(url: &str, email: &str) -> Result<(tempfile::TempDir, SyncClient), String> {
+    new_phone_with_store(url, email).map(|(dir, _, client)| (dir, client))
+}
+
+/// [`new_phone`], with its journal.
+pub fn new_phone_with_store(
+    url: &str,
+    email: &str,
+) -> Result<(tempfile::TempDir, Arc<JournalStore>, SyncClient), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("new phone: {e}"))?;
     // Encrypted, as apps open the journal: its key made and kept in the
     // phone's secret store on this first open.
@@ -319,11 +327,11 @@ pub fn new_phone(url: &str, email: &str) -> Result<(tempfile::TempDir, SyncClien
             .map_err(|e| format!("journal: {e}"))?,
     );
     let transport = Arc::new(HttpTransport::new(url).map_err(|e| format!("new phone: {e}"))?);
-    let client = SyncClient::new(store, transport, secrets);
+    let client = SyncClient::new(Arc::clone(&store), transport, secrets);
     client
         .sign_in(email, PASSWORD)
         .map_err(|e| format!("sign-in: {e}"))?;
-    Ok((dir, client))
+    Ok((dir, store, client))
 }
 
 /// A new phone signs in and syncs; returns the number of records pulled.
