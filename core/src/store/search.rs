@@ -155,20 +155,21 @@ pub(super) fn run(
     // one of 10,000 entries took 12 ms; ranking only the newest
     // RANKING_WINDOW matches bounds that. Row numbers grow with creation
     // time, and FTS5 walks them newest first cheaply.
-    let floor: Option<Ranked> = diesel::sql_query(
-        "SELECT rowid AS seq FROM search_index WHERE search_index MATCH ? \
-         ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-    )
-    .bind::<Text, _>(&expression)
-    .bind::<BigInt, _>(i64::from(RANKING_WINDOW) - 1)
-    .get_result(conn)
-    .optional()?;
+    //
+    // One statement for both steps: the window is the inner query (FTS5
+    // walks the matches newest first and stops after the window), scoring
+    // the outer; a prefix term's matches are gathered once, not once per
+    // step (it was two statements: 11.3 ms for a 4-letter prefix of a word
+    // in every entry).
     let ranked: Vec<Ranked> = diesel::sql_query(
-        "SELECT rowid AS seq FROM search_index WHERE search_index MATCH ? AND rowid >= ? \
-         ORDER BY bm25(search_index, 2.0, 1.0), rowid DESC LIMIT ?",
+        "SELECT seq FROM (\
+            SELECT rowid AS seq, bm25(search_index, 2.0, 1.0) AS score \
+            FROM search_index WHERE search_index MATCH ? \
+            ORDER BY rowid DESC LIMIT ?\
+         ) ORDER BY score, seq DESC LIMIT ?",
     )
     .bind::<Text, _>(&expression)
-    .bind::<BigInt, _>(floor.map_or(0, |f| f.seq))
+    .bind::<BigInt, _>(i64::from(RANKING_WINDOW))
     .bind::<BigInt, _>(i64::from(query.limit))
     .load(conn)?;
     if ranked.is_empty() {
@@ -182,13 +183,25 @@ pub(super) fn run(
         .join(",");
     // The row numbers are integers from SQLite itself, so listing them in
     // the SQL text is safe.
+    //
+    // FTS5 is given the match and the range the hits span, and the list is
+    // checked on its rows (the `+` keeps it from being offered to FTS5):
+    // offered `rowid IN (…)`, FTS5 evaluates the match once per listed row,
+    // which for a prefix term gathers its matches twenty times over
+    // (8 ms of the 10 ms a 4-letter prefix of a word in every entry took).
+    let (low, high) = order
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
     let rows: Vec<HitRow> = diesel::sql_query(format!(
         "SELECT r.seq, r.id, r.kind, r.created_at, r.updated_at, r.hlc, r.body, \
                 snippet(search_index, -1, char(2), char(3), '…', 16) AS snippet \
          FROM search_index JOIN records r ON r.seq = search_index.rowid \
-         WHERE search_index MATCH ? AND search_index.rowid IN ({list})"
+         WHERE search_index MATCH ? AND search_index.rowid BETWEEN ? AND ? \
+           AND +search_index.rowid IN ({list})"
     ))
     .bind::<Text, _>(&expression)
+    .bind::<BigInt, _>(low)
+    .bind::<BigInt, _>(high)
     .load(conn)?;
     let mut hits: Vec<(usize, SearchHit)> = rows
         .into_iter()
