@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::transport::{SecretStore, Tokens, Transport, TransportError};
-use super::wire::{DEFAULT_PULL_LIMIT, MAX_PUSH_MUTATIONS, Mutation, OutcomeStatus, PushRequest};
+use super::wire::{MAX_PULL_LIMIT, MAX_PUSH_MUTATIONS, Mutation, OutcomeStatus, PushRequest};
 use crate::store::{JournalStore, StoreError};
 
 /// The [`SecretStore`] key the refresh token is kept under.
@@ -444,10 +444,8 @@ impl SyncClient {
         let device = self.store.device_id();
         loop {
             let since = self.store.pull_cursor()?;
-            let page = self.authorized(|token| {
-                self.transport
-                    .pull(token, since, DEFAULT_PULL_LIMIT, device)
-            })?;
+            let page =
+                self.authorized(|token| self.transport.pull(token, since, MAX_PULL_LIMIT, device))?;
             let applied = self.store.apply_pull(&page)?;
             report.add(applied);
             if !page.has_more {

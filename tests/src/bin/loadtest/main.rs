@@ -14,6 +14,10 @@
 //! - a push of 2,000 entries against the raw insert of the same rows;
 //! - the server's resident memory, idle and under load.
 //!
+//! `--seed-records 1000000` stores a million entries for other patients
+//! first (10,000 patients × 100, by raw inserts, in a minute or two), so the
+//! same figures can be read as the data grows.
+//!
 //! `cargo run --release -p journal-e2e --bin loadtest -- --help` lists the
 //! flags; `--smoke` is a few-second run that fails on any error (for CI).
 
@@ -105,6 +109,11 @@ struct Args {
     /// Entries each patient writes during setup.
     #[arg(long, default_value_t = 20)]
     records_per_patient: usize,
+    /// Entries stored for other patients before the scenarios run (raw
+    /// inserts, 100 a patient; e.g. 1000000 for 10,000 patients × 100):
+    /// how pulls and pushes cost as the data grows.
+    #[arg(long, default_value_t = 0)]
+    seed_records: usize,
     /// Entries of the first-sync scenario (and the peer's documents).
     #[arg(long, default_value_t = 10_000)]
     first_sync_records: usize,
@@ -321,6 +330,8 @@ fn main() -> ExitCode {
         args.first_sync_records = args.first_sync_records.min(300);
         args.push_records = args.push_records.min(200);
         args.runs = 1;
+        // The seeding path, on a small scale.
+        args.seed_records = args.seed_records.clamp(250, 2_000);
     }
     match run(&args) {
         Ok(report) => {
@@ -426,6 +437,21 @@ fn run(args: &Args) -> Result<Report, String> {
         args.patients.max(1),
         &run_id,
     )?;
+
+    if args.seed_records > 0 {
+        println!(
+            "\n== seeding {} entries for other patients (100 each, raw inserts)",
+            args.seed_records
+        );
+        let took = setup::seed(&database, &hash, args.seed_records, &run_id)?;
+        println!("  seeding took {:.1} s", took.as_secs_f64());
+        report.add(
+            "entries stored beforehand for other patients",
+            args.seed_records as f64,
+            "records",
+            None,
+        );
+    }
 
     // Floors.
     if wants(Scenario::Floors) {
