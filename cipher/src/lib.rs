@@ -476,72 +476,40 @@ mod tests {
         let iv = [0u8; 16];
         let data = [0u8; 17];
         let mut out = [0u8; 17];
-        // SAFETY: the buffers are at least as long as the call says; the
-        // calls must refuse before touching them.
+        let mut encrypt = |mode: c_int, key_len: c_int, len: c_int| {
+            // SAFETY: the buffers are at least as long as the call says;
+            // the call must refuse before touching them.
+            unsafe {
+                let (k, v, d, o) = (key.as_ptr(), iv.as_ptr(), data.as_ptr(), out.as_mut_ptr());
+                cipher(std::ptr::null_mut(), mode, k, key_len, v, d, len, o)
+            }
+        };
+        assert_eq!(
+            encrypt(MODE_ENCRYPT, 32, 17),
+            SQLITE_ERROR,
+            "not whole blocks"
+        );
+        assert_eq!(encrypt(9, 32, 16), SQLITE_ERROR, "no such mode");
+        assert_eq!(encrypt(MODE_ENCRYPT, 31, 16), SQLITE_ERROR, "short key");
+        assert_eq!(
+            encrypt(MODE_ENCRYPT, 32, -16),
+            SQLITE_ERROR,
+            "negative length"
+        );
+        // SAFETY: as above.
         unsafe {
-            assert_eq!(
-                cipher(
-                    std::ptr::null_mut(),
-                    MODE_ENCRYPT,
-                    key.as_ptr(),
-                    32,
-                    iv.as_ptr(),
-                    data.as_ptr(),
-                    17,
-                    out.as_mut_ptr()
-                ),
-                SQLITE_ERROR
-            );
-            assert_eq!(
-                cipher(
-                    std::ptr::null_mut(),
-                    9,
-                    key.as_ptr(),
-                    32,
-                    iv.as_ptr(),
-                    data.as_ptr(),
-                    16,
-                    out.as_mut_ptr()
-                ),
-                SQLITE_ERROR
-            );
-            assert_eq!(
-                cipher(
-                    std::ptr::null_mut(),
-                    MODE_ENCRYPT,
-                    key.as_ptr(),
-                    31,
-                    iv.as_ptr(),
-                    data.as_ptr(),
-                    16,
-                    out.as_mut_ptr()
-                ),
-                SQLITE_ERROR
-            );
-            assert_eq!(
-                cipher(
-                    std::ptr::null_mut(),
-                    MODE_ENCRYPT,
-                    key.as_ptr(),
-                    32,
-                    iv.as_ptr(),
-                    data.as_ptr(),
-                    -16,
-                    out.as_mut_ptr()
-                ),
-                SQLITE_ERROR
-            );
+            let (k, d, o) = (key.as_ptr(), data.as_ptr(), out.as_mut_ptr());
             assert_eq!(
                 hmac(
                     std::ptr::null_mut(),
                     7,
-                    key.as_ptr(),
+                    k,
                     32,
-                    data.as_ptr(),
+                    d,
                     16,
                     std::ptr::null(),
                     0,
-                    out.as_mut_ptr()
+                    o
                 ),
                 SQLITE_ERROR
             );
@@ -549,13 +517,13 @@ mod tests {
                 kdf(
                     std::ptr::null_mut(),
                     HMAC_SHA512,
-                    key.as_ptr(),
+                    k,
                     32,
                     iv.as_ptr(),
                     16,
                     0,
                     16,
-                    out.as_mut_ptr()
+                    o
                 ),
                 SQLITE_ERROR
             );
