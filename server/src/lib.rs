@@ -19,8 +19,6 @@
 //! Records are validated with journal-core's rules, so the phone and the
 //! server can never disagree on what is valid.
 
-use std::time::Duration;
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{ErrorHandlers, NormalizePath, TrailingSlash};
@@ -36,7 +34,6 @@ pub mod state;
 pub mod store;
 
 use auth::passwords::Passwords;
-use auth::throttle::AddressLimiter;
 use auth::tokens::AccessTokens;
 use config::Config;
 use state::AppState;
@@ -70,7 +67,7 @@ pub fn build_state(config: &Config) -> Result<AppState, String> {
         db,
         tokens,
         passwords: Passwords::new(cores).map_err(|e| e.to_string())?,
-        guard: AddressLimiter::new(config.auth_attempts_per_minute, Duration::from_secs(60)),
+        auth_attempts_per_minute: config.auth_attempts_per_minute,
         refresh_lifetime: config.refresh_lifetime(),
         invitation_lifetime: config.invitation_lifetime(),
         request_timeout: config.request_timeout(),

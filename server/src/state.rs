@@ -8,7 +8,6 @@ use std::time::Duration;
 use journal_core::hlc::{Hlc, HlcClock, SystemClock};
 
 use crate::auth::passwords::Passwords;
-use crate::auth::throttle::AddressLimiter;
 use crate::auth::tokens::AccessTokens;
 use crate::store::Database;
 
@@ -21,8 +20,9 @@ pub struct AppState {
     pub tokens: AccessTokens,
     /// Password hashing.
     pub passwords: Passwords,
-    /// Per-address limit on endpoints that guess at secrets.
-    pub guard: AddressLimiter,
+    /// Per-address limit on endpoints that guess at secrets, per minute
+    /// (counted in the database: `store::throttle`).
+    pub auth_attempts_per_minute: u32,
     /// How long a refresh token lives.
     pub refresh_lifetime: Duration,
     /// How long a client has to send a request's body once its headers

@@ -195,3 +195,80 @@ mod many_accounts_from_one_address {
         run(Backend::Postgres).await;
     }
 }
+
+/// Three server instances on one database, as behind a load balancer:
+/// wrong passwords spread over them from one address are stopped at the
+/// same count as with one instance (the count is in the database, not in
+/// each instance's memory).
+mod the_address_limit_holds_across_instances {
+    use super::*;
+
+    async fn run(backend: Backend) {
+        let Some(server) =
+            TestServer::start_with(backend, &["--auth-attempts-per-minute", "4"]).await
+        else {
+            return;
+        };
+        let one = server.app().await;
+        let two = server.another_instance().await;
+        let three = server.another_instance().await;
+        register(&one, "target@example.org").await;
+        let from = |r: TestRequest, ip: &str| r.peer_addr(format!("{ip}:40000").parse().unwrap());
+        let attacker = "203.0.113.9";
+        // The registration above came from the test's default address; the
+        // attacker's four attempts (below the account's own lock at five)
+        // go round the three instances.
+        for n in 0..4 {
+            let guess = from(login("target@example.org", &format!("guess {n}")), attacker);
+            let reply = match n % 3 {
+                0 => call(&one, guess).await,
+                1 => call(&two, guess).await,
+                _ => call(&three, guess).await,
+            };
+            assert_eq!(reply.status, 401, "attempt {n}: {:?}", reply.body);
+        }
+        // The fifth is refused by whichever instance gets it, with the
+        // address's minute, not the account's lock.
+        for (name, reply) in [
+            (
+                "one",
+                call(&one, from(login("target@example.org", "guess 7"), attacker)).await,
+            ),
+            (
+                "two",
+                call(&two, from(login("target@example.org", "guess 8"), attacker)).await,
+            ),
+            (
+                "three",
+                call(
+                    &three,
+                    from(login("target@example.org", "guess 9"), attacker),
+                )
+                .await,
+            ),
+        ] {
+            reply.assert_problem(429, "too-many-requests");
+            assert!((1..=60).contains(&retry_after(&reply)), "instance {name}");
+        }
+        // Another address is not held up, on any instance.
+        let other = call(
+            &three,
+            from(
+                login("target@example.org", "one honest typo"),
+                "198.51.100.4",
+            ),
+        )
+        .await;
+        assert_eq!(other.status, 401, "{:?}", other.body);
+    }
+
+    #[actix_web::test]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[actix_web::test]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+}

@@ -16,7 +16,6 @@ use passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 pub mod codes;
 pub mod passwords;
-pub mod throttle;
 pub mod tokens;
 
 /// Why a credential could not be checked or made.

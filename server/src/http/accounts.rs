@@ -122,7 +122,7 @@ async fn register(
     req: HttpRequest,
     body: web::Json<Registration>,
 ) -> Result<HttpResponse, ApiError> {
-    guard_attempt(&state, &req)?;
+    guard_attempt(&state, &req).await?;
     let Registration {
         email,
         password,
@@ -157,7 +157,7 @@ async fn login(
     req: HttpRequest,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
-    guard_attempt(&state, &req)?;
+    guard_attempt(&state, &req).await?;
     let Credentials { email, password } = body.into_inner();
     let account = check_credentials(&state, &email, password).await?;
     Ok(HttpResponse::Ok().json(start_session(&state, account.id, account.role).await?))
@@ -258,7 +258,7 @@ async fn refresh(
     req: HttpRequest,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    guard_attempt(&state, &req)?;
+    guard_attempt(&state, &req).await?;
     let presented = secret_hash(body.refresh_token.trim());
     let next = new_refresh_token();
     let next_hash = secret_hash(&next);

@@ -261,7 +261,7 @@ pub async fn accept_invitation(
     user: AuthUser,
     body: web::Json<AcceptInvitation>,
 ) -> Result<HttpResponse, ApiError> {
-    guard_attempt(&state, &req)?;
+    guard_attempt(&state, &req).await?;
     let patient = user.require_patient()?;
     let code = body.into_inner().code;
     let link = state

@@ -177,7 +177,7 @@ pub async fn erase_account(
     patient: Patient,
     body: web::Json<Reauthentication>,
 ) -> Result<HttpResponse, ApiError> {
-    guard_attempt(&state, &req)?;
+    guard_attempt(&state, &req).await?;
     let password = body.into_inner().password;
     let owner = patient.owner();
     let email = confirm_password(&state, &owner, password).await?;

@@ -5,6 +5,7 @@
 //! language (a test, `server/tests/layers.rs`, keeps it so).
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, web};
@@ -73,10 +74,17 @@ pub(crate) fn client_address(req: &HttpRequest) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
-/// Counts an attempt at a guessable secret from this client.
-pub(crate) fn guard_attempt(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+/// Counts an attempt at a guessable secret from this client, in the
+/// database, so the limit holds across every server instance on it.
+pub(crate) async fn guard_attempt(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let address = client_address(req).to_string();
+    let max = state.auth_attempts_per_minute;
     state
-        .guard
-        .check(client_address(req))
+        .db
+        .run(move |conn| {
+            crate::store::throttle::count_attempt(conn, &address, max, Duration::from_secs(60))
+        })
+        .await
+        .map_err(ApiError::from)?
         .map_err(ApiError::TooManyRequests)
 }

@@ -97,7 +97,7 @@ pub async fn change_password(
     user: AuthUser,
     body: web::Json<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
-    guard_attempt(&state, &req)?;
+    guard_attempt(&state, &req).await?;
     let PasswordChange {
         current_password,
         new_password,
@@ -132,7 +132,7 @@ pub async fn request_reset(
     req: HttpRequest,
     body: web::Json<ResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    guard_attempt(&state, &req)?;
+    guard_attempt(&state, &req).await?;
     let Some(mail) = state.mail.clone() else {
         return Err(ApiError::NotConfigured(
             "this server cannot send email, so passwords cannot be reset here; ask the clinic"
@@ -206,7 +206,7 @@ pub async fn confirm_reset(
     req: HttpRequest,
     body: web::Json<ResetConfirmation>,
 ) -> Result<HttpResponse, ApiError> {
-    guard_attempt(&state, &req)?;
+    guard_attempt(&state, &req).await?;
     let ResetConfirmation {
         email,
         code,

@@ -242,8 +242,13 @@ pub async fn sign_in(
     if !same_token(&csrf, &expected) {
         return Err(PortalError::ForgedForm);
     }
-    if let Err(ApiError::TooManyRequests(seconds)) = crate::http::guard_attempt(&state, &req) {
-        return Err(PortalError::TooMany(seconds));
+    match crate::http::guard_attempt(&state, &req).await {
+        Ok(()) => {}
+        Err(ApiError::TooManyRequests(seconds)) => return Err(PortalError::TooMany(seconds)),
+        Err(ApiError::Unavailable | ApiError::DatabaseUnavailable(_)) => {
+            return Err(PortalError::Unavailable);
+        }
+        Err(other) => return Err(PortalError::Internal(other.to_string())),
     }
     let refused =
         |status, message: &str| Ok(sign_in_page(&state, status, None, Some(message), &email));

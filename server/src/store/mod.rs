@@ -39,6 +39,7 @@ pub mod review;
 pub mod rows;
 pub mod schema;
 pub mod sync;
+pub mod throttle;
 pub mod time;
 pub mod versions;
 

@@ -17,6 +17,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Attempts at guessable secrets per client address, per window.
+    address_throttle (address) {
+        address -> Text,
+        window_start -> BigInt,
+        attempts -> Integer,
+    }
+}
+
+diesel::table! {
     /// Failed sign-ins per hashed email.
     login_throttle (email_hash) {
         email_hash -> Text,
@@ -235,6 +244,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    address_throttle,
     care_plans,
     password_resets,
     portal_sessions,

@@ -56,6 +56,7 @@ pub struct TestServer {
     pub state: web::Data<AppState>,
     /// The backend.
     pub backend: Backend,
+    args: Vec<String>,
     _database: TestDatabase,
 }
 
@@ -84,13 +85,30 @@ impl TestServer {
             args.extend_from_slice(&["--auth-attempts-per-minute", "10000"]);
         }
         args.extend_from_slice(extra);
-        let cli = <Cli as clap::Parser>::try_parse_from(args).expect("test settings");
+        let cli = <Cli as clap::Parser>::try_parse_from(&args).expect("test settings");
         let state = journal_server::build_state(&cli.config).expect("server state");
         Some(Self {
             state: web::Data::new(state),
             backend,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
             _database: database,
         })
+    }
+
+    /// Another server instance with the same settings on the same
+    /// database (its own state, pool and memory), as behind a load
+    /// balancer.
+    #[allow(dead_code)]
+    pub async fn another_instance(
+        &self,
+    ) -> impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    > {
+        let cli = <Cli as clap::Parser>::try_parse_from(&self.args).expect("test settings");
+        let state = journal_server::build_state(&cli.config).expect("server state");
+        test::init_service(journal_server::build_app(web::Data::new(state))).await
     }
 
     /// The application, ready to call.
