@@ -382,14 +382,38 @@ impl Database {
 
     /// Applies every pending migration; refuses a database migrated by a
     /// newer server.
+    ///
+    /// Safe when several instances start at once: the migrations run under
+    /// a database-wide lock (PostgreSQL: an advisory lock; SQLite: one
+    /// exclusive transaction, each migration a savepoint inside it), and
+    /// what is applied is read under it, so the instances that wait find
+    /// the work done.
     pub fn migrate(&self) -> Result<(), DbError> {
         let mut conn = self
             .pool
             .get()
             .map_err(|e| DbError::Connect(e.to_string()))?;
+        let lock_failed =
+            |e: diesel::result::Error| DbError::Migrate(format!("migration lock: {e}"));
         match &mut *conn {
-            DbConnection::Postgresql(pg) => run_migrations(pg, POSTGRES_MIGRATIONS),
-            DbConnection::Sqlite(sqlite) => run_migrations(sqlite, SQLITE_MIGRATIONS),
+            DbConnection::Postgresql(pg) => {
+                pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                    .map_err(lock_failed)?;
+                let migrated = run_migrations(pg, POSTGRES_MIGRATIONS);
+                // A session lock: released here, or with the connection if
+                // this fails too.
+                let unlocked = pg
+                    .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                    .map_err(lock_failed);
+                migrated.and(unlocked)
+            }
+            DbConnection::Sqlite(sqlite) => sqlite
+                .exclusive_transaction(|sqlite| {
+                    // Each migration applied stays applied, as without the
+                    // lock: its own savepoint.
+                    Ok::<_, diesel::result::Error>(run_migrations(sqlite, SQLITE_MIGRATIONS))
+                })
+                .map_err(lock_failed)?,
         }
     }
 
@@ -461,6 +485,10 @@ fn create_parent(path: &Path) -> Result<(), DbError> {
     }
     Ok(())
 }
+
+/// The advisory lock migrations run under on PostgreSQL (a fixed number
+/// of this application's: "KAPJ" in ASCII).
+const MIGRATION_LOCK: i64 = 0x4b41_504a;
 
 fn run_migrations<C>(conn: &mut C, migrations: EmbeddedMigrations) -> Result<(), DbError>
 where
