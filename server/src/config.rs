@@ -162,6 +162,11 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "JOURNAL_WORKERS", global = true)]
     pub workers: Option<usize>,
+    /// Address and port to serve Prometheus metrics on (`GET /metrics`),
+    /// apart from the API; keep it private (e.g. 127.0.0.1:9464). Off when
+    /// absent.
+    #[arg(long, env = "JOURNAL_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
     /// Attempts per client address per minute on sign-in, registration,
     /// refresh and invitation codes.
     #[arg(

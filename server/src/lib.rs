@@ -29,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod portal;
 pub mod state;
 pub mod store;
@@ -68,6 +69,7 @@ pub fn build_state(config: &Config) -> Result<AppState, String> {
         tokens,
         passwords: Passwords::new(cores).map_err(|e| e.to_string())?,
         auth_attempts_per_minute: config.auth_attempts_per_minute,
+        metrics: metrics::Metrics::new(),
         refresh_lifetime: config.refresh_lifetime(),
         invitation_lifetime: config.invitation_lifetime(),
         request_timeout: config.request_timeout(),
@@ -118,6 +120,7 @@ pub fn build_app(
         ))
         // Outermost, so that every answer gets them, problems included.
         .wrap(http::security_headers())
+        .wrap(actix_web::middleware::from_fn(metrics::record))
         .configure(http::health::configure)
         .configure(portal::configure)
         .service(web::resource("/api/v1/openapi.json").route(web::get().to(http::openapi::serve)))
@@ -196,6 +199,16 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
                 }
             };
             let address = server.addrs().first().copied();
+            match metrics_server(&config, &state) {
+                Ok(Some(metrics)) => {
+                    actix_web::rt::spawn(metrics);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = sender.send(Err(e));
+                    return;
+                }
+            }
             let running = server.run();
             let _ = sender.send(
                 address
@@ -238,6 +251,28 @@ fn start_mailer(
     }
 }
 
+/// The metrics address's server (`--metrics-bind`), when one is set: bound
+/// now, so a wrong address stops the start with words.
+fn metrics_server(
+    config: &Config,
+    state: &web::Data<AppState>,
+) -> Result<Option<actix_web::dev::Server>, String> {
+    let Some(bind) = &config.metrics_bind else {
+        return Ok(None);
+    };
+    let server = HttpServer::new({
+        let state = state.clone();
+        move || metrics::build_metrics_app(state.clone())
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(bind)
+    .map_err(|e| format!("cannot serve metrics on {bind}: {e}"))?
+    .run();
+    tracing::info!(metrics = %bind, "Prometheus metrics served");
+    Ok(Some(server))
+}
+
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
 pub async fn serve(config: Config) -> Result<(), String> {
     let mail_settings = mail::MailSettings::from_config(&config)?;
@@ -259,8 +294,16 @@ pub async fn serve(config: Config) -> Result<(), String> {
     if let Some(workers) = config.workers {
         server = server.workers(workers.max(1));
     }
+    let metrics = metrics_server(&config, &state)?;
+    let metrics_handle = metrics.as_ref().map(actix_web::dev::Server::handle);
+    if let Some(metrics) = metrics {
+        actix_web::rt::spawn(metrics);
+    }
     // actix-web stops gracefully on SIGTERM, SIGINT and Ctrl-C by itself.
     server.run().await.map_err(|e| e.to_string())?;
+    if let Some(handle) = metrics_handle {
+        handle.stop(true).await;
+    }
     tracing::info!("journal server stopped");
     Ok(())
 }

@@ -23,6 +23,8 @@ pub struct AppState {
     /// Per-address limit on endpoints that guess at secrets, per minute
     /// (counted in the database: `store::throttle`).
     pub auth_attempts_per_minute: u32,
+    /// Prometheus metrics (served on `--metrics-bind` only).
+    pub metrics: crate::metrics::Metrics,
     /// How long a refresh token lives.
     pub refresh_lifetime: Duration,
     /// How long a client has to send a request's body once its headers

@@ -198,6 +198,7 @@ pub(crate) async fn check_credentials(
             .run(move |conn| accounts::record_failure(conn, &record_hash))
             .await
             .map_err(ApiError::from)?;
+        state.metrics.sign_in_failures.inc();
         return Err(ApiError::Unauthorized("wrong email or password".to_owned()));
     }
     let account =

@@ -86,5 +86,8 @@ pub(crate) async fn guard_attempt(state: &AppState, req: &HttpRequest) -> Result
         })
         .await
         .map_err(ApiError::from)?
-        .map_err(ApiError::TooManyRequests)
+        .map_err(|seconds| {
+            state.metrics.throttled.inc();
+            ApiError::TooManyRequests(seconds)
+        })
 }

@@ -82,6 +82,11 @@ pub async fn push(
         .run(move |conn| incoming::push(conn, &owner, &request, &ids, &describe))
         .await
         .map_err(ApiError::from)?;
+    state.metrics.pushes.inc();
+    state
+        .metrics
+        .changes_pushed
+        .inc_by(response.results.len() as u64);
     Ok(HttpResponse::Ok().json(response))
 }
 
@@ -242,6 +247,11 @@ pub async fn pull(
         .await
         .map_err(ApiError::from)?;
     page.server_time = Some(Utc::now());
+    state.metrics.pulls.inc();
+    state
+        .metrics
+        .changes_pulled
+        .inc_by(page.changes.len() as u64);
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -417,6 +417,16 @@ impl Database {
         }
     }
 
+    /// The pool now: connections open, idle ones, and its size.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let state = self.pool.state();
+        (
+            state.connections,
+            state.idle_connections,
+            self.pool.max_size(),
+        )
+    }
+
     /// Borrows a connection, blocking up to the pool's timeout.
     pub fn get(&self) -> Result<Conn, r2d2_error::PoolError> {
         self.pool.get().map_err(r2d2_error::PoolError)

@@ -1,0 +1,187 @@
+//! Prometheus metrics: requests and their latency per route, the database
+//! pool, pushes and pulls and the records they move, sign-in failures and
+//! throttled attempts. Served only on the address of `--metrics-bind`
+//! (off by default), never beside the API. Labels hold route patterns
+//! (`/api/v1/records/{id}`), methods and status codes: no ids, no patient
+//! data.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::state::AppState;
+
+/// The server's metrics.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    /// Pulls answered.
+    pub pulls: IntCounter,
+    /// Changes sent by pulls.
+    pub changes_pulled: IntCounter,
+    /// Pushes answered.
+    pub pushes: IntCounter,
+    /// Changes received by pushes (every outcome).
+    pub changes_pushed: IntCounter,
+    /// Sign-ins refused for a wrong email or password.
+    pub sign_in_failures: IntCounter,
+    /// Attempts at guessable secrets refused by the per-address limit.
+    pub throttled: IntCounter,
+    pool_connections: IntGauge,
+    pool_idle: IntGauge,
+    pool_max: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// New metrics, every series at zero.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).unwrap_or_else(|e| unreachable!("{name}: {e}"));
+            let _ = registry.register(Box::new(c.clone()));
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).unwrap_or_else(|e| unreachable!("{name}: {e}"));
+            let _ = registry.register(Box::new(g.clone()));
+            g
+        };
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "journal_http_requests_total",
+                "HTTP requests answered, by route pattern, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .unwrap_or_else(|e| unreachable!("requests: {e}"));
+        let _ = registry.register(Box::new(requests.clone()));
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "journal_http_request_duration_seconds",
+                "Time to answer, by route pattern and method",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["route", "method"],
+        )
+        .unwrap_or_else(|e| unreachable!("latency: {e}"));
+        let _ = registry.register(Box::new(latency.clone()));
+        Self {
+            requests,
+            latency,
+            pulls: counter("journal_sync_pulls_total", "Pulls answered"),
+            changes_pulled: counter("journal_sync_changes_pulled_total", "Changes sent by pulls"),
+            pushes: counter("journal_sync_pushes_total", "Pushes answered"),
+            changes_pushed: counter(
+                "journal_sync_changes_pushed_total",
+                "Changes received by pushes",
+            ),
+            sign_in_failures: counter(
+                "journal_sign_in_failures_total",
+                "Sign-ins refused for a wrong email or password",
+            ),
+            throttled: counter(
+                "journal_throttled_attempts_total",
+                "Attempts at guessable secrets refused by the per-address limit",
+            ),
+            pool_connections: gauge("journal_db_pool_connections", "Database connections open"),
+            pool_idle: gauge(
+                "journal_db_pool_idle_connections",
+                "Database connections idle",
+            ),
+            pool_max: gauge("journal_db_pool_max_connections", "The pool's size"),
+            registry,
+        }
+    }
+
+    /// The exposition text, with the pool read now.
+    pub fn render(&self, state: &AppState) -> String {
+        let (open, idle, max) = state.db.pool_state();
+        self.pool_connections.set(i64::from(open));
+        self.pool_idle.set(i64::from(idle));
+        self.pool_max.set(i64::from(max));
+        let mut out = Vec::new();
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .is_err()
+        {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Middleware: counts and times every request by its route pattern.
+pub async fn record(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().to_string();
+    let answered = next.call(req).await;
+    if let Some(state) = state {
+        let (route, status) = match &answered {
+            Ok(res) => (
+                res.request()
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".to_owned()),
+                res.status().as_u16(),
+            ),
+            Err(e) => (
+                "unmatched".to_owned(),
+                e.as_response_error().status_code().as_u16(),
+            ),
+        };
+        let metrics = &state.metrics;
+        metrics
+            .requests
+            .with_label_values(&[route.as_str(), method.as_str(), &status.to_string()])
+            .inc();
+        metrics
+            .latency
+            .with_label_values(&[route.as_str(), method.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    answered
+}
+
+/// `GET /metrics` on the metrics address.
+async fn serve(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(&state))
+}
+
+/// The metrics address's application: `GET /metrics` only.
+pub fn build_metrics_app(
+    state: web::Data<AppState>,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .app_data(state)
+        .service(web::resource("/metrics").route(web::get().to(serve)))
+}
