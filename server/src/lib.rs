@@ -120,7 +120,7 @@ pub fn build_app(
         ))
         // Outermost, so that every answer gets them, problems included.
         .wrap(http::security_headers())
-        .wrap(actix_web::middleware::from_fn(metrics::record))
+        .wrap(actix_web::middleware::from_fn(http::metrics::record))
         .configure(http::health::configure)
         .configure(portal::configure)
         .service(web::resource("/api/v1/openapi.json").route(web::get().to(http::openapi::serve)))
@@ -262,7 +262,7 @@ fn metrics_server(
     };
     let server = HttpServer::new({
         let state = state.clone();
-        move || metrics::build_metrics_app(state.clone())
+        move || http::metrics::build_metrics_app(state.clone())
     })
     .workers(1)
     .disable_signals()

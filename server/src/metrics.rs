@@ -1,22 +1,14 @@
 //! Prometheus metrics: requests and their latency per route, the database
 //! pool, pushes and pulls and the records they move, sign-in failures and
 //! throttled attempts. Served only on the address of `--metrics-bind`
-//! (off by default), never beside the API. Labels hold route patterns
-//! (`/api/v1/records/{id}`), methods and status codes: no ids, no patient
-//! data.
+//! (off by default), never beside the API (`http::metrics`). Labels hold
+//! route patterns (`/api/v1/records/{id}`), methods and status codes: no
+//! ids, no patient data.
 
-use std::time::Instant;
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
-
-use crate::state::AppState;
 
 /// The server's metrics.
 #[derive(Debug, Clone)]
@@ -110,9 +102,20 @@ impl Metrics {
         }
     }
 
-    /// The exposition text, with the pool read now.
-    pub fn render(&self, state: &AppState) -> String {
-        let (open, idle, max) = state.db.pool_state();
+    /// Counts a request answered: its route pattern, method and status,
+    /// and how long it took.
+    pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        self.requests
+            .with_label_values(&[route, method, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[route, method])
+            .observe(seconds);
+    }
+
+    /// The exposition text, with the database pool as it is now (`open`,
+    /// `idle`, `max` connections).
+    pub fn render(&self, (open, idle, max): (u32, u32, u32)) -> String {
         self.pool_connections.set(i64::from(open));
         self.pool_idle.set(i64::from(idle));
         self.pool_max.set(i64::from(max));
@@ -125,63 +128,4 @@ impl Metrics {
         }
         String::from_utf8(out).unwrap_or_default()
     }
-}
-
-/// Middleware: counts and times every request by its route pattern.
-pub async fn record(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let method = req.method().to_string();
-    let answered = next.call(req).await;
-    if let Some(state) = state {
-        let (route, status) = match &answered {
-            Ok(res) => (
-                res.request()
-                    .match_pattern()
-                    .unwrap_or_else(|| "unmatched".to_owned()),
-                res.status().as_u16(),
-            ),
-            Err(e) => (
-                "unmatched".to_owned(),
-                e.as_response_error().status_code().as_u16(),
-            ),
-        };
-        let metrics = &state.metrics;
-        metrics
-            .requests
-            .with_label_values(&[route.as_str(), method.as_str(), &status.to_string()])
-            .inc();
-        metrics
-            .latency
-            .with_label_values(&[route.as_str(), method.as_str()])
-            .observe(started.elapsed().as_secs_f64());
-    }
-    answered
-}
-
-/// `GET /metrics` on the metrics address.
-async fn serve(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&state))
-}
-
-/// The metrics address's application: `GET /metrics` only.
-pub fn build_metrics_app(
-    state: web::Data<AppState>,
-) -> actix_web::App<
-    impl actix_web::dev::ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    actix_web::App::new()
-        .app_data(state)
-        .service(web::resource("/metrics").route(web::get().to(serve)))
 }

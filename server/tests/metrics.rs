@@ -62,7 +62,7 @@ on_both_backends! {
         assert_eq!(none.status, 404);
 
         let metrics = actix_web::test::init_service(
-            journal_server::metrics::build_metrics_app(server.state.clone()),
+            journal_server::http::metrics::build_metrics_app(server.state.clone()),
         ).await;
         let scraped = actix_web::test::call_service(&metrics, TestRequest::get().uri("/metrics").to_request()).await;
         assert_eq!(scraped.status().as_u16(), 200);

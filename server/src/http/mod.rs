@@ -23,6 +23,7 @@ pub mod deadline;
 pub mod extract;
 pub mod health;
 pub mod me;
+pub mod metrics;
 pub mod openapi;
 pub mod passwords;
 pub mod problem;
