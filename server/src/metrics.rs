@@ -6,8 +6,8 @@
 //! ids, no patient data.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The server's metrics.
@@ -28,6 +28,7 @@ pub struct Metrics {
     pub sign_in_failures: IntCounter,
     /// Attempts at guessable secrets refused by the per-address limit.
     pub throttled: IntCounter,
+    alerts: IntGaugeVec,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
@@ -74,7 +75,17 @@ impl Metrics {
         )
         .unwrap_or_else(|e| unreachable!("latency: {e}"));
         let _ = registry.register(Box::new(latency.clone()));
+        let alerts = IntGaugeVec::new(
+            Opts::new(
+                "journal_safety_alerts",
+                "Safety alerts held, by state (open: raised and not yet seen to by the therapist)",
+            ),
+            &["state"],
+        )
+        .unwrap_or_else(|e| unreachable!("alerts: {e}"));
+        let _ = registry.register(Box::new(alerts.clone()));
         Self {
+            alerts,
             requests,
             latency,
             pulls: counter("journal_sync_pulls_total", "Pulls answered"),
@@ -114,8 +125,15 @@ impl Metrics {
     }
 
     /// The exposition text, with the database pool as it is now (`open`,
-    /// `idle`, `max` connections).
-    pub fn render(&self, (open, idle, max): (u32, u32, u32)) -> String {
+    /// `idle`, `max` connections) and the safety alerts held by state.
+    pub fn render(&self, (open, idle, max): (u32, u32, u32), alerts: &[(String, i64)]) -> String {
+        for state in ["open", "acknowledged", "resolved"] {
+            let held = alerts
+                .iter()
+                .find(|(s, _)| s == state)
+                .map_or(0, |(_, n)| *n);
+            self.alerts.with_label_values(&[state]).set(held);
+        }
         self.pool_connections.set(i64::from(open));
         self.pool_idle.set(i64::from(idle));
         self.pool_max.set(i64::from(max));

@@ -57,6 +57,19 @@ on_both_backends! {
         let record = ids[0].clone();
         let _ = call(&app, authed(TestRequest::get().uri(&format!("/api/v1/records/{record}")), &token)).await;
 
+        // A risk answer shared with a linked therapist raises a safety alert.
+        let doctor_tokens = therapist(&server, &app, "doctor@example.org").await;
+        let doctor = common::token(&doctor_tokens);
+        let doctor_id = account_id(&doctor_tokens);
+        link(&app, &doctor, &token).await;
+        let shared = call(&app, authed(TestRequest::post().uri("/api/v1/records")
+            .set_json(kinds_share(&doctor_id, &["assessment"])), &token)).await;
+        assert_eq!(shared.status, 201, "{:?}", shared.body);
+        let risk = call(&app, authed(TestRequest::post().uri("/api/v1/records").set_json(json!({
+            "kind": "assessment", "body": {"instrument": "phq9", "takenAt": "2026-01-03T09:00:00Z",
+            "answers": [1, 1, 2, 0, 0, 1, 2, 0, 1]}})), &token)).await;
+        assert_eq!(risk.status, 201, "{:?}", risk.body);
+
         // The API's address has no /metrics.
         let none = call(&app, TestRequest::get().uri("/metrics")).await;
         assert_eq!(none.status, 404);
@@ -74,6 +87,8 @@ on_both_backends! {
         assert_eq!(value(&text, "journal_sync_changes_pulled_total"), Some(6.0));
         assert_eq!(value(&text, "journal_sign_in_failures_total"), Some(1.0));
         assert_eq!(value(&text, "journal_throttled_attempts_total"), Some(0.0));
+        assert_eq!(value(&text, r#"journal_safety_alerts{state="open"}"#), Some(1.0), "{text}");
+        assert_eq!(value(&text, r#"journal_safety_alerts{state="resolved"}"#), Some(0.0));
         assert_eq!(
             value(&text, r#"journal_http_requests_total{method="POST",route="/api/v1/auth/login",status="401"}"#),
             Some(1.0)
@@ -91,7 +106,7 @@ on_both_backends! {
         let open = value(&text, "journal_db_pool_connections").unwrap();
         assert!(max >= 1.0 && open >= 1.0 && open <= max, "{open} of {max}");
         // No id, email or device in any label.
-        for secret in [record.as_str(), device.as_str(), "metrics@example.org", account_id(&tokens).as_str()] {
+        for secret in [record.as_str(), device.as_str(), "metrics@example.org", "doctor@example.org", account_id(&tokens).as_str(), doctor_id.as_str()] {
             assert!(!text.contains(secret), "{secret} in the metrics");
         }
     }

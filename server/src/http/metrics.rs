@@ -8,6 +8,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 
+use crate::http::problem::ApiError;
 use crate::state::AppState;
 
 /// Middleware: counts and times every request by its route pattern.
@@ -40,10 +41,15 @@ pub async fn record(
 }
 
 /// `GET /metrics` on the metrics address.
-async fn serve(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+async fn serve(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let alerts = state
+        .db
+        .run(crate::store::alerts::count_by_state)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(state.db.pool_state()))
+        .body(state.metrics.render(state.db.pool_state(), &alerts)))
 }
 
 /// The metrics address's application: `GET /metrics` only.

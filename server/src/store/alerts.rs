@@ -285,6 +285,15 @@ pub fn advance(
     })
 }
 
+/// Safety alerts held, by state (open, acknowledged, resolved), across
+/// every therapist: for the metrics, without any id.
+pub fn count_by_state(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(alerts::table
+        .group_by(alerts::status)
+        .select((alerts::status, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
 /// Raises the alerts the patient's records now call for: for every active
 /// care link, one open alert per PHQ-9 with the risk flag (journal-core's
 /// [`journal_core::records::Assessment::score`]) that the therapist may
