@@ -210,8 +210,8 @@ mod the_address_limit_holds_across_instances {
             return;
         };
         let one = server.app().await;
-        let two = server.another_instance().await;
-        let three = server.another_instance().await;
+        let two = app_of(server.another_instance()).await;
+        let three = app_of(server.another_instance()).await;
         register(&one, "target@example.org").await;
         let from = |r: TestRequest, ip: &str| r.peer_addr(format!("{ip}:40000").parse().unwrap());
         let attacker = "203.0.113.9";

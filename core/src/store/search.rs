@@ -339,11 +339,11 @@ pub(super) fn defer_building(conn: &mut SqliteConnection) -> Result<Option<i64>,
 /// [`RecordBody::searchable_text`], as when records are indexed one by
 /// one. Returns `true` once the index is complete (and unmarked).
 pub(super) fn build_step(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
-    build_records(conn, BUILD_STEP)
+    build_step_of(conn, BUILD_STEP)
 }
 
-/// [`build_step`] with `count` records.
-pub(super) fn build_records(conn: &mut SqliteConnection, count: i64) -> Result<bool, StoreError> {
+/// [`build_step`] over the next `count` records.
+pub(super) fn build_step_of(conn: &mut SqliteConnection, count: i64) -> Result<bool, StoreError> {
     let Some(after) = built_through(conn)? else {
         return Ok(true);
     };

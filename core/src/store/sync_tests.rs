@@ -912,7 +912,7 @@ fn changes_during_a_build_cut_off_part_way_are_all_searchable_once_it_resumes() 
             .store
             .lock()
             .conn
-            .immediate_transaction(|conn| search::build_records(conn, 1))
+            .immediate_transaction(|conn| search::build_step_of(conn, 1))
             .unwrap();
         assert!(!done);
     }

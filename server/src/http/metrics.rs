@@ -18,7 +18,8 @@ pub async fn record(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let method = req.method().to_string();
+    // A standard method clones without allocating.
+    let method = req.method().clone();
     let answered = next.call(req).await;
     if let Some(state) = state {
         let (route, status) = match &answered {
@@ -33,9 +34,12 @@ pub async fn record(
                 e.as_response_error().status_code().as_u16(),
             ),
         };
-        state
-            .metrics
-            .observe_request(&route, &method, status, started.elapsed().as_secs_f64());
+        state.metrics.observe_request(
+            &route,
+            method.as_str(),
+            status,
+            started.elapsed().as_secs_f64(),
+        );
     }
     answered
 }

@@ -85,30 +85,20 @@ impl TestServer {
             args.extend_from_slice(&["--auth-attempts-per-minute", "10000"]);
         }
         args.extend_from_slice(extra);
-        let cli = <Cli as clap::Parser>::try_parse_from(&args).expect("test settings");
-        let state = journal_server::build_state(&cli.config).expect("server state");
         Some(Self {
-            state: web::Data::new(state),
+            state: state_from(&args),
             backend,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             _database: database,
         })
     }
 
-    /// Another server instance with the same settings on the same
-    /// database (its own state, pool and memory), as behind a load
-    /// balancer.
+    /// The state of another server instance with the same settings on the
+    /// same database (its own pool and memory), as behind a load balancer;
+    /// [`app_of`] makes its application.
     #[allow(dead_code)]
-    pub async fn another_instance(
-        &self,
-    ) -> impl Service<
-        actix_http::Request,
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-    > {
-        let cli = <Cli as clap::Parser>::try_parse_from(&self.args).expect("test settings");
-        let state = journal_server::build_state(&cli.config).expect("server state");
-        test::init_service(journal_server::build_app(web::Data::new(state))).await
+    pub fn another_instance(&self) -> web::Data<AppState> {
+        state_from(&self.args)
     }
 
     /// The application, ready to call.
@@ -119,8 +109,26 @@ impl TestServer {
         Response = ServiceResponse<impl MessageBody>,
         Error = actix_web::Error,
     > {
-        test::init_service(journal_server::build_app(self.state.clone())).await
+        app_of(self.state.clone()).await
     }
+}
+
+/// A server's state from its command-line settings.
+fn state_from<S: AsRef<str>>(args: &[S]) -> web::Data<AppState> {
+    let cli = <Cli as clap::Parser>::try_parse_from(args.iter().map(AsRef::as_ref))
+        .expect("test settings");
+    web::Data::new(journal_server::build_state(&cli.config).expect("server state"))
+}
+
+/// The application of an instance's state, ready to call.
+pub async fn app_of(
+    state: web::Data<AppState>,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    test::init_service(journal_server::build_app(state)).await
 }
 
 /// The field and rule of each violation in a validation problem (422), in

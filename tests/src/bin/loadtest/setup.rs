@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use diesel::RunQueryDsl;
 use journal_core::RecordKind;
 use journal_core::records::{RecordBody, Share};
 use journal_e2e::load::{Lcg, PASSWORD, entries, raw_insert};
@@ -144,7 +145,6 @@ pub fn seed(
             );
         }
     }
-    use diesel::RunQueryDsl;
     let analysed = match &mut *conn {
         DbConnection::Sqlite(c) => diesel::sql_query("ANALYZE").execute(c),
         DbConnection::Postgresql(c) => diesel::sql_query("ANALYZE").execute(c),
