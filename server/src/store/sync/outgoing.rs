@@ -10,13 +10,16 @@ use diesel::prelude::*;
 use journal_core::ids::DeviceId;
 use journal_core::sync::{OwnerVersion, PullResponse, PulledChange};
 
-use super::devices::{applied_mutation, device_of};
+use super::devices::{another_owners_device, applied_mutation, device_of};
 use crate::auth::{AuthUser, Role};
-use crate::store::accounts::{SESSION_ENDED, session_role};
+use crate::store::accounts::SESSION_ENDED;
 use crate::store::care_plans::{self, PlanChangeRow};
 use crate::store::comments::{author_names, author_or_default, with_authors};
 use crate::store::rows::{CommentRow, PulledRow, RevisionRow, owner_version};
-use crate::store::schema::{care_plans as care_plans_table, comments, record_revisions, records};
+use crate::store::schema::{
+    care_plans as care_plans_table, comments, record_revisions, records, refresh_tokens,
+    sync_devices, users,
+};
 use crate::store::{DbConnection, StoreError};
 
 /// One page of the owner's changes after `since`.
@@ -28,59 +31,40 @@ pub fn pull(
     device: Option<DeviceId>,
 ) -> Result<PullResponse, StoreError> {
     // The session middleware (http::extract::refuse_ended_sessions) leaves
-    // this route to check the account and session here, in the same
-    // database call: a token that outlived its session or account, or
-    // names a role the account does not have, gets the 401 it gets
-    // everywhere; a therapist gets 403.
+    // this route to check the account and session here: a token that
+    // outlived its session or account, or names a role the account does not
+    // have, gets the 401 it gets everywhere; a therapist gets 403.
+    //
+    // The common case, a device that is up to date, is answered by this one
+    // statement: the session's role, the device's owner and last applied
+    // mutation, and whether anything lies after the cursor. One statement
+    // reads one snapshot, so a push that moved the device's last applied
+    // mutation had committed its changes in it too: the device is never
+    // told its changes were dealt with by a page that says nothing newer
+    // exists. (It binds no LIMIT either, which SQLite would plan anew on
+    // every call.) On PostgreSQL that is one round trip instead of three.
     let owner = user.id.to_string();
     let owner = owner.as_str();
-    let stored = session_role(conn, user.id, user.session)?;
-    if stored.as_deref() != Some(user.role.as_str()) {
+    let up_to_date = up_to_date_check(conn, &user, owner, since, device)?;
+    if up_to_date.role.as_deref() != Some(user.role.as_str()) {
         return Err(StoreError::NotSignedIn(SESSION_ENDED.to_owned()));
     }
     if user.role != Role::Patient {
         return Err(StoreError::NotAllowed("this is for patients".to_owned()));
     }
-    // The common case, a device that is up to date, is answered without a
-    // transaction: one statement says whether anything lies after the
-    // cursor (and, unlike the page's queries, binds no LIMIT, which SQLite
-    // would plan anew on every call). The device's last applied mutation
-    // is read first: a push that moved it had committed, so its changes
-    // are seen, and the device is never told its changes were dealt with
-    // by a page that says nothing newer exists.
-    let last_applied = match device {
-        Some(device) => device_of(conn, owner, &device.to_string())?.unwrap_or(0),
-        None => 0,
-    };
-    let newer: bool = diesel::select(
-        exists(
-            records::table
-                .filter(records::owner_id.eq(owner))
-                .filter(records::version.gt(since)),
-        )
-        .or(exists(
-            record_revisions::table
-                .filter(record_revisions::owner_id.eq(owner))
-                .filter(record_revisions::version.gt(since)),
-        ))
-        .or(exists(
-            comments::table
-                .filter(comments::owner_id.eq(owner))
-                .filter(comments::version.gt(since)),
-        ))
-        .or(exists(
-            care_plans_table::table
-                .filter(care_plans_table::patient_id.eq(owner))
-                .filter(care_plans_table::version.gt(since)),
-        )),
-    )
-    .get_result(conn)?;
-    if !newer {
+    if up_to_date
+        .device_owner
+        .as_deref()
+        .is_some_and(|device_owner| device_owner != owner)
+    {
+        return Err(another_owners_device());
+    }
+    if !up_to_date.newer {
         return Ok(PullResponse {
             changes: Vec::new(),
             cursor: OwnerVersion(u64::try_from(since).unwrap_or(0)),
             has_more: false,
-            last_applied_mutation: applied_mutation(last_applied),
+            last_applied_mutation: applied_mutation(up_to_date.last_applied.unwrap_or(0)),
             server_time: None,
         });
     }
@@ -178,6 +162,78 @@ pub fn pull(
             last_applied_mutation: applied_mutation(last_applied),
             server_time: None,
         })
+    })
+}
+
+/// What the first statement of a pull finds.
+struct UpToDate {
+    /// The account's role, while the token's session is live.
+    role: Option<String>,
+    /// Whose the device is, when it is known.
+    device_owner: Option<String>,
+    /// The device's last applied mutation, when it is known.
+    last_applied: Option<i64>,
+    /// Whether any change lies after the cursor.
+    newer: bool,
+}
+
+/// Reads, in one statement, what decides a pull by an up-to-date device.
+fn up_to_date_check(
+    conn: &mut DbConnection,
+    user: &AuthUser,
+    owner: &str,
+    since: i64,
+    device: Option<DeviceId>,
+) -> Result<UpToDate, StoreError> {
+    // Without a device the look-up names an id no device has (device ids
+    // are UUIDs), so both of its columns read NULL.
+    let device = device.map(|d| d.to_string()).unwrap_or_default();
+    let session = user.session.to_string();
+    let role = users::table
+        .find(owner)
+        .filter(exists(
+            refresh_tokens::table
+                .filter(refresh_tokens::family_id.eq(&session))
+                .filter(refresh_tokens::user_id.eq(owner))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        ))
+        .select(users::role)
+        .single_value();
+    let device_owner = sync_devices::table
+        .find(&device)
+        .select(sync_devices::owner_id)
+        .single_value();
+    let last_applied = sync_devices::table
+        .find(&device)
+        .select(sync_devices::last_mutation_id)
+        .single_value();
+    let newer = exists(
+        records::table
+            .filter(records::owner_id.eq(owner))
+            .filter(records::version.gt(since)),
+    )
+    .or(exists(
+        record_revisions::table
+            .filter(record_revisions::owner_id.eq(owner))
+            .filter(record_revisions::version.gt(since)),
+    ))
+    .or(exists(
+        comments::table
+            .filter(comments::owner_id.eq(owner))
+            .filter(comments::version.gt(since)),
+    ))
+    .or(exists(
+        care_plans_table::table
+            .filter(care_plans_table::patient_id.eq(owner))
+            .filter(care_plans_table::version.gt(since)),
+    ));
+    let (role, device_owner, last_applied, newer) =
+        diesel::select((role, device_owner, last_applied, newer)).get_result(conn)?;
+    Ok(UpToDate {
+        role,
+        device_owner,
+        last_applied,
+        newer,
     })
 }
 
