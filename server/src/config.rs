@@ -167,6 +167,19 @@ pub struct Config {
     /// absent.
     #[arg(long, env = "JOURNAL_METRICS_BIND", global = true)]
     pub metrics_bind: Option<String>,
+    /// Address of a proxy in front of the server (the TLS-terminating load
+    /// balancer); repeat the flag, or separate addresses with commas. A
+    /// request from one of them has its client address taken from
+    /// `X-Forwarded-For` (the right-most address there that is not a listed
+    /// proxy); from any other address that header is ignored. None by
+    /// default: no forwarded header is trusted.
+    #[arg(
+        long = "trusted-proxy",
+        env = "JOURNAL_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Attempts per client address per minute on sign-in, registration,
     /// refresh and invitation codes.
     #[arg(

@@ -69,6 +69,11 @@ pub fn build_state(config: &Config) -> Result<AppState, String> {
         tokens,
         passwords: Passwords::new(cores).map_err(|e| e.to_string())?,
         auth_attempts_per_minute: config.auth_attempts_per_minute,
+        trusted_proxies: config
+            .trusted_proxies
+            .iter()
+            .map(std::net::IpAddr::to_canonical)
+            .collect(),
         metrics: metrics::Metrics::new(),
         refresh_lifetime: config.refresh_lifetime(),
         invitation_lifetime: config.invitation_lifetime(),
@@ -114,7 +119,7 @@ pub fn build_app(
         )
         .wrap(ErrorHandlers::new().default_handler(http::problem::problem_for_bare_errors))
         .wrap(NormalizePath::new(TrailingSlash::Trim))
-        .wrap(tracing_actix_web::TracingLogger::default())
+        .wrap(tracing_actix_web::TracingLogger::<http::ClientSpan>::new())
         .wrap(actix_web::middleware::from_fn(
             http::deadline::bound_body_time,
         ))

@@ -23,6 +23,8 @@ pub struct AppState {
     /// Per-address limit on endpoints that guess at secrets, per minute
     /// (counted in the database: `store::throttle`).
     pub auth_attempts_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Prometheus metrics (served on `--metrics-bind` only).
     pub metrics: crate::metrics::Metrics,
     /// How long a refresh token lives.
