@@ -1,12 +1,12 @@
 //! The `journal-server` command line: `serve` (default), `migrate`,
-//! `create-therapist`. `--help` lists every setting.
+//! `create-therapist`, `backup`, `restore`. `--help` lists every setting.
 
 use std::io::Read;
 use std::process::ExitCode;
 
 use crate::config::{Cli, Command, Config, LogFormat};
-use crate::store::accounts;
 use crate::store::{Database, Existing};
+use crate::store::{accounts, backup};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -36,6 +36,20 @@ pub fn run() -> ExitCode {
             })
             .map(|db| tracing::info!(database = db.backend().name(), "migrations applied"))
             .map_err(|e| e.to_string()),
+        Command::Backup { to } => cli
+            .config
+            .database_key()
+            .and_then(|key| {
+                backup::backup(&cli.config.database_url, key, &to).map_err(|e| e.to_string())
+            })
+            .map(|holding| println!("backed up to {}: {holding}", to.display())),
+        Command::Restore { from } => cli
+            .config
+            .database_key()
+            .and_then(|key| {
+                backup::restore(&cli.config.database_url, key, &from).map_err(|e| e.to_string())
+            })
+            .map(|holding| println!("restored {}: {holding}", from.display())),
         Command::CreateTherapist {
             email,
             display_name,

@@ -32,6 +32,23 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API (the default).
     Serve,
+    /// Copy the database to a new file while the server may run and write:
+    /// consistent as of one moment (SQLite: `VACUUM INTO`, encrypted with
+    /// the same key; PostgreSQL: `pg_dump --format=custom`), checked by
+    /// reading it back. Never overwrites a file.
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Restore a backup into a new database (`--database-url`: a SQLite
+    /// file that does not exist yet, or an empty PostgreSQL database),
+    /// then apply the migrations it lacks.
+    Restore {
+        /// The backup to restore.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
     /// Apply pending database migrations to an existing database and exit
     /// (it never makes a database: a missing one is refused, named).
     Migrate,

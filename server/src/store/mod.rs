@@ -26,6 +26,7 @@ pub mod adherence;
 pub mod alert_emails;
 pub mod alerts;
 pub mod audit;
+pub mod backup;
 pub mod care;
 pub mod care_plans;
 pub mod caseload;
@@ -91,6 +92,9 @@ pub enum DbError {
     /// key, a plain file with one.
     #[error("{0}")]
     Encryption(String),
+    /// A backup or restore could not be made; nothing was left half-made.
+    #[error("{0}")]
+    Backup(String),
     /// The database holds migrations this build does not know (a newer server
     /// wrote it).
     #[error("the database was migrated by a newer server (unknown migration {0}); refusing to run")]
