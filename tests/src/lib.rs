@@ -37,9 +37,11 @@ use journal_testing::TestDatabase;
 
 pub mod process;
 
+pub mod balancer;
 pub mod browser;
 pub mod load;
 pub mod smtp;
+pub mod writers;
 
 pub use journal_testing::Backend;
 
@@ -200,73 +202,18 @@ impl LiveServer {
         token: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let url = format!("{}{path}", self.url());
-        let auth = format!("Bearer {token}");
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let response = match (method, body) {
-            ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
-            ("DELETE", _) => agent.delete(&url).header("Authorization", &auth).call(),
-            (m, body) => {
-                let bytes = serde_json::to_vec(&body.unwrap_or(serde_json::Value::Null)).unwrap();
-                let request = match m {
-                    "PUT" => agent.put(&url),
-                    _ => agent.post(&url),
-                };
-                request
-                    .header("Authorization", &auth)
-                    .header("content-type", "application/json")
-                    .send(bytes)
-            }
-        }
-        .unwrap();
-        let status = response.status().as_u16();
-        let text = response.into_body().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        )
+        call_at(&self.url(), method, path, token, body)
     }
 
     /// Sends a JSON POST without a token (sign-in, registration, password
     /// resets); returns status and body.
     pub fn post_anonymous(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let response = agent
-            .post(&format!("{}{path}", self.url()))
-            .header("content-type", "application/json")
-            .send(serde_json::to_vec(&body).unwrap())
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.into_body().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        )
+        post_anonymous_at(&self.url(), path, body)
     }
 
     /// Links a patient and a therapist through an invitation code.
     pub fn link(&self, therapist_token: &str, patient_token: &str) {
-        let (status, invitation) = self.call(
-            "POST",
-            "/api/v1/care/invitations",
-            therapist_token,
-            Some(serde_json::json!({})),
-        );
-        assert_eq!(status, 201, "{invitation}");
-        let code = invitation["code"].as_str().unwrap().to_owned();
-        let (status, link) = self.call(
-            "POST",
-            "/api/v1/care/links",
-            patient_token,
-            Some(serde_json::json!({"code": code})),
-        );
-        assert_eq!(status, 201, "{link}");
+        link_at(&self.url(), therapist_token, patient_token);
     }
 
     /// Everything the server holds for a patient: records (tombstones
@@ -316,6 +263,90 @@ pub fn holdings_at(url: &str, email: &str, password: &str) -> (Holdings, Vec<Rec
             return (holdings, sent);
         }
     }
+}
+
+/// Sends a JSON request with a bearer token to the server (or balancer) at
+/// `base`; returns status and body.
+pub fn call_at(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let url = format!("{base}{path}");
+    let auth = format!("Bearer {token}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = match (method, body) {
+        ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
+        ("DELETE", _) => agent.delete(&url).header("Authorization", &auth).call(),
+        (m, body) => {
+            let bytes = serde_json::to_vec(&body.unwrap_or(serde_json::Value::Null)).unwrap();
+            let request = match m {
+                "PUT" => agent.put(&url),
+                _ => agent.post(&url),
+            };
+            request
+                .header("Authorization", &auth)
+                .header("content-type", "application/json")
+                .send(bytes)
+        }
+    }
+    .unwrap();
+    answer_of(response)
+}
+
+/// Links a patient and a therapist through an invitation code, at the
+/// server (or balancer) at `base`.
+pub fn link_at(base: &str, therapist_token: &str, patient_token: &str) {
+    let (status, invitation) = call_at(
+        base,
+        "POST",
+        "/api/v1/care/invitations",
+        therapist_token,
+        Some(serde_json::json!({})),
+    );
+    assert_eq!(status, 201, "{invitation}");
+    let code = invitation["code"].as_str().unwrap().to_owned();
+    let (status, link) = call_at(
+        base,
+        "POST",
+        "/api/v1/care/links",
+        patient_token,
+        Some(serde_json::json!({"code": code})),
+    );
+    assert_eq!(status, 201, "{link}");
+}
+
+/// Sends a JSON POST without a token to the server at `base`; returns
+/// status and body.
+pub fn post_anonymous_at(
+    base: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = agent
+        .post(&format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .send(serde_json::to_vec(&body).unwrap())
+        .unwrap();
+    answer_of(response)
+}
+
+fn answer_of(response: ureq::http::Response<ureq::Body>) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.into_body().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 impl Drop for LiveServer {

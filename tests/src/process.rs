@@ -121,6 +121,7 @@ pub struct ServerProcess {
     binary: PathBuf,
     database_url: String,
     port: u16,
+    flags: Vec<String>,
     child: Option<Child>,
     log: tempfile::NamedTempFile,
     /// How many times it was started.
@@ -131,10 +132,16 @@ impl ServerProcess {
     /// Starts `binary` (the test's `env!("CARGO_BIN_EXE_e2e-server")`) on
     /// `database_url` and a free port; returns once `/healthz` answers.
     pub fn start(binary: &str, database_url: &str) -> Self {
+        Self::start_with(binary, database_url, &[])
+    }
+
+    /// Like [`ServerProcess::start`], with more of the server's flags.
+    pub fn start_with(binary: &str, database_url: &str, flags: &[&str]) -> Self {
         let mut server = Self {
             binary: PathBuf::from(binary),
             database_url: database_url.to_owned(),
             port: free_port(),
+            flags: flags.iter().map(|f| (*f).to_owned()).collect(),
             child: None,
             log: tempfile::NamedTempFile::new().unwrap(),
             starts: 0,
@@ -148,17 +155,33 @@ impl ServerProcess {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     fn launch(&mut self) {
         assert!(self.child.is_none(), "already running");
         let secret = jwt_secret(7);
         let log = self.log.reopen().unwrap();
+        // The test's own flags replace these.
+        let defaults: Vec<&str> = [
+            ["--auth-attempts-per-minute", "100000"],
+            ["--db-pool-size", "4"],
+            ["--workers", "2"],
+            ["--log", "warn"],
+        ]
+        .into_iter()
+        .filter(|[flag, _]| !self.flags.iter().any(|f| f == flag))
+        .flatten()
+        .collect();
         let child = Command::new(&self.binary)
             .args(["serve", "--bind"])
             .arg(format!("127.0.0.1:{}", self.port))
             .args(["--database-url", &self.database_url])
             .args(["--jwt-secret", &secret])
-            .args(["--auth-attempts-per-minute", "100000"])
-            .args(["--db-pool-size", "4", "--workers", "2", "--log", "warn"])
+            .args(defaults)
+            .args(&self.flags)
             .stdin(Stdio::null())
             // Logs go to standard output; errors at start to standard error.
             .stdout(log.try_clone().unwrap())
@@ -209,7 +232,27 @@ impl ServerProcess {
         }
     }
 
-    /// Starts it again on the same database and port.
+    /// SIGTERM: the server finishes the requests in flight and exits;
+    /// waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether it is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Starts it again on the same database and port (after [`kill`] or
+    /// [`stop`]; kills it first if it runs).
+    ///
+    /// [`kill`]: ServerProcess::kill
+    /// [`stop`]: ServerProcess::stop
     pub fn restart(&mut self) {
         self.kill();
         self.launch();
