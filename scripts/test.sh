@@ -6,7 +6,8 @@
 # (cargo-deny) and a short fuzzing run. The one command CI runs (.ci/run)
 # and the one in the README. Tools it needs are installed under the target
 # dir (pytest, schemathesis, kotlinc, axe-core, cargo-deny when not on PATH);
-# Chromium and ChromeDriver, for the portal's browser tests, with apt-get.
+# Chromium and ChromeDriver, for the portal's browser tests, and HAProxy,
+# for the scale-out test, with apt-get.
 #
 # PostgreSQL: the server's database tests run against it. This script starts
 # a local cluster if one is installed, installs one with apt-get if none is
@@ -93,6 +94,15 @@ if ! grep -qs "\"version\": \"$axe_version\"" "$axe_dir/node_modules/axe-core/pa
     || echo "could not install axe-core@$axe_version from npm" >&2
 fi
 command -v chromium >/dev/null 2>&1 && chromium --version || echo "chromium is not installed" >&2
+
+# The scale-out test (tests/tests/scale_out.rs) puts three servers behind
+# Debian's HAProxy: install it when missing. Under CI=true the test fails
+# without it.
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ] \
+  && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing haproxy"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+fi
 
 say "tests (benchmarks run once each as a smoke test)"
 log="$(mktemp)"
