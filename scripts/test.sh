@@ -2,10 +2,12 @@
 # Runs every check and test of the project on a fresh machine: formatting,
 # lints, the whole test suite (with the benchmarks once each, as a smoke
 # test), the mobile bindings from Python and Kotlin, the load harness in its
-# smoke mode, the contract test (schemathesis), the supply-chain check
-# (cargo-deny) and a short fuzzing run. The one command CI runs (.ci/run)
+# smoke mode, the contract test (schemathesis), the clients generated from
+# the OpenAPI document, the supply-chain check (cargo-deny) and a short
+# fuzzing run. The one command CI runs (.ci/run)
 # and the one in the README. Tools it needs are installed under the target
-# dir (pytest, schemathesis, kotlinc, axe-core, cargo-deny when not on PATH);
+# dir (pytest, schemathesis, kotlinc, axe-core, cargo-deny when not on PATH,
+# openapi-python-client, openapi-typescript);
 # Chromium and ChromeDriver, for the portal's browser tests, and HAProxy,
 # for the scale-out test, with apt-get.
 #
@@ -220,8 +222,10 @@ echo "swift: bindings generated in $bindings/swift (not compiled: no Swift compi
 # Hardening and load, each a script of its own that can also run alone with
 # longer settings (docs/security.md, docs/benchmarks.md): the load harness in
 # its smoke mode (a few seconds on each backend, 0 errors required, speed not
-# judged), the contract test (schemathesis against the served OpenAPI
-# document), the supply-chain check (cargo-deny) and a short fuzzing run.
+# judged), the contract test
+# (schemathesis against the served OpenAPI document), the clients two
+# generators make from that document, the supply-chain check (cargo-deny)
+# and a short fuzzing run.
 # Each counts as one check in the closing line; any failure fails the run.
 extra_passed=0
 extra_failed=0
@@ -246,6 +250,7 @@ check "load harness (smoke, SQLite)" "$target/debug/loadtest" --smoke --quiet --
 check "load harness (smoke, PostgreSQL)" "$target/debug/loadtest" --smoke --quiet --backend postgres
 check "contract test (schemathesis, SQLite and PostgreSQL)" \
   env CONTRACT_PG_URL="${pg_url%/*}" ./scripts/contract.sh
+check "generated clients (openapi-python-client, openapi-typescript)" ./scripts/clients.sh
 check "supply chain (cargo-deny)" ./scripts/deny.sh
 check "fuzzing (smoke)" env FUZZ_SMOKE_SECONDS="${FUZZ_SMOKE_SECONDS:-20}" ./scripts/fuzz.sh --smoke
 # ---------------------------------------------------------------------------

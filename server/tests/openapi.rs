@@ -123,3 +123,101 @@ on_both_backends! {
         assert_eq!(listed, SERVED.len());
     }
 }
+
+/// Whether any `allOf` in the document joins a `oneOf` (by itself or
+/// through a `$ref`): the shape client generators drop.
+fn all_of_over_one_of(value: &serde_json::Value, schemas: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(items) = map.get("allOf").and_then(|a| a.as_array()) {
+                for item in items {
+                    let target = item["$ref"]
+                        .as_str()
+                        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                        .map_or(item, |name| &schemas[name]);
+                    if target.get("oneOf").is_some() {
+                        return Some(value.to_string().chars().take(200).collect());
+                    }
+                }
+            }
+            map.values().find_map(|v| all_of_over_one_of(v, schemas))
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().find_map(|v| all_of_over_one_of(v, schemas))
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn records_are_a_one_of_of_whole_objects_that_generators_read() {
+    let doc = serde_json::to_value(journal_server::http::openapi::document()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(all_of_over_one_of(&doc, schemas), None);
+    // A record: one object per kind, each with the envelope and the kind's
+    // own `kind` and `body`, all required, nothing else allowed.
+    let kinds = schemas["RecordBody"]["oneOf"].as_array().unwrap().len();
+    let variants = schemas["Record"]["oneOf"].as_array().unwrap();
+    assert_eq!(variants.len(), kinds);
+    for variant in variants {
+        let required: Vec<&str> = variant["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        for field in ["id", "createdAt", "updatedAt", "hlc", "kind", "body"] {
+            assert!(
+                variant["properties"][field].is_object(),
+                "{field}: {variant}"
+            );
+            assert!(required.contains(&field), "{field} not required: {variant}");
+        }
+    }
+    // The pages and the therapist's shared records point at it.
+    assert_eq!(
+        schemas["RecordPage"]["properties"]["records"]["items"]["$ref"],
+        "#/components/schemas/Record"
+    );
+    assert_eq!(
+        schemas["SharedRecord"]["properties"]["record"]["$ref"],
+        "#/components/schemas/Record"
+    );
+}
+
+#[test]
+fn an_all_of_over_a_one_of_is_rewritten_and_others_are_left_alone() {
+    use journal_server::http::openapi::flatten_unions;
+    let doc = serde_json::json!({
+        "components": {"schemas": {
+            "Body": {"oneOf": [
+                {"type": "object", "properties": {"kind": {"enum": ["a"]}}, "required": ["kind"], "additionalProperties": false},
+                {"type": "object", "properties": {"kind": {"enum": ["b"]}}, "required": ["kind"], "additionalProperties": false}
+            ]},
+            "Thing": {"allOf": [
+                {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]},
+                {"$ref": "#/components/schemas/Body"}
+            ], "description": "a thing"},
+            "Other": {"allOf": [
+                {"type": "object", "properties": {"id": {"type": "string"}}},
+                {"type": "object", "properties": {"name": {"type": "string"}}}
+            ]}
+        }}
+    });
+    let out = flatten_unions(doc.clone());
+    let thing = &out["components"]["schemas"]["Thing"];
+    assert_eq!(thing["description"], "a thing");
+    assert!(thing.get("allOf").is_none());
+    let variants = thing["oneOf"].as_array().unwrap();
+    assert_eq!(variants.len(), 2);
+    for variant in variants {
+        assert_eq!(variant["required"], serde_json::json!(["kind", "id"]));
+        assert_eq!(variant["properties"]["id"]["type"], "string");
+        assert_eq!(variant["additionalProperties"], false);
+    }
+    // An allOf of plain objects is left as it was.
+    assert_eq!(
+        out["components"]["schemas"]["Other"],
+        doc["components"]["schemas"]["Other"]
+    );
+}
