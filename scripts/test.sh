@@ -222,7 +222,7 @@ echo "swift: bindings generated in $bindings/swift (not compiled: no Swift compi
 # Hardening and load, each a script of its own that can also run alone with
 # longer settings (docs/security.md, docs/benchmarks.md): the load harness in
 # its smoke mode (a few seconds on each backend, 0 errors required, speed not
-# judged), the contract test
+# judged; on PostgreSQL also two instances behind HAProxy), the contract test
 # (schemathesis against the served OpenAPI document), the clients two
 # generators make from that document, the supply-chain check (cargo-deny)
 # and a short fuzzing run.
@@ -248,6 +248,8 @@ check() {
 cargo build --quiet -p journal-e2e --bins
 check "load harness (smoke, SQLite)" "$target/debug/loadtest" --smoke --quiet --backend sqlite
 check "load harness (smoke, PostgreSQL)" "$target/debug/loadtest" --smoke --quiet --backend postgres
+check "load harness (smoke, two instances behind HAProxy on PostgreSQL)" \
+  "$target/debug/loadtest" --smoke --quiet --backend postgres --instances 2
 check "contract test (schemathesis, SQLite and PostgreSQL)" \
   env CONTRACT_PG_URL="${pg_url%/*}" ./scripts/contract.sh
 check "generated clients (openapi-python-client, openapi-typescript)" ./scripts/clients.sh

@@ -301,6 +301,7 @@ pub fn free_port() -> Result<u16, String> {
 pub struct ServerProcess {
     child: Child,
     url: String,
+    port: u16,
     log: PathBuf,
 }
 
@@ -338,6 +339,7 @@ impl ServerProcess {
         let mut server = Self {
             child,
             url: format!("http://{bind}"),
+            port,
             log: log.to_owned(),
         };
         server.wait_ready()?;
@@ -370,6 +372,11 @@ impl ServerProcess {
     /// Its base URL (`http://127.0.0.1:port`).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The port it listens on (on 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Its process id.

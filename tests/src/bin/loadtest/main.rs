@@ -37,6 +37,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use journal_core::store::JournalStore;
 use journal_core::sync::HttpTransport;
 use journal_e2e::Backend;
+use journal_e2e::balancer::Balancer;
 use journal_e2e::load::{Lcg, ServerProcess, entries, fresh_database, push_outbox, raw_insert};
 use journal_server::auth::Role;
 use journal_server::store::Database;
@@ -130,6 +131,15 @@ struct Args {
     /// Server database pool size.
     #[arg(long, default_value_t = 8)]
     db_pool: u32,
+    /// Server instances on the one database (more than one: PostgreSQL
+    /// only), behind HAProxy (installed by ./scripts/test.sh); memory is
+    /// the first instance's.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    instances: u32,
+    /// Put HAProxy in front even of one instance (to see what the
+    /// balancer itself costs).
+    #[arg(long)]
+    balancer: bool,
     /// A few seconds on a small world, no peer; exits non-zero on any error.
     /// Targets are printed, not enforced.
     #[arg(long)]
@@ -394,23 +404,52 @@ fn run(args: &Args) -> Result<Report, String> {
     }
     let secret_b64 = base64::engine::general_purpose::STANDARD.encode(secret);
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let server = ServerProcess::start(
-        &exe,
-        &url,
-        &secret_b64,
-        args.workers,
-        args.db_pool,
-        &work.path().join("server.log"),
-    )?;
-    println!(
-        "server: {} (pid {}), {} on {}, {} workers, pool {}",
-        server.url(),
-        server.pid(),
-        exe.display(),
-        report.backend,
-        args.workers,
-        args.db_pool
-    );
+    if args.instances > 1 && backend == Backend::Sqlite {
+        return Err("several instances need PostgreSQL (--backend postgres)".to_owned());
+    }
+    let servers = (0..args.instances)
+        .map(|n| {
+            ServerProcess::start(
+                &exe,
+                &url,
+                &secret_b64,
+                args.workers,
+                args.db_pool,
+                &work.path().join(format!("server-{n}.log")),
+            )
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let server = &servers[0];
+    for instance in &servers {
+        println!(
+            "server: {} (pid {}), {} on {}, {} workers, pool {}",
+            instance.url(),
+            instance.pid(),
+            exe.display(),
+            report.backend,
+            args.workers,
+            args.db_pool
+        );
+    }
+    let balancer = if args.instances > 1 || args.balancer {
+        let ports: Vec<u16> = servers.iter().map(ServerProcess::port).collect();
+        let balancer =
+            Balancer::start(&ports).ok_or("HAProxy is not installed (apt-get install haproxy)")?;
+        println!("balancer: HAProxy at {}", balancer.url());
+        report.add(
+            "server instances behind HAProxy",
+            f64::from(args.instances),
+            "",
+            None,
+        );
+        Some(balancer)
+    } else {
+        None
+    };
+    let base_url = balancer
+        .as_ref()
+        .map_or_else(|| server.url().to_owned(), Balancer::url);
+    let base_url = base_url.as_str();
 
     // Idle memory: the server started, migrated, answered /healthz.
     std::thread::sleep(Duration::from_secs(1));
@@ -430,7 +469,7 @@ fn run(args: &Args) -> Result<Report, String> {
     let hash = setup::password_hash()?;
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let mut world = World::create(
-        server.url(),
+        base_url,
         &database,
         &hash,
         &secret,
@@ -595,7 +634,7 @@ fn run(args: &Args) -> Result<Report, String> {
         let writer = JournalStore::open(dir.path().join("writer.db")).map_err(|e| e.to_string())?;
         journal_e2e::load::write_all(&writer, &entries(&mut Lcg(7), count))
             .map_err(|e| e.to_string())?;
-        let transport = HttpTransport::new(server.url()).map_err(|e| e.to_string())?;
+        let transport = HttpTransport::new(base_url).map_err(|e| e.to_string())?;
         let pushed = push_outbox(&writer, &transport, &token).map_err(|e| e.to_string())?;
         if pushed != count {
             return Err(format!("the writer pushed {pushed} of {count} entries"));
@@ -603,7 +642,7 @@ fn run(args: &Args) -> Result<Report, String> {
         let (mut times, mut searchable_times) = (Vec::new(), Vec::new());
         for _ in 0..args.runs.max(1) {
             // A new journal file, signed in: untimed.
-            let (_dir, journal, phone) = traffic::new_phone_with_store(server.url(), &email)?;
+            let (_dir, journal, phone) = traffic::new_phone_with_store(base_url, &email)?;
             let started = Instant::now();
             let pulled = phone.sync().map_err(|e| format!("first sync: {e}"))?.pulled;
             times.push(started.elapsed().as_secs_f64());
@@ -657,7 +696,7 @@ fn run(args: &Args) -> Result<Report, String> {
         let ids = setup::insert_accounts(&database, &hash, Role::Patient, &[email])?;
         let (owner, session) = ids.first().copied().ok_or("no account made")?;
         let token = world.token(owner, Role::Patient, session)?;
-        let transport = HttpTransport::new(server.url()).map_err(|e| e.to_string())?;
+        let transport = HttpTransport::new(base_url).map_err(|e| e.to_string())?;
         let (mut push_times, mut raw_times) = (Vec::new(), Vec::new());
         for run in 0..args.runs.max(1) {
             let bodies = entries(&mut Lcg(100 + run as u64), count);
@@ -765,7 +804,7 @@ fn run(args: &Args) -> Result<Report, String> {
         "MiB",
         None,
     );
-    let log = server.log();
+    let log: String = servers.iter().map(ServerProcess::log).collect();
     if log.contains("panicked") {
         report.errors += 1;
         report
