@@ -271,6 +271,30 @@ pub struct Memory {
     pub peak_kib: u64,
 }
 
+/// The CPU time (user and system) a process has used so far, in seconds;
+/// `None` when it is gone (or not on Linux).
+pub fn cpu_seconds_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name (in parentheses, and it may hold spaces) come
+    // the state (field 3), …, utime (14) and stime (15), in clock ticks.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux when it cannot
+/// be asked).
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .filter(|t: &f64| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
 /// Reads a process's resident memory; `None` when it is gone (or not on
 /// Linux).
 pub fn memory_of(pid: u32) -> Option<Memory> {

@@ -38,7 +38,9 @@ use journal_core::store::JournalStore;
 use journal_core::sync::HttpTransport;
 use journal_e2e::Backend;
 use journal_e2e::balancer::Balancer;
-use journal_e2e::load::{Lcg, ServerProcess, entries, fresh_database, push_outbox, raw_insert};
+use journal_e2e::load::{
+    Lcg, ServerProcess, cpu_seconds_of, entries, fresh_database, push_outbox, raw_insert,
+};
 use journal_server::auth::Role;
 use journal_server::store::Database;
 use serde::Serialize;
@@ -493,10 +495,22 @@ fn run(args: &Args) -> Result<Report, String> {
     }
 
     // Floors.
+    // The servers' CPU time so far (the database server's, for PostgreSQL,
+    // is not in it).
+    let server_cpu = || -> f64 { servers.iter().filter_map(|s| cpu_seconds_of(s.pid())).sum() };
+    let cpu_per_request = |report: &mut Report, name: &str, seconds: f64, requests: u64| {
+        report.add(
+            &format!("servers' CPU per request: {name}"),
+            1e6 * seconds / requests.max(1) as f64,
+            "µs",
+            None,
+        );
+    };
     if wants(Scenario::Floors) {
         println!("\n== floors");
         world.mint()?;
         let mut none = Vec::new();
+        let cpu_before = server_cpu();
         let result = run_phase(
             "healthz",
             &world,
@@ -514,6 +528,12 @@ fn run(args: &Args) -> Result<Report, String> {
             None,
         );
         report.latencies("HTTP floor", &result, Op::Health, None);
+        cpu_per_request(
+            &mut report,
+            "HTTP floor",
+            server_cpu() - cpu_before,
+            result.requests,
+        );
     }
 
     let device_scenarios = [Scenario::Pull, Scenario::Mix, Scenario::Rss];
@@ -543,6 +563,7 @@ fn run(args: &Args) -> Result<Report, String> {
         if wants(Scenario::Pull) || wants(Scenario::Rss) {
             println!("\n== incremental pulls");
             world.mint()?;
+            let cpu_before = server_cpu();
             let result = run_phase(
                 "pull",
                 &world,
@@ -561,6 +582,12 @@ fn run(args: &Args) -> Result<Report, String> {
                 Some(("≥ 10,000 (100 devices, 2 cores)", rps >= 10_000.0)),
             );
             report.latencies("pull", &result, Op::Pull, Some(10.0));
+            cpu_per_request(
+                &mut report,
+                "pull",
+                server_cpu() - cpu_before,
+                result.requests,
+            );
             rss(&mut report, "the pulls", sampler.take(), true);
             if let Some(floor) = report
                 .figures
@@ -573,6 +600,23 @@ fn run(args: &Args) -> Result<Report, String> {
                     100.0 * rps / floor,
                     "%",
                     None,
+                );
+            }
+            let p99 = |name: &str| {
+                report
+                    .figures
+                    .iter()
+                    .find(|f| f.name == name)
+                    .map(|f| f.value)
+            };
+            if let (Some(pull), Some(floor)) =
+                (p99("pull: pull p99"), p99("HTTP floor: health p99"))
+            {
+                report.add(
+                    "pull p99 / HTTP floor's p99",
+                    pull / floor.max(1e-9),
+                    "×",
+                    Some(("≤ 1.2×", pull <= 1.2 * floor)),
                 );
             }
         }
