@@ -10,19 +10,13 @@
 //! address (`--trusted-proxy`) for `X-Forwarded-For` while the test's
 //! clients, on 127.0.0.1, stay clients.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::process::{agent, free_port};
+use crate::process::{free_port, text_of, wait_until_healthy};
 
 /// The address the balancer connects to the instances from.
 pub const BALANCER_SOURCE: &str = "127.0.0.2";
-
-/// How long the balancer may take to come up (a deadline, not a
-/// measurement).
-const START_DEADLINE: Duration = Duration::from_secs(30);
 
 /// HAProxy, running.
 pub struct Balancer {
@@ -121,33 +115,19 @@ impl Balancer {
 
     /// What HAProxy wrote so far.
     pub fn log_text(&self) -> String {
-        let mut text = String::new();
-        let _ = self
-            .log
-            .reopen()
-            .and_then(|mut f| f.read_to_string(&mut text));
-        text
+        text_of(&self.log)
     }
 
     fn wait_until_answering(&mut self) {
-        let agent = agent(Duration::from_secs(2));
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            if let Ok(response) = agent.get(format!("{}/healthz", self.url())).call()
-                && response.status().as_u16() == 200
-            {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("HAProxy exited ({status}): {}", self.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "HAProxy did not come up: {}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let url = self.url();
+        let child = &mut self.child;
+        let log = &self.log;
+        wait_until_healthy(
+            &url,
+            "HAProxy",
+            || child.try_wait().ok().flatten(),
+            || text_of(log),
+        );
     }
 }
 

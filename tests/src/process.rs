@@ -190,38 +190,20 @@ impl ServerProcess {
             .unwrap();
         self.child = Some(child);
         self.starts += 1;
-        let agent = agent(Duration::from_secs(5));
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            if let Ok(response) = agent.get(format!("{}/healthz", self.url())).call()
-                && response.status().as_u16() == 200
-            {
-                return;
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("the server exited ({status}) on start: {}", self.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not come up: {}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let url = self.url();
+        let child = &mut self.child;
+        let log = &self.log;
+        wait_until_healthy(
+            &url,
+            "the server",
+            || child.as_mut().and_then(|c| c.try_wait().ok().flatten()),
+            || text_of(log),
+        );
     }
 
     /// What the server wrote to stderr so far.
     pub fn log_text(&self) -> String {
-        let mut text = String::new();
-        let _ = self
-            .log
-            .reopen()
-            .and_then(|mut f| f.read_to_string(&mut text));
-        text
+        text_of(&self.log)
     }
 
     /// SIGKILL: no shutdown, no flushing, requests cut mid-way.
@@ -262,6 +244,42 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// What a process wrote to its log file so far.
+pub(crate) fn text_of(log: &tempfile::NamedTempFile) -> String {
+    let mut text = String::new();
+    let _ = log.reopen().and_then(|mut f| f.read_to_string(&mut text));
+    text
+}
+
+/// Waits until `GET {url}/healthz` answers 200. Fails the test, with what
+/// `log` says, when `exited` finds the process gone or it takes longer
+/// than [`START_DEADLINE`].
+pub(crate) fn wait_until_healthy(
+    url: &str,
+    what: &str,
+    mut exited: impl FnMut() -> Option<std::process::ExitStatus>,
+    log: impl Fn() -> String,
+) {
+    let agent = agent(Duration::from_secs(5));
+    let deadline = Instant::now() + START_DEADLINE;
+    loop {
+        if let Ok(response) = agent.get(format!("{url}/healthz")).call()
+            && response.status().as_u16() == 200
+        {
+            return;
+        }
+        if let Some(status) = exited() {
+            panic!("{what} exited ({status}) on start: {}", log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not come up: {}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
