@@ -152,6 +152,24 @@ fn backup_under_writes_restores_every_acknowledged_entry(backend: Backend) {
         "{said}"
     );
 
+    // A log left where the database will be is refused, not replayed.
+    if backend == Backend::Sqlite {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("journal.db");
+        std::fs::write(
+            dir.path().join("journal.db-wal"),
+            b"left from an earlier database",
+        )
+        .unwrap();
+        let (ok, said) = run(
+            &["restore", "--from", file.to_str().unwrap()],
+            &format!("sqlite://{}", target.display()),
+            &key_flags,
+        );
+        assert!(!ok && said.contains("journal.db-wal"), "{said}");
+        assert!(!target.exists(), "a refused restore left a file");
+    }
+
     // Restored into a new database, served again.
     let restored = ScratchDatabase::create(backend).unwrap();
     let (ok, said) = run(

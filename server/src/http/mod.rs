@@ -76,8 +76,8 @@ pub fn security_headers() -> DefaultHeaders {
 /// the `trusted` proxies (`--trusted-proxy`), the address its
 /// `X-Forwarded-For` names. Anyone can write that header, so it is read only
 /// from a listed proxy, and only the part the proxies appended: the
-/// right-most address that is not itself a listed proxy. A header that does
-/// not parse leaves the peer.
+/// right-most address that is not itself a listed proxy. A header missing,
+/// or not an address at that place, leaves the peer.
 pub(crate) fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> IpAddr {
     let peer = req
         .peer_addr()
@@ -90,20 +90,25 @@ pub(crate) fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> IpAddr {
 }
 
 /// The client `X-Forwarded-For` names, read from the right past the
-/// trusted proxies; `None` when the header is missing or does not parse.
+/// trusted proxies: what lies further left was written by the client and
+/// is never read. `None` when the header is missing, or the hop where the
+/// client should be is not an address.
 fn forwarded_client(headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
     let mut hops = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
-        for part in value.to_str().ok()?.split(',') {
-            hops.push(hop_address(part.trim())?);
-        }
+        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        hops.extend(text.split(',').map(|hop| hop.trim().to_owned()));
     }
-    let first = hops.first().copied();
-    hops.into_iter()
-        .rev()
-        .find(|hop| !trusted.contains(hop))
-        // Every hop a listed proxy: the first is where the request began.
-        .or(first)
+    let mut earliest_proxy = None;
+    for hop in hops.iter().rev() {
+        let address = hop_address(hop)?;
+        if !trusted.contains(&address) {
+            return Some(address);
+        }
+        earliest_proxy = Some(address);
+    }
+    // Every hop a listed proxy: the left-most is where the request began.
+    earliest_proxy
 }
 
 /// One address of `X-Forwarded-For`: `1.2.3.4`, `2001:db8::1`, with or
@@ -258,5 +263,23 @@ mod tests {
             );
         }
         assert_eq!(address("10.0.0.2:5000", &[], &["10.0.0.2"]), "10.0.0.2");
+    }
+
+    #[test]
+    fn what_the_client_wrote_to_the_left_is_never_read() {
+        // A proxy that appends keeps what the client sent: garbage there
+        // neither hides the client nor moves it into the proxy's budget.
+        for sent in ["not-an-address", "\u{fffd}", "1.2.3.4.5", ""] {
+            let header = format!("{sent}, 198.51.100.1");
+            assert_eq!(
+                address("10.0.0.2:5000", &[&header], &["10.0.0.2"]),
+                "198.51.100.1",
+                "{sent:?}"
+            );
+        }
+        assert_eq!(
+            address("10.0.0.2:5000", &["garbage", "198.51.100.1"], &["10.0.0.2"]),
+            "198.51.100.1"
+        );
     }
 }

@@ -196,6 +196,19 @@ fn restore_sqlite(
              that file (and its -wal and -shm files) away first, or restore to another path"
         )));
     }
+    // A log left beside the place would be replayed into the restored file.
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut log = path.as_os_str().to_owned();
+        log.push(suffix);
+        let log = std::path::PathBuf::from(log);
+        if log.exists() {
+            return Err(DbError::Backup(format!(
+                "{} is left from an earlier database: SQLite would replay it into the restored \
+                 one; move it away with that database, or restore to another path",
+                log.display()
+            )));
+        }
+    }
     check_sqlite_copy(from, key)?;
     super::create_parent(path)?;
     // Copied beside its place, made durable, then renamed into it: a
