@@ -4,7 +4,8 @@
 //! - three instances started at once on a fresh database (they migrate
 //!   once, under the migration lock), patients' devices and a therapist
 //!   driven through the balancer while one instance is killed with SIGKILL
-//!   in the middle of pushes and started again, then all three restarted
+//!   in the middle of pushes and started again (`FAULT_ROUNDS` times, one
+//!   instance after another; once by default), then all three restarted
 //!   one after another: every acknowledged write is kept, none twice, no
 //!   push in part, every device converges, the therapist sees every shared
 //!   entry, and no client meets an error other than a connection failure
@@ -27,7 +28,7 @@ use journal_core::phase::Phase;
 use journal_core::records::{JournalEntry, Share};
 use journal_core::sync::SyncError;
 use journal_e2e::balancer::{BALANCER_SOURCE, Balancer};
-use journal_e2e::process::{Device, ScratchDatabase, ServerProcess, agent, register};
+use journal_e2e::process::{Device, ScratchDatabase, ServerProcess, agent, register, rounds};
 use journal_e2e::writers::{WriteLog, check_held, sign_in, write_until};
 use journal_e2e::{call_at, holdings_at, link_at};
 use journal_testing::Backend;
@@ -224,12 +225,16 @@ fn three_instances_behind_a_balancer_keep_every_write_through_a_kill_and_a_rolli
             .collect();
 
         wait_for(&pushes, 5 * PATIENTS);
-        // SIGKILL in the middle of pushes, then started again.
-        instances[1].kill();
-        std::thread::sleep(Duration::from_millis(500));
-        instances[1].restart();
-        let after_kill = pushes.load(Ordering::Relaxed);
-        wait_for(&pushes, after_kill + 5 * PATIENTS);
+        // SIGKILL in the middle of pushes, then started again: one
+        // instance after another, FAULT_ROUNDS times (once by default).
+        for round in 0..rounds(1) as usize {
+            let instance = &mut instances[(round + 1) % INSTANCES];
+            instance.kill();
+            std::thread::sleep(Duration::from_millis(500));
+            instance.restart();
+            let after_kill = pushes.load(Ordering::Relaxed);
+            wait_for(&pushes, after_kill + 5 * PATIENTS);
+        }
         // A rolling restart: each instance stopped and started in turn,
         // the next only once the balancer's check has seen it back.
         for instance in &mut instances {
@@ -325,8 +330,9 @@ fn three_instances_behind_a_balancer_keep_every_write_through_a_kill_and_a_rolli
         );
     }
     eprintln!(
-        "{kept} entries pushed and kept through a SIGKILL and a rolling restart of {INSTANCES} \
-         instances; {} sends and syncs sent again after a connection failure",
+        "{kept} entries pushed and kept through {} SIGKILL(s) and a rolling restart of \
+         {INSTANCES} instances; {} sends and syncs sent again after a connection failure",
+        rounds(1),
         resent.load(Ordering::Relaxed) + logs.iter().map(|l| l.resent).sum::<usize>()
     );
     drop(balancer);
