@@ -207,18 +207,25 @@ pub fn session_role(
     id: Uuid,
     session: Uuid,
 ) -> Result<Option<String>, StoreError> {
-    let id = id.to_string();
-    Ok(users::table
-        .find(&id)
+    let (id, session) = (id.to_string(), session.to_string());
+    Ok(live_session_role(&id, &session)
+        .get_result(conn)
+        .optional()?)
+}
+
+/// The query of [`session_role`], for statements that read it beside
+/// other things (the pull's first statement).
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(crate) fn live_session_role<'a>(id: &'a str, session: &'a str) -> _ {
+    users::table
+        .find(id)
         .filter(diesel::dsl::exists(
             refresh_tokens::table
-                .filter(refresh_tokens::family_id.eq(session.to_string()))
-                .filter(refresh_tokens::user_id.eq(&id))
+                .filter(refresh_tokens::family_id.eq(session))
+                .filter(refresh_tokens::user_id.eq(id))
                 .filter(refresh_tokens::revoked_at.is_null()),
         ))
         .select(users::role)
-        .get_result(conn)
-        .optional()?)
 }
 
 fn insert_refresh(

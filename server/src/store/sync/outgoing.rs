@@ -12,13 +12,12 @@ use journal_core::sync::{OwnerVersion, PullResponse, PulledChange};
 
 use super::devices::{another_owners_device, applied_mutation, device_of};
 use crate::auth::{AuthUser, Role};
-use crate::store::accounts::SESSION_ENDED;
+use crate::store::accounts::{SESSION_ENDED, live_session_role};
 use crate::store::care_plans::{self, PlanChangeRow};
 use crate::store::comments::{author_names, author_or_default, with_authors};
 use crate::store::rows::{CommentRow, PulledRow, RevisionRow, owner_version};
 use crate::store::schema::{
-    care_plans as care_plans_table, comments, record_revisions, records, refresh_tokens,
-    sync_devices, users,
+    care_plans as care_plans_table, comments, record_revisions, records, sync_devices,
 };
 use crate::store::{DbConnection, StoreError};
 
@@ -189,16 +188,7 @@ fn up_to_date_check(
     // are UUIDs), so both of its columns read NULL.
     let device = device.map(|d| d.to_string()).unwrap_or_default();
     let session = user.session.to_string();
-    let role = users::table
-        .find(owner)
-        .filter(exists(
-            refresh_tokens::table
-                .filter(refresh_tokens::family_id.eq(&session))
-                .filter(refresh_tokens::user_id.eq(owner))
-                .filter(refresh_tokens::revoked_at.is_null()),
-        ))
-        .select(users::role)
-        .single_value();
+    let role = live_session_role(owner, &session).single_value();
     let device_owner = sync_devices::table
         .find(&device)
         .select(sync_devices::owner_id)
