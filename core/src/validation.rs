@@ -202,12 +202,31 @@ fn is_forbidden_in_text(c: char, multi_line: bool) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
+/// Whether `text` holds a character [`is_forbidden_in_text`] refuses.
+///
+/// Every such character is an ASCII control or is encoded in UTF-8 from
+/// the lead byte C2 (the C1 controls), E2 (the bidi marks) or EF (U+FEFF).
+/// A text without any of those bytes, the usual case, is passed after one
+/// pass over its bytes, which the compiler vectorises; one with them is
+/// checked character by character.
+fn holds_forbidden(text: &str, multi_line: bool) -> bool {
+    let suspect = |b: u8| {
+        (b < 0x20 && !(multi_line && matches!(b, b'\n' | b'\r' | b'\t')))
+            | matches!(b, 0x7F | 0xC2 | 0xE2 | 0xEF)
+    };
+    let may_hold = text
+        .as_bytes()
+        .chunks(64)
+        .any(|chunk| chunk.iter().fold(false, |seen, &b| seen | suspect(b)));
+    may_hold && text.chars().any(|c| is_forbidden_in_text(c, multi_line))
+}
+
 /// Text on one line with something in it: titles, tags, emotion words.
 pub(crate) fn single_line(text: &str) -> Result<(), ValidationError> {
     if text.trim().is_empty() {
         return Err(rule("not_blank", "must contain more than white space"));
     }
-    if text.chars().any(|c| is_forbidden_in_text(c, false)) {
+    if holds_forbidden(text, false) {
         return Err(rule(
             "single_line",
             "must be one line without control characters",
@@ -227,7 +246,7 @@ pub(crate) fn required_text(text: &str) -> Result<(), ValidationError> {
 
 /// Free text that may span lines and may be empty: notes, reflections.
 pub(crate) fn free_text(text: &str) -> Result<(), ValidationError> {
-    if text.chars().any(|c| is_forbidden_in_text(c, true)) {
+    if holds_forbidden(text, true) {
         return Err(rule(
             "control_characters",
             "must not contain control characters other than line breaks and tabs",
@@ -258,6 +277,37 @@ pub const MAX_LABEL_CHARS: usize = 40;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_pass_agrees_with_the_character_check() {
+        let forbidden = [
+            '\0', '\u{7}', '\u{1B}', '\u{7F}', '\u{85}', '\u{9F}', '\u{202A}', '\u{202E}',
+            '\u{2066}', '\u{2069}', '\u{FEFF}',
+        ];
+        // Allowed, though some share a lead byte with forbidden ones.
+        let allowed = [
+            'a', ' ', '\u{A0}', 'é', '\u{2014}', '\u{2029}', '\u{2065}', '\u{FEFE}', '\u{FF01}',
+            '😀',
+        ];
+        for multi_line in [false, true] {
+            for c in forbidden.iter().chain(&allowed).chain(&['\n', '\r', '\t']) {
+                // Placed past the first 64-byte chunk too.
+                for prefix in [
+                    "",
+                    "a long enough line of plain text to fill one chunk of bytes ",
+                ] {
+                    let text = format!("{prefix}calm {c} now");
+                    assert_eq!(
+                        holds_forbidden(&text, multi_line),
+                        text.chars().any(|c| is_forbidden_in_text(c, multi_line)),
+                        "{c:?} multi_line={multi_line}"
+                    );
+                }
+            }
+        }
+        assert!(holds_forbidden("x\u{202E}", true));
+        assert!(!holds_forbidden("line\nline\ttab \u{2014} é", true));
+    }
 
     #[test]
     fn camel_cases_rust_field_names() {

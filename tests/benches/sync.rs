@@ -149,7 +149,9 @@ fn push(c: &mut Criterion, server: &LiveServer, database_url: &str, count: usize
                 let token = transport.sign_in(&email, PASSWORD).unwrap().access_token;
 
                 let start = Instant::now();
-                let pushed = push_outbox(&phone.store, &transport, &token).unwrap();
+                let pushed = push_outbox(&phone.store, &transport, &token)
+                    .unwrap()
+                    .applied;
                 let elapsed = start.elapsed();
                 assert_eq!(pushed, count);
                 push_times.lock().unwrap().push(elapsed);

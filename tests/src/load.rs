@@ -213,18 +213,30 @@ pub enum PushError {
     NotAcknowledged,
 }
 
+/// What [`push_outbox`] did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pushed {
+    /// Changes the server applied.
+    pub applied: usize,
+    /// Of the push's time, what the phone spent reading its outbox and
+    /// forgetting what the server acknowledged.
+    pub on_the_phone: Duration,
+}
+
 /// The push half of a sync, as the sync client does it: batches of up to
 /// 500 changes read from the outbox, sent, acknowledged, until the outbox
-/// is empty. Returns how many changes the server applied.
+/// is empty.
 pub fn push_outbox(
     store: &JournalStore,
     transport: &dyn Transport,
     token: &str,
-) -> Result<usize, PushError> {
+) -> Result<Pushed, PushError> {
     let device = store.device_id();
-    let mut pushed = 0;
+    let mut pushed = Pushed::default();
     loop {
+        let started = Instant::now();
         let mutations = store.pending_mutations(MAX_PUSH_MUTATIONS as u32)?;
+        pushed.on_the_phone += started.elapsed();
         if mutations.is_empty() {
             return Ok(pushed);
         }
@@ -233,7 +245,7 @@ pub fn push_outbox(
             mutations,
         };
         let answer = transport.push(token, &request)?;
-        pushed += answer
+        pushed.applied += answer
             .results
             .iter()
             .filter(|r| r.status == journal_core::sync::OutcomeStatus::Applied)
@@ -241,7 +253,9 @@ pub fn push_outbox(
         let through = answer
             .last_applied_mutation
             .ok_or(PushError::NotAcknowledged)?;
+        let started = Instant::now();
         store.acknowledge_changes(through)?;
+        pushed.on_the_phone += started.elapsed();
     }
 }
 

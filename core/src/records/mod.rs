@@ -281,18 +281,36 @@ impl RecordBody {
         kind: RecordKind,
         body: serde_json::Value,
     ) -> Result<Self, serde_json::Error> {
+        Self::deserialize_as(kind, body)
+    }
+
+    /// Reads the content of a record of `kind` from a JSON value it
+    /// borrows: the same as [`RecordBody::from_value`] without a copy of
+    /// the value.
+    pub fn from_value_ref(
+        kind: RecordKind,
+        body: &serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        Self::deserialize_as(kind, body)
+    }
+
+    fn deserialize_as<'de, D>(kind: RecordKind, body: D) -> Result<Self, serde_json::Error>
+    where
+        D: serde::Deserializer<'de, Error = serde_json::Error>,
+    {
+        use serde::Deserialize;
         Ok(match kind {
-            RecordKind::JournalEntry => RecordBody::JournalEntry(serde_json::from_value(body)?),
-            RecordKind::Intention => RecordBody::Intention(serde_json::from_value(body)?),
-            RecordKind::MoodCheckIn => RecordBody::MoodCheckIn(serde_json::from_value(body)?),
-            RecordKind::Assessment => RecordBody::Assessment(serde_json::from_value(body)?),
+            RecordKind::JournalEntry => RecordBody::JournalEntry(Deserialize::deserialize(body)?),
+            RecordKind::Intention => RecordBody::Intention(Deserialize::deserialize(body)?),
+            RecordKind::MoodCheckIn => RecordBody::MoodCheckIn(Deserialize::deserialize(body)?),
+            RecordKind::Assessment => RecordBody::Assessment(Deserialize::deserialize(body)?),
             RecordKind::ExercisePractice => {
-                RecordBody::ExercisePractice(serde_json::from_value(body)?)
+                RecordBody::ExercisePractice(Deserialize::deserialize(body)?)
             }
-            RecordKind::DosingSession => RecordBody::DosingSession(serde_json::from_value(body)?),
-            RecordKind::Share => RecordBody::Share(serde_json::from_value(body)?),
-            RecordKind::Commitment => RecordBody::Commitment(serde_json::from_value(body)?),
-            RecordKind::CarePlan => RecordBody::CarePlan(serde_json::from_value(body)?),
+            RecordKind::DosingSession => RecordBody::DosingSession(Deserialize::deserialize(body)?),
+            RecordKind::Share => RecordBody::Share(Deserialize::deserialize(body)?),
+            RecordKind::Commitment => RecordBody::Commitment(Deserialize::deserialize(body)?),
+            RecordKind::CarePlan => RecordBody::CarePlan(Deserialize::deserialize(body)?),
         })
     }
 

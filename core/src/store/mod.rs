@@ -578,9 +578,13 @@ impl JournalStore {
 
     /// Forgets the changes up to and including `through`, which the server
     /// has acknowledged. Returns how many were removed.
+    ///
+    /// The removal is not flushed to disk on its own (it is by the next
+    /// durable write): if the device loses power first, the changes are
+    /// simply pushed again, and the server answers them as replays.
     pub fn acknowledge_changes(&self, through: crate::ids::MutationId) -> Result<u64, StoreError> {
         let mut guard = self.lock();
-        outbox::acknowledge(&mut guard.conn, through)
+        outbox::acknowledge_lazily(&mut guard.conn, through)
     }
 
     /// The oldest changes not yet acknowledged by the server, at most

@@ -196,6 +196,24 @@ pub(super) fn count(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
     Ok(n.unsigned_abs())
 }
 
+/// [`acknowledge`] without waiting for the disk: the deletion commits with
+/// `synchronous = NORMAL`, so it is not flushed until the next durable
+/// commit (WAL frames reach the disk in order). Losing it to a power cut
+/// loses nothing: the changes come back to the outbox and are pushed
+/// again, and the server answers a replayed mutation as it did the first
+/// time, changing nothing.
+pub(super) fn acknowledge_lazily(
+    conn: &mut SqliteConnection,
+    through: MutationId,
+) -> Result<u64, StoreError> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute("PRAGMA synchronous = NORMAL")?;
+    let removed = acknowledge(conn, through);
+    // Every other commit stays durable, whatever the deletion did.
+    conn.batch_execute("PRAGMA synchronous = FULL")?;
+    removed
+}
+
 pub(super) fn acknowledge(
     conn: &mut SqliteConnection,
     through: MutationId,

@@ -483,7 +483,7 @@ pub(super) fn keep_revision(
     revision: &Revision,
 ) -> Result<bool, StoreError> {
     // The patient may restore it later: it must be content of its kind.
-    let content = RecordBody::from_value(revision.kind, revision.body.clone()).map_err(|e| {
+    let content = RecordBody::from_value_ref(revision.kind, &revision.body).map_err(|e| {
         StoreError::UnreadableChange {
             version,
             reason: format!("revision {}: {e}", revision.id),

@@ -756,6 +756,16 @@ fn acknowledged_changes_leave_and_numbers_are_never_reused() {
     assert_eq!(left, vec![4, 5]);
     f.store.acknowledge_changes(MutationId(u64::MAX)).unwrap();
     assert_eq!(f.store.pending_change_count().unwrap(), 0);
+    // The acknowledgement is not flushed on its own; every other write is.
+    #[derive(QueryableByName)]
+    struct Synchronous {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        synchronous: i32,
+    }
+    let mode = diesel::sql_query("PRAGMA synchronous")
+        .get_result::<Synchronous>(&mut f.store.lock().conn)
+        .unwrap();
+    assert_eq!(mode.synchronous, 2, "FULL again after an acknowledgement");
 
     drop(f.store);
     let store = JournalStore::open(&f.path).unwrap();

@@ -270,7 +270,7 @@ impl RecordState {
     pub fn content(&self) -> Result<Option<RecordBody>, serde_json::Error> {
         self.body
             .as_ref()
-            .map(|v| RecordBody::from_value(self.kind, v.clone()))
+            .map(|v| RecordBody::from_value_ref(self.kind, v))
             .transpose()
     }
 }

@@ -94,6 +94,14 @@ pub fn push(
     }
 }
 
+/// The records whose id is one of `ids`, whoever's they are: looked up by
+/// primary key (see [`PushBatch::look_up`]).
+fn records_named(
+    ids: &[String],
+) -> diesel::dsl::Filter<records::table, diesel::dsl::EqAny<records::id, &[String]>> {
+    records::table.filter(records::id.eq_any(ids))
+}
+
 /// Why a push's transaction ended without an answer.
 #[derive(Debug)]
 enum PushError {
@@ -281,6 +289,12 @@ struct Known {
 impl<'a> PushBatch<'a> {
     /// Looks up every record the push names: the owner's rows, and which of
     /// the other ids are another patient's (their ids only).
+    ///
+    /// By id alone, then split by owner: with the owner in the filter too,
+    /// SQLite would rather walk an `owner_id` index through every record
+    /// the patient has (bodies included) than look up a list of ids, and a
+    /// push would grow slower with each entry the patient keeps.
+    /// A test below (`the_push_looks_records_up_by_id`) checks the plan.
     fn look_up(
         conn: &mut DbConnection,
         owner: &'a str,
@@ -289,27 +303,18 @@ impl<'a> PushBatch<'a> {
         named.sort_unstable();
         named.dedup();
         let mut rows = HashMap::with_capacity(named.len());
-        for chunk in named.chunks(IDS_PER_LOOKUP) {
-            let found: Vec<StoredRow> = records::table
-                .filter(records::owner_id.eq(owner))
-                .filter(records::id.eq_any(chunk))
-                .select(StoredRow::as_select())
-                .load(conn)?;
-            rows.extend(
-                found
-                    .into_iter()
-                    .map(|row| (row.id.clone(), Known { row, new: None })),
-            );
-        }
-        let unknown: Vec<&String> = named.iter().filter(|id| !rows.contains_key(*id)).collect();
         let mut taken = HashSet::new();
-        for chunk in unknown.chunks(IDS_PER_LOOKUP) {
-            let others: Vec<String> = records::table
-                .filter(records::owner_id.ne(owner))
-                .filter(records::id.eq_any(chunk))
-                .select(records::id)
+        for chunk in named.chunks(IDS_PER_LOOKUP) {
+            let found: Vec<(String, StoredRow)> = records_named(chunk)
+                .select((records::owner_id, StoredRow::as_select()))
                 .load(conn)?;
-            taken.extend(others);
+            for (row_owner, row) in found {
+                if row_owner == owner {
+                    rows.insert(row.id.clone(), Known { row, new: None });
+                } else {
+                    taken.insert(row.id);
+                }
+            }
         }
         Ok(Self {
             owner,
@@ -471,12 +476,12 @@ fn incoming_op(mutation: &Mutation) -> Result<IncomingOp, StoreError> {
     match mutation.op {
         ChangeOp::Delete => Ok(IncomingOp::Delete),
         ChangeOp::Upsert => {
-            let Some(value) = mutation.body.clone() else {
+            let Some(value) = &mutation.body else {
                 return Err(StoreError::Unreadable(
                     "an upsert needs the record's content in body".to_owned(),
                 ));
             };
-            let body = RecordBody::from_value(mutation.kind, value)
+            let body = RecordBody::from_value_ref(mutation.kind, value)
                 .map_err(|e| StoreError::Unreadable(format!("invalid body: {e}")))?;
             body.validate()?;
             body.check_plausible(chrono::Utc::now())?;
@@ -523,5 +528,46 @@ fn rejected(mutation: &Mutation, error: &StoreError, describe: Describe<'_>) -> 
 fn resolution_conflict(resolution: &Resolution) -> bool {
     match resolution {
         Resolution::Write { conflict, .. } | Resolution::Keep { conflict, .. } => *conflict,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sqlite::Sqlite;
+
+    use super::*;
+    use crate::store::Database;
+
+    /// The push's look-up goes by primary key, never through an index on
+    /// the owner (which would read every record the patient has): the plan
+    /// SQLite chooses, read with `EXPLAIN QUERY PLAN`.
+    #[test]
+    fn the_push_looks_records_up_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+        let database = Database::open(&url, 1).unwrap();
+        database.migrate().unwrap();
+        let ids: Vec<String> = (0..500).map(|n| format!("id-{n}")).collect();
+        let query = records_named(&ids).select((records::owner_id, StoredRow::as_select()));
+        let sql = diesel::debug_query::<Sqlite, _>(&query).to_string();
+        let sql = sql.split(" -- binds").next().unwrap();
+        #[derive(QueryableByName)]
+        struct Step {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        let mut conn = database.get().unwrap();
+        let DbConnection::Sqlite(conn) = &mut *conn else {
+            panic!("not SQLite");
+        };
+        let plan: Vec<Step> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load(conn)
+            .unwrap();
+        let plan: Vec<&str> = plan.iter().map(|s| s.detail.as_str()).collect();
+        assert_eq!(
+            plan,
+            ["SEARCH records USING INDEX sqlite_autoindex_records_1 (id=?)"],
+            "{sql}"
+        );
     }
 }
