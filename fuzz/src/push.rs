@@ -73,8 +73,7 @@ fn incoming_op(mutation: &Mutation) -> Option<IncomingOp> {
     match mutation.op {
         ChangeOp::Delete => Some(IncomingOp::Delete),
         ChangeOp::Upsert => {
-            let value = mutation.body.clone()?;
-            let body = RecordBody::from_value(mutation.kind, value).ok()?;
+            let body = mutation.body.as_ref()?.read_as(mutation.kind).ok()?;
             assert_eq!(body.kind(), mutation.kind, "content read as another kind");
             match body.validate() {
                 Ok(()) => {

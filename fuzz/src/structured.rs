@@ -11,7 +11,8 @@ use journal_core::hlc::Hlc;
 use journal_core::ids::{DeviceId, MutationId, RecordId};
 use journal_core::records::RecordKind;
 use journal_core::sync::{
-    ChangeOp, MAX_CHANGE_MILLIS, Mutation, PushRequest, RecordState, Revision, RevisionReason,
+    ChangeOp, MAX_CHANGE_MILLIS, Mutation, PushRequest, RawBody, RecordState, Revision,
+    RevisionReason,
 };
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -194,7 +195,11 @@ fn body(u: &mut Unstructured, kind: RecordKind) -> Result<Value> {
             "note": if u.arbitrary()? { json!(text(u)?) } else { Value::Null },
         }),
         RecordKind::CarePlan => {
-            let every = if u.arbitrary()? { json!(u.int_in_range(0u32..=400)?) } else { Value::Null };
+            let every = if u.arbitrary()? {
+                json!(u.int_in_range(0u32..=400)?)
+            } else {
+                Value::Null
+            };
             json!({
                 "measures": [{
                     "instrument": pick(u, &["phq9", "gad7"])?,
@@ -390,7 +395,10 @@ pub fn push_request(u: &mut Unstructured) -> Result<PushRequest> {
             created_at: time(u)?,
             updated_at: time(u)?,
             body: match op {
-                ChangeOp::Upsert => Some(body(u, kind)?),
+                ChangeOp::Upsert => Some(
+                    RawBody::from_value(&body(u, kind)?)
+                        .map_err(|_| arbitrary::Error::IncorrectFormat)?,
+                ),
                 ChangeOp::Delete => None,
             },
         });

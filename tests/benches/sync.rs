@@ -394,7 +394,7 @@ fn phases(server: &LiveServer, database_url: &str, sizes: &Sizes) {
         let start = Instant::now();
         let read: PushRequest = serde_json::from_slice(&json).unwrap();
         for mutation in &read.mutations {
-            let body = RecordBody::from_value(mutation.kind, mutation.body.clone().unwrap());
+            let body = mutation.body.as_ref().unwrap().read_as(mutation.kind);
             body.unwrap().validate().unwrap();
         }
         t[4] += start.elapsed();

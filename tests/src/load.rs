@@ -218,9 +218,10 @@ pub enum PushError {
 pub struct Pushed {
     /// Changes the server applied.
     pub applied: usize,
-    /// Of the push's time, what the phone spent reading its outbox and
-    /// forgetting what the server acknowledged.
-    pub on_the_phone: Duration,
+    /// Of the push's time, what the phone spent reading its outbox.
+    pub reading: Duration,
+    /// … and forgetting what the server acknowledged.
+    pub acknowledging: Duration,
 }
 
 /// The push half of a sync, as the sync client does it: batches of up to
@@ -236,7 +237,7 @@ pub fn push_outbox(
     loop {
         let started = Instant::now();
         let mutations = store.pending_mutations(MAX_PUSH_MUTATIONS as u32)?;
-        pushed.on_the_phone += started.elapsed();
+        pushed.reading += started.elapsed();
         if mutations.is_empty() {
             return Ok(pushed);
         }
@@ -255,7 +256,7 @@ pub fn push_outbox(
             .ok_or(PushError::NotAcknowledged)?;
         let started = Instant::now();
         store.acknowledge_changes(through)?;
-        pushed.on_the_phone += started.elapsed();
+        pushed.acknowledging += started.elapsed();
     }
 }
 

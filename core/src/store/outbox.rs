@@ -17,7 +17,7 @@ use crate::hlc::Hlc;
 use crate::ids::{MutationId, RecordId};
 use crate::records::{Record, RecordBody, RecordKind};
 pub use crate::sync::ChangeOp;
-use crate::sync::Mutation;
+use crate::sync::{Mutation, RawBody};
 
 /// The most changes one call hands out.
 pub(super) const MAX_BATCH: u32 = 1_000;
@@ -228,10 +228,10 @@ fn into_mutation(row: OutboxRow, created_at: i64) -> Result<Mutation, StoreError
     let corrupt =
         |what: String| StoreError::Corrupt(format!("outbox row {}: {what}", row.mutation_id));
     let op = parse_op(&row.op).map_err(corrupt)?;
-    let body = match (op, row.body.as_deref()) {
-        (ChangeOp::Upsert, Some(json)) => Some(
-            serde_json::from_str::<serde_json::Value>(json).map_err(|e| corrupt(e.to_string()))?,
-        ),
+    let body = match (op, row.body) {
+        (ChangeOp::Upsert, Some(json)) => {
+            Some(RawBody::from_json(json).map_err(|e| corrupt(e.to_string()))?)
+        }
         (ChangeOp::Upsert, None) => return Err(corrupt("an upsert without content".to_owned())),
         (ChangeOp::Delete, _) => None,
     };

@@ -13,7 +13,7 @@ use crate::hlc::ManualClock;
 use crate::ids::MutationId;
 use crate::phase::Phase;
 use crate::records::*;
-use crate::sync::{PulledChange, RecordState, RevisionReason};
+use crate::sync::{PulledChange, RawBody, RecordState, RevisionReason};
 
 struct Device {
     _dir: TempDir,
@@ -193,7 +193,10 @@ fn pending_mutations_are_the_wire_shape() {
     );
     assert_eq!(m[0].record_id, s.id);
     assert_eq!(m[0].kind, RecordKind::DosingSession);
-    assert_eq!(m[0].body, Some(content(&s.body)));
+    assert_eq!(
+        m[0].body,
+        Some(RawBody::from_value(&content(&s.body)).unwrap())
+    );
     assert_eq!(m[0].hlc, s.hlc);
     let edit = &m[2];
     assert_eq!(edit.op, ChangeOp::Upsert);
@@ -203,7 +206,10 @@ fn pending_mutations_are_the_wire_shape() {
         "when the change was made"
     );
     assert!(edit.updated_at > edit.created_at);
-    assert_eq!(edit.body, Some(content(&entry("changed a minute later"))));
+    assert_eq!(
+        edit.body,
+        Some(RawBody::from_value(&content(&entry("changed a minute later"))).unwrap())
+    );
     let delete = &m[3];
     assert_eq!((delete.op, &delete.body), (ChangeOp::Delete, &None));
     assert_eq!(delete.created_at, e.created_at);

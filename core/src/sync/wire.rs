@@ -91,7 +91,50 @@ pub struct Mutation {
     /// mutation.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    pub body: Option<serde_json::Value>,
+    pub body: Option<RawBody>,
+}
+
+/// A record's content as JSON text, carried as it is: well-formed JSON,
+/// read as its kind only where it is used
+/// ([`RawBody::read_as`]). A push's bodies go from the outbox to the
+/// server without being taken apart and put together again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawBody(Box<serde_json::value::RawValue>);
+
+impl RawBody {
+    /// Takes JSON text as it is; an error if it is not well-formed JSON.
+    pub fn from_json(json: String) -> Result<Self, serde_json::Error> {
+        serde_json::value::RawValue::from_string(json).map(Self)
+    }
+
+    /// The JSON text of a value.
+    pub fn from_value(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Self)
+    }
+
+    /// The JSON text.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The content read as a record of `kind`.
+    pub fn read_as(&self, kind: RecordKind) -> Result<RecordBody, serde_json::Error> {
+        RecordBody::from_json(kind, self.json())
+    }
+
+    /// The JSON as a value.
+    pub fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(self.json())
+    }
+}
+
+/// Two bodies are equal when they hold the same JSON value, however it is
+/// spaced or its keys ordered.
+impl PartialEq for RawBody {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json() || self.to_value().ok() == other.to_value().ok()
+    }
 }
 
 /// The latest millisecond a device may stamp one of its changes with: one

@@ -112,7 +112,7 @@ impl Transport for FakeTransport {
                     updated_at: m.updated_at,
                     hlc: m.hlc,
                     deleted: m.op == ChangeOp::Delete,
-                    body: m.body.clone(),
+                    body: m.body.as_ref().map(|b| b.to_value().unwrap()),
                 };
                 let version = server.version;
                 server.records.insert(m.record_id, (version, state));

@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use journal_core::ids::DeviceId;
-use journal_core::records::{RecordBody, check_share_edit};
+use journal_core::records::check_share_edit;
 use journal_core::sync::{
     ChangeOp, Incoming, IncomingOp, Mutation, MutationOutcome, MutationProblem, OutcomeStatus,
     PushRequest, PushResponse, Resolution, Stamp, resolve,
@@ -481,7 +481,8 @@ fn incoming_op(mutation: &Mutation) -> Result<IncomingOp, StoreError> {
                     "an upsert needs the record's content in body".to_owned(),
                 ));
             };
-            let body = RecordBody::from_value_ref(mutation.kind, value)
+            let body = value
+                .read_as(mutation.kind)
                 .map_err(|e| StoreError::Unreadable(format!("invalid body: {e}")))?;
             body.validate()?;
             body.check_plausible(chrono::Utc::now())?;
