@@ -59,3 +59,55 @@ fn a_keyed_database_is_encrypted_by_the_workspaces_own_provider() {
         .unwrap();
     assert_eq!(provider.cipher_provider, journal_cipher::PROVIDER_NAME);
 }
+
+#[derive(QueryableByName)]
+struct CompileOption {
+    #[diesel(sql_type = Text)]
+    compile_options: String,
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// SQLite is built without STAT4 (`.cargo/config.toml`): with it, once
+/// `ANALYZE` had run, every statement binding another owner was prepared
+/// again, and a large server's pulls ran at half the rate. `ANALYZE` keeps
+/// its STAT1 statistics.
+#[test]
+fn analyze_keeps_no_per_value_samples_that_would_replan_every_statement() {
+    journal_cipher::link();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("analysed.db");
+    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let options: Vec<CompileOption> = diesel::sql_query("PRAGMA compile_options")
+        .load(&mut conn)
+        .unwrap();
+    assert!(
+        options
+            .iter()
+            .all(|o| !o.compile_options.starts_with("ENABLE_STAT4")),
+        "SQLite was compiled with STAT4"
+    );
+    diesel::sql_query("CREATE TABLE r (owner TEXT, v INTEGER)")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query("CREATE INDEX r_by_owner ON r (owner, v)")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+         INSERT INTO r SELECT 'owner-' || (i % 20), i FROM n",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query("ANALYZE").execute(&mut conn).unwrap();
+    let tables: Vec<Name> =
+        diesel::sql_query("SELECT name FROM sqlite_master WHERE name LIKE 'sqlite_stat%'")
+            .load(&mut conn)
+            .unwrap();
+    let tables: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(tables, ["sqlite_stat1"]);
+}
