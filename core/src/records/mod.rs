@@ -259,21 +259,13 @@ impl RecordBody {
         }
     }
 
-    /// Reads the content of a record of `kind` from its JSON body.
+    /// Reads the content of a record of `kind` from its JSON body (nothing
+    /// but white space may follow it).
     pub fn from_json(kind: RecordKind, body: &str) -> Result<Self, serde_json::Error> {
-        Ok(match kind {
-            RecordKind::JournalEntry => RecordBody::JournalEntry(serde_json::from_str(body)?),
-            RecordKind::Intention => RecordBody::Intention(serde_json::from_str(body)?),
-            RecordKind::MoodCheckIn => RecordBody::MoodCheckIn(serde_json::from_str(body)?),
-            RecordKind::Assessment => RecordBody::Assessment(serde_json::from_str(body)?),
-            RecordKind::ExercisePractice => {
-                RecordBody::ExercisePractice(serde_json::from_str(body)?)
-            }
-            RecordKind::DosingSession => RecordBody::DosingSession(serde_json::from_str(body)?),
-            RecordKind::Share => RecordBody::Share(serde_json::from_str(body)?),
-            RecordKind::Commitment => RecordBody::Commitment(serde_json::from_str(body)?),
-            RecordKind::CarePlan => RecordBody::CarePlan(serde_json::from_str(body)?),
-        })
+        let mut reader = serde_json::Deserializer::from_str(body);
+        let content = Self::deserialize_as(kind, &mut reader)?;
+        reader.end()?;
+        Ok(content)
     }
 
     /// Reads the content of a record of `kind` from its JSON value.
@@ -294,6 +286,8 @@ impl RecordBody {
         Self::deserialize_as(kind, body)
     }
 
+    /// The one place a kind picks the type its content is read as, from
+    /// JSON text or a value alike.
     fn deserialize_as<'de, D>(kind: RecordKind, body: D) -> Result<Self, serde_json::Error>
     where
         D: serde::Deserializer<'de, Error = serde_json::Error>,

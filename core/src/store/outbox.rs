@@ -209,7 +209,9 @@ pub(super) fn acknowledge_lazily(
     use diesel::connection::SimpleConnection;
     conn.batch_execute("PRAGMA synchronous = NORMAL")?;
     let removed = acknowledge(conn, through);
-    // Every other commit stays durable, whatever the deletion did.
+    // Every other commit stays durable, whatever the deletion did. (The
+    // pragma only sets a flag on the connection; it reads and writes
+    // nothing, so it does not fail on a healthy connection.)
     conn.batch_execute("PRAGMA synchronous = FULL")?;
     removed
 }

@@ -117,12 +117,13 @@ fn check_push(request: &PushRequest) -> Result<Vec<i64>, ApiError> {
         .enumerate()
         .take(MAX_PUSH_MUTATIONS)
     {
-        let field = format!("mutations[{index}].mutationId");
+        // Named only when something is wrong with it (pushes are hot).
+        let field = || format!("mutations[{index}].mutationId");
         let id = mutation.mutation_id.0;
         match i64::try_from(id) {
             Ok(stored) if stored >= 1 => ids.push(stored),
             _ => invalid.push(violation(
-                &field,
+                &field(),
                 "range",
                 &format!("must be between 1 and {}", i64::MAX),
             )),
@@ -131,7 +132,7 @@ fn check_push(request: &PushRequest) -> Result<Vec<i64>, ApiError> {
             && id <= before
         {
             invalid.push(violation(
-                &field,
+                &field(),
                 "increasing",
                 &format!("mutation ids must rise; {id} follows {before}"),
             ));

@@ -94,14 +94,6 @@ pub fn push(
     }
 }
 
-/// The records whose id is one of `ids`, whoever's they are: looked up by
-/// primary key (see [`PushBatch::look_up`]).
-fn records_named(
-    ids: &[String],
-) -> diesel::dsl::Filter<records::table, diesel::dsl::EqAny<records::id, &[String]>> {
-    records::table.filter(records::id.eq_any(ids))
-}
-
 /// Why a push's transaction ended without an answer.
 #[derive(Debug)]
 enum PushError {
@@ -284,6 +276,14 @@ struct Known {
     row: StoredRow,
     /// Its place in [`PushBatch::new_rows`] when the push creates it.
     new: Option<usize>,
+}
+
+/// The records whose id is one of `ids`, whoever's they are: looked up by
+/// primary key (see [`PushBatch::look_up`]).
+fn records_named(
+    ids: &[String],
+) -> diesel::dsl::Filter<records::table, diesel::dsl::EqAny<records::id, &[String]>> {
+    records::table.filter(records::id.eq_any(ids))
 }
 
 impl<'a> PushBatch<'a> {
