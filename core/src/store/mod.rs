@@ -117,8 +117,12 @@ pub(crate) struct RecordRow {
     pub(crate) body: String,
 }
 
+/// A record's row as written. Every column is always written: a link or
+/// phase that is gone is written as NULL (an update does not keep the old
+/// one), and an insert's SQL is the same for every row, so it is prepared
+/// once and a page of rows goes in as one statement.
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = records)]
+#[diesel(table_name = records, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct RecordValues<'a> {
     id: String,
     kind: &'a str,

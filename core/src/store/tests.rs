@@ -1165,3 +1165,44 @@ fn a_deleted_entry_leaves_no_readable_text_in_the_files() {
         "deleted text is still readable in the journal's files"
     );
 }
+
+#[test]
+fn an_entry_unlinked_from_its_session_leaves_the_session_list() {
+    let f = fixture();
+    let s = f.store.create(session(2)).unwrap();
+    let mut e = JournalEntry::new("Afterwards, quiet.", Phase::Integration).unwrap();
+    e.dosing_session_id = Some(s.id);
+    let linked = f.store.create(e.clone().into()).unwrap();
+    let by_session = |store: &JournalStore| {
+        let q = ListQuery {
+            dosing_session_id: Some(s.id),
+            ..ListQuery::all()
+        };
+        let mut ids: Vec<_> = store
+            .list(&q)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut both = vec![s.id, linked.id];
+    both.sort();
+    assert_eq!(by_session(&f.store), both);
+    e.dosing_session_id = None;
+    f.store.update(linked.id, e.into()).unwrap();
+    assert_eq!(
+        by_session(&f.store),
+        vec![s.id],
+        "unlinked, it is no longer listed"
+    );
+    assert_eq!(
+        raw_count(
+            &f.path,
+            "SELECT COUNT(*) AS n FROM records WHERE dosing_session_id IS NOT NULL"
+        ),
+        1
+    );
+}
