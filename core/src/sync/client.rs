@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::transport::{SecretStore, Tokens, Transport, TransportError};
-use super::wire::{MAX_PULL_LIMIT, MAX_PUSH_MUTATIONS, Mutation, OutcomeStatus, PushRequest};
+use super::wire::{
+    MAX_PULL_LIMIT, MAX_PUSH_MUTATIONS, Mutation, OutcomeStatus, PullResponse, PushRequest,
+};
 use crate::store::{JournalStore, StoreError};
 
 /// The [`SecretStore`] key the refresh token is kept under.
@@ -440,23 +442,61 @@ impl SyncClient {
         }
     }
 
+    /// Pulls and applies every page after this device's cursor. While one
+    /// page is written here, the next is already asked for (its cursor is
+    /// the one the written page ends at), so the server's time and the
+    /// network's overlap the phone's writes. Pages are still applied one at
+    /// a time and in order, each in its own transaction; a page asked for
+    /// ahead is dropped if the one before it cannot be applied, and the
+    /// next sync asks for it again from the cursor kept.
     fn pull_all(&self, report: &mut SyncReport) -> Result<(), SyncError> {
         let device = self.store.device_id();
+        let mut since = self.store.pull_cursor()?;
+        let mut page = self.pull_page(since, device)?;
         loop {
-            let since = self.store.pull_cursor()?;
-            let page =
-                self.authorized(|token| self.transport.pull(token, since, MAX_PULL_LIMIT, device))?;
-            let applied = self.store.apply_pull(&page)?;
-            report.add(applied);
             if !page.has_more {
+                report.add(self.store.apply_pull(&page)?);
                 return Ok(());
             }
             if page.cursor <= since {
+                // What came is still written; then the sync stops.
+                report.add(self.store.apply_pull(&page)?);
                 return Err(SyncError::Protocol(format!(
                     "the server said more changes follow, but its cursor stayed at {since}"
                 )));
             }
+            since = page.cursor;
+            let (applied, ahead) = std::thread::scope(|scope| {
+                let ahead = std::thread::Builder::new()
+                    .name("journal-pull-ahead".to_owned())
+                    .spawn_scoped(scope, || self.pull_page(since, device))
+                    .ok();
+                let applied = self.store.apply_pull(&page);
+                let ahead = ahead.map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(SyncError::Protocol(
+                            "asking for the next page failed unexpectedly".to_owned(),
+                        ))
+                    })
+                });
+                (applied, ahead)
+            });
+            report.add(applied?);
+            page = match ahead {
+                Some(next) => next?,
+                // No thread to spare: asked for now the page is written.
+                None => self.pull_page(since, device)?,
+            };
         }
+    }
+
+    /// Asks the server for the changes after `since`, one page.
+    fn pull_page(
+        &self,
+        since: super::OwnerVersion,
+        device: crate::ids::DeviceId,
+    ) -> Result<PullResponse, SyncError> {
+        self.authorized(|token| self.transport.pull(token, since, MAX_PULL_LIMIT, device))
     }
 
     /// Runs `call` with a valid access token: refreshing first when the

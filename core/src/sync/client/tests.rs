@@ -29,6 +29,10 @@ struct Server {
     pushes: u32,
     /// The next pushes fail before reaching the server.
     drop_pushes: u32,
+    /// Pulls asked for so far.
+    pulls: u32,
+    /// The pull of this number (1 for the first) fails on the network.
+    fail_pull: Option<u32>,
     /// The next pushes are applied, but their answer is lost.
     lose_push_answers: u32,
     /// Refuse every access token (as if the account were locked).
@@ -144,8 +148,12 @@ impl Transport for FakeTransport {
         limit: u32,
         device: DeviceId,
     ) -> Result<PullResponse, TransportError> {
-        let server = self.server();
+        let mut server = self.server();
         server.check(access_token)?;
+        server.pulls += 1;
+        if server.fail_pull == Some(server.pulls) {
+            return Err(TransportError::Network("connection reset".into()));
+        }
         let mut newer: Vec<&(u64, RecordState)> = server
             .records
             .values()
@@ -560,4 +568,84 @@ fn a_push_refused_as_too_large_is_retried_in_smaller_batches() {
     let report = client.sync().unwrap();
     assert_eq!((report.pushed, report.pulled), (7, 0));
     assert_eq!(p.store.pending_change_count().unwrap(), 0);
+}
+
+/// The journal's pulled records, counted through the public list.
+fn listed(store: &JournalStore) -> usize {
+    let mut query = crate::query::ListQuery::all();
+    query.limit = Some(100);
+    let mut count = 0;
+    loop {
+        let page = store.list(&query).unwrap();
+        count += page.records.len();
+        match page.next_cursor {
+            Some(next) => query.cursor = Some(next),
+            None => return count,
+        }
+    }
+}
+
+#[test]
+fn pages_are_applied_in_order_while_the_next_is_asked_for() {
+    let transport = Arc::new(FakeTransport::default());
+    let writer = signed_in_phone(&transport);
+    writer.store.create_many(entries(2_100)).unwrap();
+    writer.client.sync().unwrap();
+    let first_page_end = {
+        let server = transport.server();
+        let mut versions: Vec<u64> = server.records.values().map(|(v, _)| *v).collect();
+        versions.sort_unstable();
+        OwnerVersion(versions[999])
+    };
+
+    // The second page, asked for while the first is written, is lost on
+    // the network: the first page stays written, the sync says so.
+    let phone = signed_in_phone(&transport);
+    {
+        let mut server = transport.server();
+        server.pulls = 0;
+        server.fail_pull = Some(2);
+    }
+    assert!(matches!(
+        phone.client.sync().unwrap_err(),
+        SyncError::Network(_)
+    ));
+    assert_eq!(phone.store.pull_cursor().unwrap(), first_page_end);
+    assert_eq!(listed(&phone.store), 1_000);
+    // The next sync goes on from there: two more pages.
+    {
+        let mut server = transport.server();
+        server.pulls = 0;
+        server.fail_pull = None;
+    }
+    let report = phone.client.sync().unwrap();
+    assert_eq!(report.pulled, 1_100);
+    assert_eq!(transport.server().pulls, 2);
+    assert_eq!(listed(&phone.store), 2_100);
+
+    // A page that cannot be applied stops the sync before anything after
+    // it is written, even though the next page was already asked for.
+    let broken = {
+        let mut server = transport.server();
+        let (_, state) = server.records.values_mut().min_by_key(|(v, _)| *v).unwrap();
+        let body = state.body.take();
+        (state.id, body)
+    };
+    let fresh = signed_in_phone(&transport);
+    transport.server().pulls = 0;
+    assert!(matches!(
+        fresh.client.sync().unwrap_err(),
+        SyncError::Storage(_)
+    ));
+    assert_eq!(transport.server().pulls, 2, "the next page was asked for");
+    assert_eq!(fresh.store.pull_cursor().unwrap(), OwnerVersion(0));
+    assert_eq!(listed(&fresh.store), 0, "nothing of the pages was written");
+    // Mended on the server, the same phone gets everything.
+    {
+        let mut server = transport.server();
+        let (_, state) = server.records.get_mut(&broken.0).unwrap();
+        state.body = broken.1;
+    }
+    fresh.client.sync().unwrap();
+    assert_eq!(listed(&fresh.store), 2_100);
 }
