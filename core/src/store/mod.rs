@@ -526,6 +526,9 @@ impl JournalStore {
     /// milliseconds at most), and returns when it is complete. A build cut
     /// off (the app closed, the phone died) resumes where it stopped.
     pub fn build_search_index(&self) -> Result<(), StoreError> {
+        // The first sync held the log's copies into the database back;
+        // they are made now, off its path.
+        search::resume_checkpoints(&mut self.lock().conn)?;
         loop {
             let done = self.lock().conn.immediate_transaction(search::build_step)?;
             if done {

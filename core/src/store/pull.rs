@@ -11,7 +11,7 @@
 //! are acknowledged and a pull has caught up without bringing anything
 //! newer, the held version is what the server holds, and it is applied.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
@@ -82,10 +82,14 @@ pub(super) fn apply(
     // the search index is built once when the pull has caught up rather
     // than record by record (search::defer_building).
     let indexing = match search::defer_building(conn)? {
-        Some(built_through) => Indexing::Later { built_through },
+        Some(built_through) => {
+            search::hold_checkpoints(conn)?;
+            Indexing::Later { built_through }
+        }
         None => Indexing::Now,
     };
     let pending = pending_among(conn, page)?;
+    let mut writes = PageWrites::new(conn, page, indexing)?;
     let mut greatest = Hlc::ZERO;
     for change in &page.changes {
         match change {
@@ -94,13 +98,16 @@ pub(super) fn apply(
                 greatest = greatest.max(record.hlc);
                 if pending.contains(&record.id.to_string()) {
                     hold(conn, *version, record)?;
+                    writes.held_back();
                     report.held += 1;
                 } else {
-                    let written = write_record_indexing(conn, *version, record, indexing)?;
+                    let written = writes.write(conn, *version, record)?;
                     report.count(record.id, written);
                 }
             }
             PulledChange::Revision { version, revision } => {
+                // What follows may be about the records written so far.
+                writes.flush(conn)?;
                 clock.observe(revision.hlc);
                 greatest = greatest.max(revision.hlc);
                 if keep_revision(conn, *version, revision)? {
@@ -111,6 +118,7 @@ pub(super) fn apply(
                 }
             }
             PulledChange::Comment { comment, .. } => {
+                writes.flush(conn)?;
                 let applied = super::comments::apply(conn, comment)?;
                 report.comments += 1;
                 // The patient's own replies (from another of their devices)
@@ -128,11 +136,13 @@ pub(super) fn apply(
                 }
             }
             PulledChange::CarePlan { version, care_plan } => {
+                writes.flush(conn)?;
                 super::assigned_plans::apply(conn, *version, care_plan)?;
                 report.care_plans += 1;
             }
         }
     }
+    writes.flush(conn)?;
     if !page.has_more {
         for (id, written) in release_held(conn, indexing)? {
             report.count(id, written);
@@ -283,36 +293,199 @@ fn write_record_indexing(
     state: &RecordState,
     indexing: Indexing,
 ) -> Result<Written, StoreError> {
-    let unreadable = |reason: String| StoreError::UnreadableChange { version, reason };
     let id = state.id.to_string();
-    let found: Option<(i64, i64, bool, i64, i64)> = records::table
-        .filter(records::id.eq(&id))
-        .select((
-            records::seq,
-            records::hlc,
-            records::deleted,
-            records::created_at,
-            records::updated_at,
-        ))
+    let found = stored(conn, &id)?;
+    forget_held(conn, &id, version)?;
+    write_found(conn, version, state, indexing, found, None)
+}
+
+/// What is stored of a record: its row number, stamp, whether it is a
+/// tombstone, and its times.
+#[derive(Debug, Clone, Copy)]
+struct Stored {
+    seq: i64,
+    hlc: i64,
+    deleted: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+type StoredRow = (String, i64, i64, bool, i64, i64);
+
+fn stored_of((_, seq, hlc, deleted, created_at, updated_at): StoredRow) -> Stored {
+    Stored {
+        seq,
+        hlc,
+        deleted,
+        created_at,
+        updated_at,
+    }
+}
+
+/// What is stored of the record `id`, if anything.
+fn stored(conn: &mut SqliteConnection, id: &str) -> Result<Option<Stored>, StoreError> {
+    let row: Option<StoredRow> = records::table
+        .filter(records::id.eq(id))
+        .select(STORED_COLUMNS)
         .get_result(conn)
         .optional()?;
+    Ok(row.map(stored_of))
+}
+
+const STORED_COLUMNS: (
+    records::id,
+    records::seq,
+    records::hlc,
+    records::deleted,
+    records::created_at,
+    records::updated_at,
+) = (
+    records::id,
+    records::seq,
+    records::hlc,
+    records::deleted,
+    records::created_at,
+    records::updated_at,
+);
+
+/// A record new here, waiting to be inserted with the others of its page.
+struct Queued<'p> {
+    state: &'p RecordState,
+    live: Option<Record>,
+    json: String,
+}
+
+/// The records of one page, written together: what is stored of them is
+/// read in one query before any is written, and the records new here
+/// (when they are not indexed as they are written) go in by a few
+/// statements of many rows rather than one each.
+struct PageWrites<'p> {
+    indexing: Indexing,
+    /// What was stored of the page's records before the page.
+    stored: HashMap<String, Stored>,
+    /// The records of the page written or queued so far: a second change
+    /// to one of them in the same page is looked up again.
+    seen: HashSet<String>,
+    /// Whether any version was held back (if not, there is none to forget).
+    held: bool,
+    queued: Vec<Queued<'p>>,
+}
+
+/// Rows per insert statement: within SQLite's limit of bound values (ten
+/// per row), and few enough statements per page.
+const ROWS_PER_INSERT: usize = 250;
+
+impl<'p> PageWrites<'p> {
+    fn new(
+        conn: &mut SqliteConnection,
+        page: &PullResponse,
+        indexing: Indexing,
+    ) -> Result<Self, StoreError> {
+        let ids: Vec<String> = page
+            .changes
+            .iter()
+            .filter_map(|change| match change {
+                PulledChange::Record { record, .. } => Some(record.id.to_string()),
+                _ => None,
+            })
+            .collect();
+        let mut stored = HashMap::new();
+        for chunk in ids.chunks(4_000) {
+            let rows: Vec<StoredRow> = records::table
+                .filter(records::id.eq_any(chunk))
+                .select(STORED_COLUMNS)
+                .load(conn)?;
+            stored.extend(rows.into_iter().map(|row| (row.0.clone(), stored_of(row))));
+        }
+        let held = held_pulls::table
+            .select(held_pulls::record_id)
+            .first::<String>(conn)
+            .optional()?
+            .is_some();
+        Ok(PageWrites {
+            indexing,
+            stored,
+            seen: HashSet::new(),
+            held,
+            queued: Vec::new(),
+        })
+    }
+
+    /// Makes the local copy of `state` what the server holds (or queues it
+    /// to be, when it is new here).
+    fn write(
+        &mut self,
+        conn: &mut SqliteConnection,
+        version: OwnerVersion,
+        state: &'p RecordState,
+    ) -> Result<Written, StoreError> {
+        let id = state.id.to_string();
+        let found = if self.seen.insert(id.clone()) {
+            self.stored.get(&id).copied()
+        } else {
+            self.flush(conn)?;
+            stored(conn, &id)?
+        };
+        let queue = match self.indexing {
+            Indexing::Later { .. } => Some(&mut self.queued),
+            Indexing::Now => None,
+        };
+        if self.held {
+            forget_held(conn, &id, version)?;
+        }
+        write_found(conn, version, state, self.indexing, found, queue)
+    }
+
+    /// A version was held back in this page.
+    fn held_back(&mut self) {
+        self.held = true;
+    }
+
+    /// Inserts the queued records.
+    fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        let rows: Vec<RecordValues<'_>> = self
+            .queued
+            .iter()
+            .map(|q| row_of(q.live.as_ref(), q.state, &q.json))
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            diesel::insert_into(records::table)
+                .values(chunk)
+                .execute(conn)?;
+        }
+        drop(rows);
+        self.queued.clear();
+        Ok(())
+    }
+}
+
+/// Writes a pulled record given what is stored of it (`found`). A record
+/// new here goes into `queue` when given (the caller inserts it later, and
+/// it is not indexed now); otherwise it is inserted now.
+fn write_found<'p>(
+    conn: &mut SqliteConnection,
+    version: OwnerVersion,
+    state: &'p RecordState,
+    indexing: Indexing,
+    found: Option<Stored>,
+    queue: Option<&mut Vec<Queued<'p>>>,
+) -> Result<Written, StoreError> {
+    let unreadable = |reason: String| StoreError::UnreadableChange { version, reason };
     // The very version held here already — the same stamp, times and
     // content (a merge on the server may keep a device's stamp on content
     // that also holds another device's fields, so the stamp alone does not
     // say it): nothing to write, and nothing to tell the patient. The body
     // is read only when all the rest already agrees.
-    if let Some((seq, hlc, deleted, created_at, updated_at)) = found
-        && hlc == state.hlc.to_i64()
-        && deleted == state.deleted
-        && created_at == time_to_micros(state.created_at)
-        && updated_at == time_to_micros(state.updated_at)
-        && (state.deleted || same_content(state, &stored_body(conn, seq)?))
+    if let Some(here) = found
+        && here.hlc == state.hlc.to_i64()
+        && here.deleted == state.deleted
+        && here.created_at == time_to_micros(state.created_at)
+        && here.updated_at == time_to_micros(state.updated_at)
+        && (state.deleted || same_content(state, &stored_body(conn, here.seq)?))
     {
-        forget_held(conn, &id, version)?;
         return Ok(Written::Unchanged);
     }
-    let was_live = found.is_some_and(|(_, _, deleted, _, _)| !deleted);
-    let existing = found.map(|(seq, _, _, _, _)| seq);
+    let was_live = found.is_some_and(|here| !here.deleted);
     let live = if state.deleted {
         None
     } else {
@@ -332,34 +505,27 @@ fn write_record_indexing(
         Some(record) => super::body_json(&record.body)?,
         None => "{}".to_owned(),
     };
-    let row = match &live {
-        Some(record) => values(record, &json),
-        // A tombstone keeps no text and links to nothing.
-        None => RecordValues {
-            id: id.clone(),
-            kind: state.kind.as_str(),
-            phase: None,
-            dosing_session_id: None,
-            occurred_at: time_to_micros(state.created_at),
-            created_at: time_to_micros(state.created_at),
-            updated_at: time_to_micros(state.updated_at),
-            hlc: state.hlc.to_i64(),
-            deleted: true,
-            body: &json,
-        },
+    let written = if state.deleted && was_live {
+        Written::Deleted
+    } else {
+        Written::Changed
     };
-    let seq = match existing {
-        Some(seq) => {
-            diesel::update(records::table.find(seq))
-                .set(row)
+    let seq = match (found, queue) {
+        (Some(here), _) => {
+            diesel::update(records::table.find(here.seq))
+                .set(row_of(live.as_ref(), state, &json))
                 .execute(conn)?;
-            if indexing.now_for(seq) {
-                search::unindex(conn, seq)?;
+            if indexing.now_for(here.seq) {
+                search::unindex(conn, here.seq)?;
             }
-            seq
+            here.seq
         }
-        None => diesel::insert_into(records::table)
-            .values(row)
+        (None, Some(queue)) => {
+            queue.push(Queued { state, live, json });
+            return Ok(written);
+        }
+        (None, None) => diesel::insert_into(records::table)
+            .values(row_of(live.as_ref(), state, &json))
             .returning(records::seq)
             .get_result::<i64>(conn)?,
     };
@@ -368,12 +534,27 @@ fn write_record_indexing(
     {
         search::index(conn, seq, &record.body)?;
     }
-    forget_held(conn, &id, version)?;
-    Ok(if state.deleted && was_live {
-        Written::Deleted
-    } else {
-        Written::Changed
-    })
+    Ok(written)
+}
+
+/// The row of a pulled record: its content's, or a tombstone's.
+fn row_of<'a>(live: Option<&'a Record>, state: &'a RecordState, json: &'a str) -> RecordValues<'a> {
+    match live {
+        Some(record) => values(record, json),
+        // A tombstone keeps no text and links to nothing.
+        None => RecordValues {
+            id: state.id.to_string(),
+            kind: state.kind.as_str(),
+            phase: None,
+            dosing_session_id: None,
+            occurred_at: time_to_micros(state.created_at),
+            created_at: time_to_micros(state.created_at),
+            updated_at: time_to_micros(state.updated_at),
+            hlc: state.hlc.to_i64(),
+            deleted: true,
+            body: json,
+        },
+    }
 }
 
 /// Whether the pulled content is the content stored here (`body`, as the

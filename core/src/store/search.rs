@@ -6,6 +6,7 @@
 //! becomes a quoted prefix term, so `"`, `*`, `NEAR` or `-` in a search box
 //! find text instead of raising a syntax error.
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::SqliteConnection;
@@ -334,6 +335,46 @@ pub(super) fn defer_building(conn: &mut SqliteConnection) -> Result<Option<i64>,
     Ok(Some(0))
 }
 
+/// While a first sync writes the journal (and its search index waits to
+/// be built), the write-ahead log is copied into the database file only
+/// once it holds this many pages (64 MiB), rather than SQLite's default
+/// thousand: the copy, which encrypts every page a second time, is left
+/// to the index build that follows, off the sync's path. The log stays
+/// bounded for journals of any size.
+const CHECKPOINT_PAGES_WHILE_PULLING: i64 = 16_000;
+/// SQLite's default, which every other write keeps.
+const CHECKPOINT_PAGES: i64 = 1_000;
+
+/// Holds the log's copies back while the first sync writes (see
+/// [`CHECKPOINT_PAGES_WHILE_PULLING`]). Only this connection's setting:
+/// a journal opened again starts with the default.
+pub(super) fn hold_checkpoints(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    conn.batch_execute(&format!(
+        "PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES_WHILE_PULLING}"
+    ))?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct AutoCheckpoint {
+    #[diesel(sql_type = BigInt)]
+    wal_autocheckpoint: i64,
+}
+
+/// Copies what the first sync left in the log into the database and
+/// brings back the default, if the copies were held back.
+pub(super) fn resume_checkpoints(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let current =
+        diesel::sql_query("PRAGMA wal_autocheckpoint").get_result::<AutoCheckpoint>(conn)?;
+    if current.wal_autocheckpoint == CHECKPOINT_PAGES {
+        return Ok(());
+    }
+    conn.batch_execute(&format!(
+        "PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}; PRAGMA wal_checkpoint(TRUNCATE);"
+    ))?;
+    Ok(())
+}
+
 /// One step of building the index, in the caller's transaction: the next
 /// [`BUILD_STEP`] records after the last indexed. Text is composed by
 /// [`RecordBody::searchable_text`], as when records are indexed one by
@@ -383,6 +424,7 @@ pub(super) fn build_step_of(conn: &mut SqliteConnection, count: i64) -> Result<b
 /// Builds whatever is left of the index, a step per transaction, while the
 /// caller holds the connection.
 pub(super) fn finish(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    resume_checkpoints(conn)?;
     while !conn.immediate_transaction(build_step)? {}
     Ok(())
 }

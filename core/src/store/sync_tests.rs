@@ -1180,3 +1180,91 @@ fn a_phone_killed_while_it_builds_the_search_index_searches_completely_after() {
     }
     eprintln!("{cut_off} of {runs} builds were cut off part way, {finished} had finished");
 }
+
+/// This connection's `wal_autocheckpoint`.
+fn autocheckpoint(store: &JournalStore) -> i64 {
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        wal_autocheckpoint: i64,
+    }
+    diesel::sql_query("PRAGMA wal_autocheckpoint")
+        .get_result::<Setting>(&mut store.lock().conn)
+        .unwrap()
+        .wal_autocheckpoint
+}
+
+#[test]
+fn a_first_sync_leaves_copying_its_log_to_the_index_build() {
+    let mut here = device();
+    let there = device();
+    let (records, first, second) = first_sync_pages(&there);
+    assert_eq!(autocheckpoint(&here.store), 1_000);
+    let size = |path: &Path| std::fs::metadata(path).unwrap().len();
+    let before = size(&here.path);
+
+    here.store.apply_pull(&first).unwrap();
+    assert_eq!(
+        autocheckpoint(&here.store),
+        16_000,
+        "held back while pulling"
+    );
+    // Cut off here, the journal opens again with the default.
+    here.store = JournalStore::open(&here.path).unwrap();
+    assert_eq!(autocheckpoint(&here.store), 1_000);
+    here.store.apply_pull(&second).unwrap();
+    assert_eq!(autocheckpoint(&here.store), 16_000);
+    assert_eq!(size(&here.path), before, "the records are in the log only");
+
+    here.store.build_search_index().unwrap();
+    assert_eq!(autocheckpoint(&here.store), 1_000, "the default is back");
+    assert!(
+        size(&here.path) > before,
+        "the log was copied into the database"
+    );
+    assert_eq!(ids_found(&here.store, "snow"), vec![records[3].id]);
+    // Later writes keep the default.
+    here.store.create(entry("a quiet evening")).unwrap();
+    assert_eq!(autocheckpoint(&here.store), 1_000);
+}
+
+#[test]
+fn a_first_sync_page_writes_its_records_in_order() {
+    // The records new here go in together; what follows them in the page
+    // (another version of one of them, a revision of one) sees them.
+    let here = device();
+    let there = device();
+    let a = there.store.create(entry("first words")).unwrap();
+    let b = there.store.create(entry("other words")).unwrap();
+    let a_edited = there
+        .store
+        .update(a.id, entry("first words, rewritten"))
+        .unwrap();
+    let older = entry("an older take of b");
+    let mut tomb = state(&b);
+    tomb.deleted = true;
+    tomb.body = None;
+    tomb.hlc = there.store.last_stamp();
+    let report = here
+        .store
+        .apply_pull(&page(
+            vec![
+                rec(1, state(&a)),
+                rec(2, state(&b)),
+                revision(3, &b, &older, Hlc::new(b.hlc.millis(), 1)),
+                rec(4, state(&a_edited)),
+                rec(5, tomb),
+            ],
+            None,
+        ))
+        .unwrap();
+    assert_eq!(report.records, 4);
+    assert_eq!(report.revisions, 1);
+    assert_eq!(report.deleted_elsewhere, vec![b.id]);
+    assert_eq!(here.store.get(a.id).unwrap(), a_edited);
+    assert!(here.store.get(b.id).is_err(), "deleted after it came");
+    assert_eq!(here.store.revisions(b.id).unwrap().len(), 1);
+    here.store.build_search_index().unwrap();
+    assert_eq!(ids_found(&here.store, "rewritten"), vec![a.id]);
+    assert!(ids_found(&here.store, "other").is_empty());
+}
