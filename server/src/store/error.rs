@@ -76,6 +76,7 @@ impl From<diesel::result::Error> for StoreError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         if is_connection_failure(&error) {
+            super::liveness::connection_lost();
             tracing::warn!(%error, "database connection lost");
             return StoreError::Unavailable(error.to_string());
         }
@@ -95,6 +96,7 @@ impl From<diesel::result::Error> for StoreError {
 
 impl From<super::r2d2_error::PoolError> for StoreError {
     fn from(error: super::r2d2_error::PoolError) -> Self {
+        super::liveness::connection_lost();
         tracing::warn!(%error, "database unavailable");
         StoreError::Unavailable(error.to_string())
     }

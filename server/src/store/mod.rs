@@ -51,6 +51,7 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/s
 
 mod connection;
 pub use connection::DbConnection;
+pub(crate) mod liveness;
 
 /// Which database a URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,16 +234,24 @@ impl diesel::r2d2::ManageConnection for Connector {
         Ok(conn)
     }
 
+    /// Checked with a round trip only for a while after a connection was
+    /// found lost ([`liveness`]); otherwise taken as it is.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        if !liveness::checking() {
+            return Ok(());
+        }
         conn.batch_execute("SELECT 1")
             .map_err(diesel::r2d2::Error::QueryError)
     }
 
     /// A connection left in a failed or open transaction (its query failed
     /// when the database went away) is dropped on return rather than handed
-    /// out again.
+    /// out again; so is one that does not answer while connections are
+    /// being checked.
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
+        std::thread::panicking()
+            || diesel::r2d2::R2D2Connection::is_broken(conn)
+            || (liveness::checking() && self.is_valid(conn).is_err())
     }
 }
 
@@ -367,9 +376,11 @@ impl Database {
             // Bounds how long a request waits while the database is down
             // before it is answered 503.
             .connection_timeout(Duration::from_secs(5))
-            // Recovery after a database restart: every pooled connection is
-            // checked before use, so one that died with the old server is
-            // replaced instead of failing a request.
+            // Recovery after a database restart: once a request finds its
+            // connection lost, every pooled connection is checked before
+            // use (and on return) for a while, so the others that died with
+            // the old server are replaced instead of failing requests
+            // (see `liveness`).
             .test_on_check_out(true)
             .build(Connector {
                 backend: backend.clone(),
@@ -439,8 +450,16 @@ impl Database {
     /// Whether the database answers, waiting at most `timeout` for a
     /// connection (blocking: call it off the async workers).
     pub fn ping(&self, timeout: Duration) -> Result<(), String> {
-        let mut conn = self.pool.get_timeout(timeout).map_err(|e| e.to_string())?;
-        conn.batch_execute("SELECT 1").map_err(|e| e.to_string())
+        let mut conn = self.pool.get_timeout(timeout).map_err(|e| {
+            liveness::connection_lost();
+            e.to_string()
+        })?;
+        // Marked before the connection goes back, so that a dead one is
+        // checked on its return and dropped.
+        conn.batch_execute("SELECT 1").map_err(|e| {
+            liveness::connection_lost();
+            e.to_string()
+        })
     }
 
     /// Runs `work` on a pooled connection on the blocking thread pool, so the
