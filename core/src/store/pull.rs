@@ -88,8 +88,9 @@ pub(super) fn apply(
         }
         None => Indexing::Now,
     };
-    let pending = pending_among(conn, page)?;
-    let mut writes = PageWrites::new(conn, page, indexing)?;
+    let ids = record_ids(page);
+    let pending = pending_among(conn, &ids)?;
+    let mut writes = PageWrites::new(conn, &ids, indexing)?;
     let mut greatest = Hlc::ZERO;
     for change in &page.changes {
         match change {
@@ -221,24 +222,29 @@ impl Indexing {
     }
 }
 
-/// The page's records that have local changes waiting to be pushed, in one
-/// query per chunk of ids (acknowledging came first, and applying the page
-/// changes no outbox row).
-fn pending_among(
-    conn: &mut SqliteConnection,
-    page: &PullResponse,
-) -> Result<HashSet<String>, StoreError> {
-    let ids: Vec<String> = page
-        .changes
+/// Ids bound per look-up statement: below SQLite's limit of bound values.
+const IDS_PER_STATEMENT: usize = 4_000;
+
+/// The ids of the page's records.
+fn record_ids(page: &PullResponse) -> Vec<String> {
+    page.changes
         .iter()
         .filter_map(|change| match change {
             PulledChange::Record { record, .. } => Some(record.id.to_string()),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The page's records that have local changes waiting to be pushed, in one
+/// query per chunk of ids (acknowledging came first, and applying the page
+/// changes no outbox row).
+fn pending_among(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> Result<HashSet<String>, StoreError> {
     let mut pending = HashSet::new();
-    // Below SQLite's limit of bound values per statement.
-    for chunk in ids.chunks(4_000) {
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let found: Vec<String> = outbox_table::table
             .filter(outbox_table::record_id.eq_any(chunk))
             .select(outbox_table::record_id)
@@ -310,15 +316,25 @@ struct Stored {
     updated_at: i64,
 }
 
-type StoredRow = (String, i64, i64, bool, i64, i64);
+/// [`Stored`], with the record's id, as read.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = records)]
+struct StoredRow {
+    id: String,
+    seq: i64,
+    hlc: i64,
+    deleted: bool,
+    created_at: i64,
+    updated_at: i64,
+}
 
-fn stored_of((_, seq, hlc, deleted, created_at, updated_at): StoredRow) -> Stored {
+fn stored_of(row: &StoredRow) -> Stored {
     Stored {
-        seq,
-        hlc,
-        deleted,
-        created_at,
-        updated_at,
+        seq: row.seq,
+        hlc: row.hlc,
+        deleted: row.deleted,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     }
 }
 
@@ -326,27 +342,11 @@ fn stored_of((_, seq, hlc, deleted, created_at, updated_at): StoredRow) -> Store
 fn stored(conn: &mut SqliteConnection, id: &str) -> Result<Option<Stored>, StoreError> {
     let row: Option<StoredRow> = records::table
         .filter(records::id.eq(id))
-        .select(STORED_COLUMNS)
+        .select(StoredRow::as_select())
         .get_result(conn)
         .optional()?;
-    Ok(row.map(stored_of))
+    Ok(row.as_ref().map(stored_of))
 }
-
-const STORED_COLUMNS: (
-    records::id,
-    records::seq,
-    records::hlc,
-    records::deleted,
-    records::created_at,
-    records::updated_at,
-) = (
-    records::id,
-    records::seq,
-    records::hlc,
-    records::deleted,
-    records::created_at,
-    records::updated_at,
-);
 
 /// A record new here, waiting to be inserted with the others of its page.
 struct Queued<'p> {
@@ -378,24 +378,19 @@ const ROWS_PER_INSERT: usize = 250;
 impl<'p> PageWrites<'p> {
     fn new(
         conn: &mut SqliteConnection,
-        page: &PullResponse,
+        ids: &[String],
         indexing: Indexing,
     ) -> Result<Self, StoreError> {
-        let ids: Vec<String> = page
-            .changes
-            .iter()
-            .filter_map(|change| match change {
-                PulledChange::Record { record, .. } => Some(record.id.to_string()),
-                _ => None,
-            })
-            .collect();
         let mut stored = HashMap::new();
-        for chunk in ids.chunks(4_000) {
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let rows: Vec<StoredRow> = records::table
                 .filter(records::id.eq_any(chunk))
-                .select(STORED_COLUMNS)
+                .select(StoredRow::as_select())
                 .load(conn)?;
-            stored.extend(rows.into_iter().map(|row| (row.0.clone(), stored_of(row))));
+            stored.extend(rows.into_iter().map(|row| {
+                let found = stored_of(&row);
+                (row.id, found)
+            }));
         }
         let held = held_pulls::table
             .select(held_pulls::record_id)
