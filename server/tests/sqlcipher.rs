@@ -20,12 +20,19 @@ struct Provider {
     cipher_provider: String,
 }
 
-#[test]
-fn the_servers_sqlite_is_sqlcipher_and_unkeyed_files_stay_plain() {
+/// A new database file `name` in a directory of its own, opened with the
+/// workspace's SQLCipher.
+fn new_database(name: &str) -> (tempfile::TempDir, SqliteConnection) {
     journal_cipher::link();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("server.db");
-    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let path = dir.path().join(name);
+    let conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    (dir, conn)
+}
+
+#[test]
+fn the_servers_sqlite_is_sqlcipher_and_unkeyed_files_stay_plain() {
+    let (dir, mut conn) = new_database("server.db");
     let version: Version = diesel::sql_query("PRAGMA cipher_version")
         .get_result(&mut conn)
         .unwrap();
@@ -38,7 +45,7 @@ fn the_servers_sqlite_is_sqlcipher_and_unkeyed_files_stay_plain() {
         .execute(&mut conn)
         .unwrap();
     drop(conn);
-    let bytes = std::fs::read(&path).unwrap();
+    let bytes = std::fs::read(dir.path().join("server.db")).unwrap();
     assert!(
         bytes.starts_with(b"SQLite format 3\0"),
         "an unkeyed database is plain SQLite"
@@ -47,10 +54,7 @@ fn the_servers_sqlite_is_sqlcipher_and_unkeyed_files_stay_plain() {
 
 #[test]
 fn a_keyed_database_is_encrypted_by_the_workspaces_own_provider() {
-    journal_cipher::link();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("keyed.db");
-    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let (_dir, mut conn) = new_database("keyed.db");
     diesel::sql_query(journal_core::encryption::DatabaseKey::from_bytes([9; 32]).pragma())
         .execute(&mut conn)
         .unwrap();
@@ -78,10 +82,7 @@ struct Name {
 /// its STAT1 statistics.
 #[test]
 fn analyze_keeps_no_per_value_samples_that_would_replan_every_statement() {
-    journal_cipher::link();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("analysed.db");
-    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let (_dir, mut conn) = new_database("analysed.db");
     let options: Vec<CompileOption> = diesel::sql_query("PRAGMA compile_options")
         .load(&mut conn)
         .unwrap();

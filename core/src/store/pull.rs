@@ -97,12 +97,13 @@ pub(super) fn apply(
             PulledChange::Record { version, record } => {
                 clock.observe(record.hlc);
                 greatest = greatest.max(record.hlc);
-                if pending.contains(&record.id.to_string()) {
+                let id = record.id.to_string();
+                if pending.contains(&id) {
                     hold(conn, *version, record)?;
                     writes.held_back();
                     report.held += 1;
                 } else {
-                    let written = writes.write(conn, *version, record)?;
+                    let written = writes.write(conn, *version, record, id)?;
                     report.count(record.id, written);
                 }
             }
@@ -406,21 +407,25 @@ impl<'p> PageWrites<'p> {
         })
     }
 
-    /// Makes the local copy of `state` what the server holds (or queues it
-    /// to be, when it is new here).
+    /// Makes the local copy of `state` (whose id is `id`) what the server
+    /// holds, or queues it to be, when it is new here.
     fn write(
         &mut self,
         conn: &mut SqliteConnection,
         version: OwnerVersion,
         state: &'p RecordState,
+        id: String,
     ) -> Result<Written, StoreError> {
-        let id = state.id.to_string();
         let found = if self.seen.insert(id.clone()) {
             self.stored.get(&id).copied()
         } else {
             self.flush(conn)?;
             stored(conn, &id)?
         };
+        // While the index is left to the build, a record new here is not
+        // indexed as it is written: its row number comes after every row
+        // here (rows are never removed from the journal, only made
+        // tombstones), so after the part of the index already built.
         let queue = match self.indexing {
             Indexing::Later { .. } => Some(&mut self.queued),
             Indexing::Now => None,

@@ -361,12 +361,18 @@ struct AutoCheckpoint {
     wal_autocheckpoint: i64,
 }
 
+/// The log's size, in pages, past which this connection copies it into
+/// the database.
+pub(super) fn checkpoint_pages(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+    Ok(diesel::sql_query("PRAGMA wal_autocheckpoint")
+        .get_result::<AutoCheckpoint>(conn)?
+        .wal_autocheckpoint)
+}
+
 /// Copies what the first sync left in the log into the database and
 /// brings back the default, if the copies were held back.
 pub(super) fn resume_checkpoints(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    let current =
-        diesel::sql_query("PRAGMA wal_autocheckpoint").get_result::<AutoCheckpoint>(conn)?;
-    if current.wal_autocheckpoint == CHECKPOINT_PAGES {
+    if checkpoint_pages(conn)? == CHECKPOINT_PAGES {
         return Ok(());
     }
     conn.batch_execute(&format!(

@@ -1183,15 +1183,7 @@ fn a_phone_killed_while_it_builds_the_search_index_searches_completely_after() {
 
 /// This connection's `wal_autocheckpoint`.
 fn autocheckpoint(store: &JournalStore) -> i64 {
-    #[derive(QueryableByName)]
-    struct Setting {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        wal_autocheckpoint: i64,
-    }
-    diesel::sql_query("PRAGMA wal_autocheckpoint")
-        .get_result::<Setting>(&mut store.lock().conn)
-        .unwrap()
-        .wal_autocheckpoint
+    search::checkpoint_pages(&mut store.lock().conn).unwrap()
 }
 
 #[test]
