@@ -34,14 +34,18 @@ pub use problem::ApiError;
 /// Registers every route of `/api/v1` (health and the OpenAPI document sit
 /// outside it; see `crate::build_app`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(accounts::configure)
+    // Routes are tried in this order, each with a path pattern to match;
+    // sync comes first because phones call it most (an up-to-date pull is
+    // the commonest request), and the paths here never overlap, so the
+    // order changes nothing else.
+    cfg.configure(sync::configure)
+        .configure(accounts::configure)
         .configure(care::configure)
         .configure(care_plans::configure)
         .configure(records::configure)
         .configure(therapist::configure)
         .configure(access_log::configure)
         .configure(alerts::configure)
-        .configure(sync::configure)
         .configure(comments::configure)
         .configure(me::configure)
         .configure(passwords::configure);

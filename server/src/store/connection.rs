@@ -137,3 +137,24 @@ impl DbConnection {
         }
     }
 }
+
+/// Runs `$body` with `$c` bound to the backend's own connection
+/// (`PgConnection` or `SqliteConnection`), the query in it built for that
+/// backend alone.
+///
+/// For statements on a hot path. Through [`DbConnection`] itself, diesel
+/// writes out a statement's whole SQL text on every run (twice: to gather
+/// its binds and to ask whether it may be cached), even when the prepared
+/// statement is cached already; on the backend's own connection it only
+/// gathers the binds. For a pull by an up-to-date device that writing was
+/// the larger part of the server's own work. The body is compiled once per
+/// backend, so it must build its query inside.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::DbConnection::Postgresql($c) => $body,
+            $crate::store::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;

@@ -5,7 +5,6 @@
 //! merged in version order, so a page never skips a change committed
 //! meanwhile.
 
-use diesel::dsl::exists;
 use diesel::prelude::*;
 use journal_core::ids::DeviceId;
 use journal_core::sync::{OwnerVersion, PullResponse, PulledChange};
@@ -15,10 +14,9 @@ use crate::auth::{AuthUser, Role};
 use crate::store::accounts::{SESSION_ENDED, live_session_role};
 use crate::store::care_plans::{self, PlanChangeRow};
 use crate::store::comments::{author_names, author_or_default, with_authors};
+use crate::store::connection::on_backend;
 use crate::store::rows::{CommentRow, PulledRow, RevisionRow, owner_version};
-use crate::store::schema::{
-    care_plans as care_plans_table, comments, record_revisions, records, sync_devices,
-};
+use crate::store::schema::{comments, owner_versions, record_revisions, records, sync_devices};
 use crate::store::{DbConnection, StoreError};
 
 /// One page of the owner's changes after `since`.
@@ -36,7 +34,8 @@ pub fn pull(
     //
     // The common case, a device that is up to date, is answered by this one
     // statement: the session's role, the device's owner and last applied
-    // mutation, and whether anything lies after the cursor. One statement
+    // mutation, and whether the owner's version counter lies after the
+    // cursor (every change draws its version from it). One statement
     // reads one snapshot, so a push that moved the device's last applied
     // mutation had committed its changes in it too: the device is never
     // told its changes were dealt with by a page that says nothing newer
@@ -150,10 +149,22 @@ pub fn pull(
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let cursor = changes
-            .last()
-            .map(PulledChange::version)
-            .unwrap_or(OwnerVersion(u64::try_from(since).unwrap_or(0)));
+        let last = changes.last().map_or(since, |change| {
+            i64::try_from(change.version().0).unwrap_or(i64::MAX)
+        });
+        // On the last page the cursor moves up to the owner's counter as
+        // this snapshot sees it, past versions drawn and left unused: every
+        // version up to it was drawn by a transaction that committed before
+        // the one that set the counter there (each holds the owner's lock
+        // until it commits), so none of its changes can appear later below
+        // it. Without this, a counter above the last change would send the
+        // next pull of an up-to-date device to read pages again.
+        let cursor = if has_more {
+            last
+        } else {
+            owner_counter(conn, owner)?.map_or(last, |counter| counter.max(last))
+        };
+        let cursor = OwnerVersion(u64::try_from(cursor).unwrap_or(0));
         Ok(PullResponse {
             changes,
             cursor,
@@ -172,7 +183,10 @@ struct UpToDate {
     device_owner: Option<String>,
     /// The device's last applied mutation, when it is known.
     last_applied: Option<i64>,
-    /// Whether any change lies after the cursor.
+    /// Whether the owner's version counter has moved past the cursor: a
+    /// change may lie after it. (A write may draw more versions than it
+    /// uses, so the counter can stand above the last change; the page read
+    /// then finds nothing new and moves the cursor up to the counter.)
     newer: bool,
 }
 
@@ -188,43 +202,42 @@ fn up_to_date_check(
     // are UUIDs), so both of its columns read NULL.
     let device = device.map(|d| d.to_string()).unwrap_or_default();
     let session = user.session.to_string();
-    let role = live_session_role(owner, &session).single_value();
-    let device_owner = sync_devices::table
-        .find(&device)
-        .select(sync_devices::owner_id)
-        .single_value();
-    let last_applied = sync_devices::table
-        .find(&device)
-        .select(sync_devices::last_mutation_id)
-        .single_value();
-    let newer = exists(
-        records::table
-            .filter(records::owner_id.eq(owner))
-            .filter(records::version.gt(since)),
-    )
-    .or(exists(
-        record_revisions::table
-            .filter(record_revisions::owner_id.eq(owner))
-            .filter(record_revisions::version.gt(since)),
-    ))
-    .or(exists(
-        comments::table
-            .filter(comments::owner_id.eq(owner))
-            .filter(comments::version.gt(since)),
-    ))
-    .or(exists(
-        care_plans_table::table
-            .filter(care_plans_table::patient_id.eq(owner))
-            .filter(care_plans_table::version.gt(since)),
-    ));
-    let (role, device_owner, last_applied, newer) =
-        diesel::select((role, device_owner, last_applied, newer)).get_result(conn)?;
+    let (role, device_owner, last_applied, counter): (
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    ) = on_backend!(conn, |conn| {
+        let role = live_session_role(owner, &session).single_value();
+        let device_owner = sync_devices::table
+            .find(&device)
+            .select(sync_devices::owner_id)
+            .single_value();
+        let last_applied = sync_devices::table
+            .find(&device)
+            .select(sync_devices::last_mutation_id)
+            .single_value();
+        let counter = owner_versions::table
+            .find(owner)
+            .select(owner_versions::version)
+            .single_value();
+        diesel::select((role, device_owner, last_applied, counter)).get_result(conn)?
+    });
     Ok(UpToDate {
         role,
         device_owner,
         last_applied,
-        newer,
+        newer: counter.is_some_and(|counter| counter > since),
     })
+}
+
+/// The owner's version counter, if the owner ever wrote.
+fn owner_counter(conn: &mut DbConnection, owner: &str) -> Result<Option<i64>, StoreError> {
+    Ok(owner_versions::table
+        .find(owner)
+        .select(owner_versions::version)
+        .first(conn)
+        .optional()?)
 }
 
 /// A row read for a pull page, before it is sent.
