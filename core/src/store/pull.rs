@@ -308,7 +308,8 @@ fn write_record_indexing(
 
 /// What is stored of a record: its row number, stamp, whether it is a
 /// tombstone, and its times.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Queryable, Selectable)]
+#[diesel(table_name = records)]
 struct Stored {
     seq: i64,
     hlc: i64,
@@ -317,36 +318,13 @@ struct Stored {
     updated_at: i64,
 }
 
-/// [`Stored`], with the record's id, as read.
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = records)]
-struct StoredRow {
-    id: String,
-    seq: i64,
-    hlc: i64,
-    deleted: bool,
-    created_at: i64,
-    updated_at: i64,
-}
-
-fn stored_of(row: &StoredRow) -> Stored {
-    Stored {
-        seq: row.seq,
-        hlc: row.hlc,
-        deleted: row.deleted,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    }
-}
-
 /// What is stored of the record `id`, if anything.
 fn stored(conn: &mut SqliteConnection, id: &str) -> Result<Option<Stored>, StoreError> {
-    let row: Option<StoredRow> = records::table
+    Ok(records::table
         .filter(records::id.eq(id))
-        .select(StoredRow::as_select())
+        .select(Stored::as_select())
         .get_result(conn)
-        .optional()?;
-    Ok(row.as_ref().map(stored_of))
+        .optional()?)
 }
 
 /// A record new here, waiting to be inserted with the others of its page.
@@ -384,14 +362,11 @@ impl<'p> PageWrites<'p> {
     ) -> Result<Self, StoreError> {
         let mut stored = HashMap::new();
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let rows: Vec<StoredRow> = records::table
+            let rows: Vec<(String, Stored)> = records::table
                 .filter(records::id.eq_any(chunk))
-                .select(StoredRow::as_select())
+                .select((records::id, Stored::as_select()))
                 .load(conn)?;
-            stored.extend(rows.into_iter().map(|row| {
-                let found = stored_of(&row);
-                (row.id, found)
-            }));
+            stored.extend(rows);
         }
         let held = held_pulls::table
             .select(held_pulls::record_id)

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::schema::{owner_versions, portal_sessions, portal_visits, users};
+use super::schema::{portal_sessions, portal_visits, users};
 use super::time::{micros_to_time, now_micros};
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, versions};
 
 /// A session with no request for this long has ended (automatic logoff).
 pub const IDLE_MINUTES: i64 = 15;
@@ -217,12 +217,7 @@ pub fn visit(conn: &mut DbConnection, therapist: Uuid, patient: Uuid) -> Result<
     let now = now_micros();
     conn.write_transaction(|conn| {
         let key = (therapist.to_string(), patient.to_string());
-        let seen: i64 = owner_versions::table
-            .find(&key.1)
-            .select(owner_versions::version)
-            .first(conn)
-            .optional()?
-            .unwrap_or(0);
+        let seen = versions::counter(conn, &key.1)?.unwrap_or(0);
         let updated = diesel::update(
             portal_visits::table
                 .filter(portal_visits::therapist_id.eq(&key.0))

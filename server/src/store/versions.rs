@@ -118,6 +118,21 @@ fn increment_version(
         .optional()
 }
 
+/// The owner's counter as a query: the last version any write of theirs
+/// drew (none before their first write). Every change to their history
+/// carries a version at or below it.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(crate) fn counter_of<'a>(owner: &'a str) -> _ {
+    owner_versions::table
+        .find(owner)
+        .select(owner_versions::version)
+}
+
+/// The owner's counter now; `None` before their first write.
+pub fn counter(conn: &mut DbConnection, owner: &str) -> Result<Option<i64>, StoreError> {
+    Ok(counter_of(owner).first(conn).optional()?)
+}
+
 /// Hands out the versions of one write transaction, in order.
 #[derive(Debug)]
 pub struct Versions {

@@ -16,7 +16,8 @@ use crate::store::care_plans::{self, PlanChangeRow};
 use crate::store::comments::{author_names, author_or_default, with_authors};
 use crate::store::connection::on_backend;
 use crate::store::rows::{CommentRow, PulledRow, RevisionRow, owner_version};
-use crate::store::schema::{comments, owner_versions, record_revisions, records, sync_devices};
+use crate::store::schema::{comments, record_revisions, records, sync_devices};
+use crate::store::versions;
 use crate::store::{DbConnection, StoreError};
 
 /// One page of the owner's changes after `since`.
@@ -162,7 +163,7 @@ pub fn pull(
         let cursor = if has_more {
             last
         } else {
-            owner_counter(conn, owner)?.map_or(last, |counter| counter.max(last))
+            versions::counter(conn, owner)?.map_or(last, |counter| counter.max(last))
         };
         let cursor = OwnerVersion(u64::try_from(cursor).unwrap_or(0));
         Ok(PullResponse {
@@ -217,10 +218,7 @@ fn up_to_date_check(
             .find(&device)
             .select(sync_devices::last_mutation_id)
             .single_value();
-        let counter = owner_versions::table
-            .find(owner)
-            .select(owner_versions::version)
-            .single_value();
+        let counter = versions::counter_of(owner).single_value();
         diesel::select((role, device_owner, last_applied, counter)).get_result(conn)?
     });
     Ok(UpToDate {
@@ -229,15 +227,6 @@ fn up_to_date_check(
         last_applied,
         newer: counter.is_some_and(|counter| counter > since),
     })
-}
-
-/// The owner's version counter, if the owner ever wrote.
-fn owner_counter(conn: &mut DbConnection, owner: &str) -> Result<Option<i64>, StoreError> {
-    Ok(owner_versions::table
-        .find(owner)
-        .select(owner_versions::version)
-        .first(conn)
-        .optional()?)
 }
 
 /// A row read for a pull page, before it is sent.
